@@ -1,0 +1,3 @@
+import { render } from 'solid-js/web';
+
+render(() => <p>LLM Gateway</p>, document.getElementById('root')!);

@@ -1,0 +1,173 @@
+/** Builds the Fastify app: tRPC over HTTP and WebSocket, the SPA, /healthz. Tests use it too. */
+import Fastify, { type FastifyInstance } from 'fastify';
+import websocket from '@fastify/websocket';
+import fastifyStatic from '@fastify/static';
+import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { WebSocket } from 'ws';
+import type PgBoss from 'pg-boss';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Config } from './config.js';
+import { migrate, openDatabase } from './db/orm.js';
+import { EventBus } from './events/bus.js';
+import { Mailer } from './email/mailer.js';
+import { resolveAppSecret, SecretBox } from './auth/secrets.js';
+import { isSameOriginRequest } from './auth/origin.js';
+import { readCookie, SESSION_COOKIE, validateSessionToken } from './auth/session.js';
+import { validateApiToken } from './auth/api-token.js';
+import { appRouter } from './trpc/router.js';
+import { createContextInner, type Context, type Services } from './trpc/context.js';
+import { PresenceService } from './modules/live/presence.js';
+import { loadStoredEvent } from './modules/live/stream.js';
+import { startJobs } from './jobs/boss.js';
+import type { UserEntity } from './modules/auth/entities.js';
+
+export interface BuildOptions {
+  config: Config;
+  databaseUrl: string;
+  /** pino options, or false for silence (tests). */
+  logger?: boolean | object;
+  /** Start pg-boss workers (off in most tests). */
+  jobs?: boolean;
+  clientDir?: string;
+}
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  services: Services;
+  orm: MikroORM;
+  close(): Promise<void>;
+}
+
+async function authenticate(services: Services, cookieHeader: string | undefined, bearer: string | undefined) {
+  const em = services.orm.em.fork();
+  if (bearer) {
+    const found = await validateApiToken(em, bearer);
+    if (found) return { user: found.user as UserEntity, sessionId: null, tokenId: found.tokenId };
+    // A bearer that is a session token (the SPA never does this, but programs may).
+    const viaSession = await validateSessionToken(em, bearer);
+    return viaSession ? { user: viaSession.user, sessionId: viaSession.session.id, tokenId: null } : null;
+  }
+  const token = readCookie(cookieHeader, SESSION_COOKIE);
+  if (!token) return null;
+  const found = await validateSessionToken(em, token);
+  return found ? { user: found.user, sessionId: found.session.id, tokenId: null } : null;
+}
+
+function bearerOf(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  const m = value ? /^Bearer\s+(\S+)$/i.exec(value) : null;
+  return m?.[1];
+}
+
+export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
+  const { config } = opts;
+  const app = Fastify({
+    logger: opts.logger ?? { level: config.logLevel },
+    trustProxy: true,
+    bodyLimit: 1024 * 1024,
+  });
+  const log = app.log;
+
+  const orm = await openDatabase(opts.databaseUrl);
+  await migrate(orm);
+  const bus = new EventBus(opts.databaseUrl, (id) => loadStoredEvent(orm.em.fork(), id), log);
+  await bus.start();
+  const mailer = new Mailer(orm, config.smtpUrl, config.mailFrom, log);
+  const secretBox = new SecretBox(resolveAppSecret(config.appSecret, config.dataDir));
+  const workDeps = { orm, bus, mailer };
+  const services: Services = {
+    orm,
+    bus,
+    mailer,
+    presence: new PresenceService(workDeps),
+    config,
+    secretBox,
+    appUrl: config.appUrl ?? `http://localhost:${config.port}`,
+    log,
+  };
+  services.presence.start();
+  let boss: PgBoss | null = null;
+  if (opts.jobs) boss = await startJobs(opts.databaseUrl, orm, log);
+
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+
+  // Browsers attach cookies to cross-site WebSocket upgrades; refuse those before tRPC sees them.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.headers.upgrade && !isSameOriginRequest(req.headers)) {
+      return reply.code(403).send({ error: 'cross-origin WebSocket connections are not allowed' });
+    }
+  });
+
+  const createContext = async ({ req, res, info }: CreateFastifyContextOptions): Promise<Context> => {
+    const isSocket = typeof (res as unknown as WebSocket).send === 'function' && !('raw' in res);
+    const connectionParams = info.connectionParams as Record<string, string> | null;
+    const bearer = isSocket ? connectionParams?.token : bearerOf(req.headers.authorization);
+    const auth = await authenticate(services, req.headers.cookie, bearer ?? undefined);
+    const ctx = createContextInner({
+      services,
+      user: auth?.user ?? null,
+      sessionId: auth?.sessionId ?? null,
+      tokenId: auth?.tokenId ?? null,
+      ip: isSocket ? (req.socket?.remoteAddress ?? 'unknown') : req.ip,
+      sameOrigin: isSameOriginRequest(req.headers),
+      setCookie: isSocket ? () => {} : (value) => void res.header('set-cookie', value),
+      connectionId: randomUUID(),
+      transport: isSocket ? 'ws' : 'http',
+    });
+    if (isSocket && auth) {
+      // Signing out (or revoking the token) closes this socket on whichever instance holds it.
+      const ws = res as unknown as WebSocket;
+      const key = auth.sessionId ?? `token:${auth.tokenId}`;
+      const off = bus.onSessionEnded(key, () => ws.close(4001, 'session ended'));
+      ws.once('close', off);
+    }
+    return ctx;
+  };
+
+  await app.register(fastifyTRPCPlugin, {
+    prefix: '/trpc',
+    useWSS: true,
+    trpcOptions: {
+      router: appRouter,
+      createContext,
+      keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 10_000 },
+    },
+  });
+
+  app.get('/healthz', async (_req, reply) => {
+    try {
+      await orm.em.fork().execute('select 1');
+      return { ok: true };
+    } catch {
+      return reply.code(503).send({ ok: false, error: 'database unavailable' });
+    }
+  });
+
+  const clientDir = opts.clientDir ?? resolve('dist/client');
+  if (existsSync(resolve(clientDir, 'index.html'))) {
+    await app.register(fastifyStatic, { root: clientDir, wildcard: false, index: ['index.html'] });
+  }
+  app.setNotFoundHandler((req, reply) => {
+    const apiPath = /^\/(trpc|v1|api|healthz)(\/|$)/.test(req.url);
+    if (req.method === 'GET' && !apiPath && existsSync(resolve(clientDir, 'index.html'))) {
+      return reply.type('text/html').sendFile('index.html', clientDir);
+    }
+    return reply.code(404).send({ error: 'not found' });
+  });
+
+  return {
+    app,
+    services,
+    orm,
+    async close() {
+      services.presence.stop();
+      await app.close();
+      await boss?.stop({ graceful: true, wait: true }).catch(() => {});
+      await bus.stop();
+      await orm.close();
+    },
+  };
+}

@@ -1,0 +1,19 @@
+/** Housekeeping that keeps tables small: stored events past replay retention, idle sessions, old counters. */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { INACTIVITY_TIMEOUT_MS } from '../auth/session.js';
+
+/** Events stay replayable at least 24 hours (kept 48 to be generous to clients that were away). */
+export const EVENT_RETENTION_HOURS = 48;
+
+export async function runMaintenance(em: EntityManager): Promise<{ events: number; sessions: number; rateLimits: number }> {
+  const events = await em.execute<{ id: string }[]>(
+    `delete from org_event where created_at < now() - make_interval(hours => ?) returning id`,
+    [EVENT_RETENTION_HOURS],
+  );
+  const sessions = await em.execute<{ id: string }[]>(
+    `delete from session where last_verified_at < now() - make_interval(secs => ?::double precision) returning id`,
+    [INACTIVITY_TIMEOUT_MS / 1000],
+  );
+  const rateLimits = await em.execute<{ key: string }[]>(`delete from rate_limit where window_start < now() - interval '1 day' returning key`);
+  return { events: events.length, sessions: sessions.length, rateLimits: rateLimits.length };
+}

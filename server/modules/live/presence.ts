@@ -1,0 +1,74 @@
+/**
+ * Presence: who is looking at an organization now. Rows live in PostgreSQL (so every instance
+ * sees every viewer) keyed by WebSocket connection, refreshed by the client's heartbeat and
+ * dropped when the connection's stream ends or the heartbeat stops.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Viewer } from '../../../shared/events.js';
+import { runCommand, type WorkDeps } from '../../events/unit-of-work.js';
+
+export const PRESENCE_TTL_SECONDS = 60;
+
+export async function listViewers(em: EntityManager, orgId: string): Promise<Viewer[]> {
+  const rows = await em.execute<{ user_id: string; name: string; page: string }[]>(
+    `select distinct on (p.user_id) p.user_id, u.name, p.page
+       from presence p join app_user u on u.id = p.user_id
+      where p.org_id = ? and p.seen_at > now() - make_interval(secs => ?::double precision)
+      order by p.user_id, p.seen_at desc`,
+    [orgId, PRESENCE_TTL_SECONDS],
+  );
+  return rows.map((r) => ({ userId: r.user_id, name: r.name, page: r.page })).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export class PresenceService {
+  private timer: NodeJS.Timeout | null = null;
+  constructor(private readonly deps: WorkDeps) {}
+
+  /** Records that `connectionId` shows `page`; tells the organization when the set of viewers changes. */
+  async update(orgId: string, connectionId: string, userId: string, page: string): Promise<void> {
+    await runCommand(this.deps, userId, async (work) => {
+      const rows = await work.em.execute<{ page: string | null }[]>(
+        `with prev as (select page from presence where org_id = ? and connection_id = ?)
+         insert into presence (org_id, connection_id, user_id, page, seen_at) values (?, ?, ?, ?, now())
+         on conflict (org_id, connection_id) do update set page = excluded.page, seen_at = now(), user_id = excluded.user_id
+         returning (select page from prev) as page`,
+        [orgId, connectionId, orgId, connectionId, userId, page],
+      );
+      if (rows[0]?.page === page) return; // a heartbeat: nothing new to tell
+      work.emit(orgId, { type: 'presence', viewers: await listViewers(work.em, orgId) }, { store: false });
+    });
+  }
+
+  async leave(orgId: string, connectionId: string): Promise<void> {
+    await runCommand(this.deps, null, async (work) => {
+      const deleted = await work.em.execute<{ org_id: string }[]>('delete from presence where org_id = ? and connection_id = ? returning org_id', [orgId, connectionId]);
+      if (deleted.length === 0) return;
+      const exists = await work.em.execute<{ id: string }[]>('select id from organization where id = ?', [orgId]);
+      if (exists.length === 0) return;
+      work.emit(orgId, { type: 'presence', viewers: await listViewers(work.em, orgId) }, { store: false });
+    });
+  }
+
+  /** Drops viewers whose heartbeat stopped (a crashed tab or instance) and tells their organizations. */
+  async sweep(): Promise<void> {
+    const em = this.deps.orm.em.fork();
+    const stale = await em.execute<{ org_id: string }[]>(
+      `delete from presence where seen_at < now() - make_interval(secs => ?::double precision) returning org_id`,
+      [PRESENCE_TTL_SECONDS],
+    );
+    for (const orgId of new Set(stale.map((r) => r.org_id))) {
+      await runCommand(this.deps, null, async (work) => {
+        work.emit(orgId, { type: 'presence', viewers: await listViewers(work.em, orgId) }, { store: false });
+      });
+    }
+  }
+
+  start(intervalMs = 20_000): void {
+    this.timer = setInterval(() => void this.sweep().catch(() => {}), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

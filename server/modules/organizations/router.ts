@@ -1,0 +1,25 @@
+import { router, authedProcedure, orgProcedure } from '../../trpc/init.js';
+import * as s from '../../../shared/schemas.js';
+import { runCommand } from '../../events/unit-of-work.js';
+import * as orgs from './service.js';
+
+export const organizationRouter = router({
+  list: authedProcedure.query(({ ctx }) => orgs.listOrganizationsForUser(ctx.em, ctx.user.id)),
+  create: authedProcedure
+    .input(s.orgCreateInput)
+    .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => orgs.createOrganization(work, ctx.user.id, input))),
+  get: orgProcedure('org.view')
+    .input(s.orgRef)
+    .query(({ ctx }) => orgs.getOrganization(ctx.em, ctx.orgId, ctx.role)),
+  update: orgProcedure('org.rename')
+    .input(s.orgUpdateInput)
+    .mutation(({ ctx, input }) => {
+      if (input.retentionLevel !== undefined && ctx.role !== 'owner') {
+        throw orgs.retentionForbidden(ctx.role);
+      }
+      return runCommand(ctx.services, ctx.user.id, (work) => orgs.updateOrganization(work, ctx.orgId, ctx.role, input));
+    }),
+  delete: orgProcedure('org.delete')
+    .input(s.orgDeleteInput)
+    .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => orgs.deleteOrganization(work, ctx.orgId, input.confirmName))),
+});

@@ -1,0 +1,182 @@
+/** Members, roles and invitations. Every membership change locks the organization row first,
+ *  so "at least one owner" holds when demote, remove and leave requests race. */
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { assignableRoles, canChangeMember, ROLE_LABELS, type Role } from '../../../shared/permissions.js';
+import type { Work } from '../../events/unit-of-work.js';
+import { conflict, forbidden, notFound, precondition } from '../../trpc/errors.js';
+import { User, type UserEntity } from '../auth/entities.js';
+import { Membership, Organization } from '../organizations/entities.js';
+import { Invitation, type InvitationEntity } from './entities.js';
+
+export const INVITATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+const LAST_OWNER = 'an organization must keep at least one owner; make someone else an owner first';
+
+export function hashInvitationToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export function invitationView(i: InvitationEntity) {
+  return { id: i.id, email: i.email, role: i.role, expiresAt: i.expiresAt, createdAt: i.createdAt, invitedBy: i.invitedBy };
+}
+
+export async function listMembers(em: EntityManager, orgId: string) {
+  const rows = await em.execute<{ user_id: string; email: string; name: string; role: Role; created_at: Date }[]>(
+    `select m.user_id, u.email, u.name, m.role, m.created_at
+       from membership m join app_user u on u.id = m.user_id
+      where m.org_id = ? order by case m.role when 'owner' then 0 when 'admin' then 1 else 2 end, u.name`,
+    [orgId],
+  );
+  return rows.map((r) => ({ userId: r.user_id, email: r.email, name: r.name, role: r.role, joinedAt: r.created_at }));
+}
+
+export async function listPendingInvitations(em: EntityManager, orgId: string) {
+  const list = await em.find(
+    Invitation,
+    { orgId, acceptedAt: null, revokedAt: null, expiresAt: { $gt: new Date() } },
+    { orderBy: { createdAt: 'desc' } },
+  );
+  return list.map(invitationView);
+}
+
+async function lockOrganization(em: EntityManager, orgId: string) {
+  const org = await em.findOne(Organization, { id: orgId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  if (!org) throw notFound('organization');
+  return org;
+}
+
+export async function inviteMember(work: Work, actorRole: Role, orgId: string, input: { email: string; role: Role }, appUrl: string) {
+  const { em } = work;
+  if (!assignableRoles(actorRole).includes(input.role)) {
+    throw forbidden(`your role (${actorRole}) cannot invite ${ROLE_LABELS[input.role]}s`);
+  }
+  const org = await lockOrganization(em, orgId);
+  const existing = await em.execute<{ n: string }[]>(
+    'select count(*) as n from membership m join app_user u on u.id = m.user_id where m.org_id = ? and u.email = ?',
+    [orgId, input.email],
+  );
+  if (Number(existing[0]!.n) > 0) throw conflict(`${input.email} is already a member of this organization`);
+  // A new invitation replaces a pending one for the same address.
+  const pending = await em.find(Invitation, { orgId, email: input.email, acceptedAt: null, revokedAt: null });
+  const now = new Date();
+  for (const old of pending) old.revokedAt = now;
+  const token = randomBytes(32).toString('base64url');
+  const invitation = em.create(Invitation, {
+    id: randomUUID(),
+    orgId,
+    email: input.email,
+    role: input.role,
+    tokenHash: hashInvitationToken(token),
+    invitedBy: work.actorId!,
+    expiresAt: new Date(now.getTime() + INVITATION_TTL_MS),
+    acceptedAt: null,
+    acceptedBy: null,
+    revokedAt: null,
+    createdAt: now,
+  });
+  await em.flush();
+  const inviter = await em.findOne(User, { id: work.actorId! });
+  const inviteUrl = `${appUrl}/invite/${token}`;
+  work.email(
+    input.email,
+    `${inviter?.name ?? 'A teammate'} invited you to ${org.name} on LLM Gateway`,
+    `${inviter?.name ?? 'A teammate'} (${inviter?.email ?? ''}) invited you to join ${org.name} as ${ROLE_LABELS[input.role]}.\n\n` +
+      `Accept the invitation: ${inviteUrl}\n\nThe link works once and expires in 7 days.`,
+  );
+  work.audit(orgId, 'invitation.created', { type: 'invitation', id: invitation.id }, null, { email: input.email, role: input.role });
+  for (const old of pending) work.emit(orgId, { type: 'invitation.revoked', invitationId: old.id, email: old.email });
+  work.emit(orgId, { type: 'invitation.created', invitationId: invitation.id, email: input.email, role: input.role });
+  return { invitation: invitationView(invitation), inviteUrl };
+}
+
+export async function revokeInvitation(work: Work, invitationId: string) {
+  const { em } = work;
+  const invitation = await em.findOne(Invitation, { id: invitationId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  if (!invitation) throw notFound('invitation');
+  if (invitation.acceptedAt) throw precondition('this invitation was already accepted; remove the member instead');
+  if (invitation.revokedAt) return { ok: true as const };
+  invitation.revokedAt = new Date();
+  await em.flush();
+  work.audit(invitation.orgId, 'invitation.revoked', { type: 'invitation', id: invitation.id }, { email: invitation.email, role: invitation.role }, null);
+  work.emit(invitation.orgId, { type: 'invitation.revoked', invitationId: invitation.id, email: invitation.email });
+  return { ok: true as const };
+}
+
+/** What the accept page shows before the visitor signs in. */
+export async function previewInvitation(em: EntityManager, token: string) {
+  const invitation = await em.findOne(Invitation, { tokenHash: hashInvitationToken(token) });
+  if (!invitation) throw notFound('invitation');
+  const org = await em.findOne(Organization, { id: invitation.orgId });
+  const inviter = await em.findOne(User, { id: invitation.invitedBy });
+  const status = invitation.acceptedAt ? 'accepted' : invitation.revokedAt ? 'revoked' : invitation.expiresAt < new Date() ? 'expired' : 'pending';
+  return { organizationName: org?.name ?? '', email: invitation.email, role: invitation.role, inviterName: inviter?.name ?? null, status, expiresAt: invitation.expiresAt };
+}
+
+export async function acceptInvitation(work: Work, user: UserEntity, token: string) {
+  const { em } = work;
+  const found = await em.findOne(Invitation, { tokenHash: hashInvitationToken(token) });
+  if (!found) throw notFound('invitation');
+  // Lock order: organization first (as every membership change), then the invitation.
+  await lockOrganization(em, found.orgId);
+  const invitation = await em.findOneOrFail(Invitation, { id: found.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+  if (invitation.revokedAt) throw precondition('this invitation was revoked; ask for a new one');
+  if (invitation.acceptedAt) throw conflict('this invitation has already been used');
+  if (invitation.expiresAt < new Date()) throw precondition('this invitation has expired; ask for a new one');
+  if (invitation.email !== user.email) {
+    throw forbidden(`this invitation was sent to ${invitation.email}; sign in with that account to accept it`);
+  }
+  invitation.acceptedAt = new Date();
+  invitation.acceptedBy = user.id;
+  const member = await em.findOne(Membership, { orgId: invitation.orgId, userId: user.id });
+  if (!member) {
+    em.create(Membership, { id: randomUUID(), orgId: invitation.orgId, userId: user.id, role: invitation.role, createdAt: new Date() });
+  }
+  await em.flush();
+  work.audit(invitation.orgId, 'invitation.accepted', { type: 'invitation', id: invitation.id }, null, { email: user.email });
+  work.emit(invitation.orgId, { type: 'invitation.accepted', invitationId: invitation.id, email: invitation.email });
+  if (!member) {
+    work.audit(invitation.orgId, 'member.added', { type: 'member', id: user.id }, null, { email: user.email, role: invitation.role });
+    work.emit(invitation.orgId, { type: 'member.added', userId: user.id, email: user.email, name: user.name, role: invitation.role });
+  }
+  return { orgId: invitation.orgId };
+}
+
+async function countOwners(em: EntityManager, orgId: string): Promise<number> {
+  return em.count(Membership, { orgId, role: 'owner' });
+}
+
+export async function updateMemberRole(work: Work, actorRole: Role, orgId: string, userId: string, role: Role) {
+  const { em } = work;
+  await lockOrganization(em, orgId);
+  const member = await em.findOne(Membership, { orgId, userId });
+  if (!member) throw notFound('member');
+  const from = member.role;
+  if (from === role) return { userId, role };
+  if (!canChangeMember(actorRole, from, role)) {
+    throw forbidden(`your role (${actorRole}) cannot change ${ROLE_LABELS[from]} to ${ROLE_LABELS[role]}; only owners grant or take the owner role`);
+  }
+  if (from === 'owner' && (await countOwners(em, orgId)) <= 1) throw precondition(LAST_OWNER);
+  member.role = role;
+  await em.flush();
+  work.audit(orgId, 'member.role_changed', { type: 'member', id: userId }, { role: from }, { role });
+  work.emit(orgId, { type: 'member.updated', userId, role, previousRole: from });
+  return { userId, role };
+}
+
+export async function removeMember(work: Work, actorRole: Role, orgId: string, userId: string, reason: 'removed' | 'left') {
+  const { em } = work;
+  await lockOrganization(em, orgId);
+  const member = await em.findOne(Membership, { orgId, userId });
+  if (!member) throw notFound('member');
+  if (reason === 'removed' && !canChangeMember(actorRole, member.role, null)) {
+    throw forbidden(`your role (${actorRole}) cannot remove ${ROLE_LABELS[member.role]}s`);
+  }
+  if (member.role === 'owner' && (await countOwners(em, orgId)) <= 1) throw precondition(LAST_OWNER);
+  const user = await em.findOne(User, { id: userId });
+  em.remove(member);
+  await em.flush();
+  await em.execute('delete from presence where org_id = ? and user_id = ?', [orgId, userId]);
+  work.audit(orgId, reason === 'left' ? 'member.left' : 'member.removed', { type: 'member', id: userId }, { email: user?.email, role: member.role }, null);
+  work.emit(orgId, { type: 'member.removed', userId, reason });
+  return { ok: true as const };
+}

@@ -1,0 +1,91 @@
+import { initTRPC, TRPCError } from '@trpc/server';
+import superjson from 'superjson';
+import { z } from 'zod';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { can, type Permission, type Role } from '../../shared/permissions.js';
+import type { Context } from './context.js';
+import { ConflictDetails } from './errors.js';
+import { resolveOrgScope } from './org-scope.js';
+
+export interface Meta {
+  /** Set on every org-scoped procedure; the roles-matrix test reads it. */
+  permission?: Permission;
+}
+
+const t = initTRPC
+  .context<Context>()
+  .meta<Meta>()
+  .create({
+    transformer: superjson,
+    errorFormatter({ shape, error }) {
+      const cause = error.cause;
+      return {
+        ...shape,
+        data: {
+          ...shape.data,
+          stack: undefined,
+          zodIssues: cause instanceof z.ZodError ? cause.issues.map((i) => ({ path: i.path.map(String), message: i.message })) : undefined,
+          current: cause instanceof ConflictDetails ? cause.current : undefined,
+        },
+      };
+    },
+  });
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const middleware = t.middleware;
+
+/**
+ * Every procedure: a fresh EntityManager per call, cross-origin mutations refused, and database
+ * errors a user can act on mapped to their tRPC codes; anything else is logged and hidden.
+ */
+export const publicProcedure = t.procedure.use(async ({ ctx, type, path, next }) => {
+  if (type === 'mutation' && !ctx.sameOrigin) {
+    throw new TRPCError({ code: 'FORBIDDEN', message: 'cross-origin requests are not allowed' });
+  }
+  const result = await next({ ctx: { ...ctx, em: ctx.services.orm.em.fork() } });
+  if (!result.ok) {
+    const err = result.error;
+    const cause = err.cause;
+    if (cause instanceof UniqueConstraintViolationException) {
+      throw new TRPCError({ code: 'CONFLICT', message: 'that already exists' });
+    }
+    if (err.code === 'INTERNAL_SERVER_ERROR') {
+      ctx.services.log.error({ err: cause ?? err, path }, 'procedure failed');
+      if (!(cause instanceof TRPCError)) {
+        throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'something went wrong on our side; please try again' });
+      }
+    }
+  }
+  return result;
+});
+
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in first' });
+  return next({ ctx: { ...ctx, user: ctx.user } });
+});
+
+async function membershipRole(ctx: Context, orgId: string, userId: string): Promise<Role | null> {
+  const rows = await ctx.em.execute<{ role: Role }[]>('select role from membership where org_id = ? and user_id = ?', [orgId, userId]);
+  return rows[0]?.role ?? null;
+}
+
+/**
+ * The one builder for org-scoped procedures: finds the organization from the input (orgId, or the
+ * resource's owner), checks membership (outsiders get NOT_FOUND: existence never leaks) and the
+ * permission from the shared matrix (FORBIDDEN, naming the role).
+ */
+export function orgProcedure(permission: Permission) {
+  return authedProcedure.meta({ permission }).use(async ({ ctx, getRawInput, next }) => {
+    const scope = await resolveOrgScope(ctx.em, await getRawInput());
+    if (scope.kind === 'invalid') throw new TRPCError({ code: 'BAD_REQUEST', message: `${scope.key} must be a valid id` });
+    if (scope.kind === 'none') throw new TRPCError({ code: 'BAD_REQUEST', message: 'an organization or resource id is required' });
+    if (scope.kind === 'missing') throw new TRPCError({ code: 'NOT_FOUND', message: 'not found' });
+    const role = await membershipRole(ctx, scope.orgId, ctx.user.id);
+    if (!role) throw new TRPCError({ code: 'NOT_FOUND', message: 'not found' });
+    if (!can(role, permission)) {
+      throw new TRPCError({ code: 'FORBIDDEN', message: `your role (${role}) does not allow this` });
+    }
+    return next({ ctx: { ...ctx, orgId: scope.orgId, role } });
+  });
+}

@@ -1,0 +1,19 @@
+import { router } from './init.js';
+import { authRouter } from '../modules/auth/router.js';
+import { organizationRouter } from '../modules/organizations/router.js';
+import { projectRouter } from '../modules/projects/router.js';
+import { teamRouter } from '../modules/team/router.js';
+import { auditRouter } from '../modules/audit/router.js';
+import { liveRouter, presenceRouter } from '../modules/live/router.js';
+
+export const appRouter = router({
+  auth: authRouter,
+  organization: organizationRouter,
+  project: projectRouter,
+  team: teamRouter,
+  audit: auditRouter,
+  live: liveRouter,
+  presence: presenceRouter,
+});
+
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,24 @@
+/** Types of the events `live.organization` streams. */
+import type { Role } from './permissions.js';
+
+export interface Viewer { userId: string; name: string; page: string }
+
+export type OrgEvent =
+  | { type: 'member.added'; userId: string; email: string; name: string; role: Role }
+  | { type: 'member.updated'; userId: string; role: Role; previousRole: Role }
+  | { type: 'member.removed'; userId: string; reason: 'removed' | 'left' }
+  | { type: 'invitation.created'; invitationId: string; email: string; role: Role }
+  | { type: 'invitation.revoked'; invitationId: string; email: string }
+  | { type: 'invitation.accepted'; invitationId: string; email: string }
+  | { type: 'project.created'; projectId: string; name: string }
+  | { type: 'project.updated'; projectId: string; name: string }
+  | { type: 'project.deleted'; projectId: string }
+  | { type: 'organization.updated'; version: number; name: string; billingEmail: string | null; retentionLevel: 'none' | 'retain'; plan: string }
+  | { type: 'organization.deleted' }
+  | { type: 'credits.changed'; credits: string }
+  | { type: 'usage'; requests: number; cost: string }
+  | { type: 'presence'; viewers: Viewer[] };
+
+export type OrgEventType = OrgEvent['type'];
+/** An event as delivered: with its id and the actor. */
+export type LiveEvent = OrgEvent & { orgId: string; actorId: string | null; at: string };

@@ -1,0 +1,57 @@
+/** Input schemas, shared by the server (validation) and the client (forms). */
+import { z } from 'zod';
+import { ROLES } from './permissions.js';
+
+export const id = z.uuid({ message: 'must be a valid id' });
+export const email = z.email({ message: 'must be a valid email address' }).max(254).transform((e) => e.trim().toLowerCase());
+export const password = z
+  .string()
+  .min(10, { message: 'password must be at least 10 characters' })
+  .max(256, { message: 'password must be at most 256 characters' });
+export const personName = z.string().trim().min(1, { message: 'name is required' }).max(100, { message: 'name must be at most 100 characters' });
+export const orgName = z.string().trim().min(1, { message: 'organization name is required' }).max(80, { message: 'organization name must be at most 80 characters' });
+export const projectName = z.string().trim().min(1, { message: 'project name is required' }).max(80, { message: 'project name must be at most 80 characters' });
+export const role = z.enum(ROLES);
+export const retentionLevel = z.enum(['none', 'retain']);
+export const projectMode = z.enum(['credits', 'provider-keys', 'hybrid']);
+export const totpCode = z.string().regex(/^\d{6}$/, { message: 'enter the 6-digit code from your authenticator app' });
+
+export const signUpInput = z.object({ email, password, name: personName });
+export const signInInput = z.object({ email, password: z.string().min(1).max(256), totp: totpCode.optional() });
+export const tokenCreateInput = z.object({ name: z.string().trim().min(1).max(80) });
+export const byId = z.object({ id });
+export const twoFactorCodeInput = z.object({ code: totpCode });
+
+export const orgRef = z.object({ orgId: id });
+export const orgCreateInput = z.object({ name: orgName, billingEmail: email.optional() });
+export const orgUpdateInput = z.object({
+  orgId: id,
+  version: z.number().int().nonnegative(),
+  name: orgName.optional(),
+  billingEmail: email.nullable().optional(),
+  retentionLevel: retentionLevel.optional(),
+});
+export const orgDeleteInput = z.object({ orgId: id, confirmName: z.string().max(200) });
+
+export const projectCreateInput = z.object({ orgId: id, name: projectName });
+export const projectRef = z.object({ projectId: id });
+export const projectUpdateInput = z.object({
+  projectId: id,
+  name: projectName.optional(),
+  mode: projectMode.optional(),
+  cachingEnabled: z.boolean().optional(),
+  cacheTtlSeconds: z.number().int().min(10).max(86400 * 30).optional(),
+});
+
+export const inviteInput = z.object({ orgId: id, email, role });
+export const invitationRef = z.object({ invitationId: id });
+export const acceptInvitationInput = z.object({ token: z.string().min(20).max(200) });
+export const memberRoleInput = z.object({ orgId: id, userId: id, role });
+export const memberRef = z.object({ orgId: id, userId: id });
+export const cursorInput = z.object({ orgId: id, cursor: z.string().max(100).optional(), limit: z.number().int().min(1).max(200).optional() });
+
+export const liveInput = z.object({ orgId: id, lastEventId: z.string().max(40).nullish() });
+export const presenceInput = z.object({ orgId: id, page: z.string().trim().min(1).max(60) });
+export const tokenRevokeInput = z.object({ id: z.string().min(1).max(64) });
+export const invitationPreviewInput = acceptInvitationInput;
+export const auditListInput = z.object({ orgId: id, cursor: z.string().max(30).optional(), limit: z.number().int().min(1).max(200).optional() });
