@@ -50,6 +50,11 @@ export async function runCommand<T>(deps: WorkDeps, actorId: string | null, fn: 
     for (const a of audits) tx.create(AuditEntry, a as never);
     for (const m of emails) tx.create(OutboxEmail, { id: m.id, to: m.to, subject: m.subject, text: m.text, status: 'pending', createdAt: new Date(), error: null, sentAt: null });
     const now = new Date();
+    // Event ids must become visible in id order per organization, or a subscriber that has seen
+    // id 11 would skip a late-committing id 10 (and replay from lastEventId would miss it). Holding
+    // a per-organization lock from id allocation to commit makes commit order equal id order.
+    const storedOrgs = [...new Set(events.filter((e) => e.store).map((e) => e.orgId))].sort();
+    for (const orgId of storedOrgs) await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`org-events:${orgId}`]);
     const rows = events.map((e) =>
       e.store ? tx.create(StoredEvent, { orgId: e.orgId, type: e.event.type, payload: e.event as unknown as Record<string, unknown>, actorId, createdAt: now }) : null,
     );
