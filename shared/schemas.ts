@@ -55,3 +55,11 @@ export const presenceInput = z.object({ orgId: id, page: z.string().trim().min(1
 export const tokenRevokeInput = z.object({ id: z.string().min(1).max(64) });
 export const invitationPreviewInput = acceptInvitationInput;
 export const auditListInput = z.object({ orgId: id, cursor: z.string().max(30).optional(), limit: z.number().int().min(1).max(200).optional() });
+export const ledgerType = z.enum(['purchase', 'usage', 'usage_credit', 'refund', 'auto_topup', 'adjustment', 'plan_charge']);
+export const transactionsInput = z.object({
+  orgId: id,
+  cursor: z.string().regex(/^\d{1,19}$/, { message: 'cursor is not valid' }).optional(),
+  limit: z.number().int().min(1).max(200).optional(),
+  type: ledgerType.optional(),
+});
+export const transactionsCsvInput = z.object({ orgId: id, type: ledgerType.optional() });

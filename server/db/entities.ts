@@ -5,5 +5,6 @@ import { Invitation } from '../modules/team/entities.js';
 import { AuditEntry } from '../modules/audit/entities.js';
 import { StoredEvent } from '../modules/live/entities.js';
 import { OutboxEmail } from '../email/entities.js';
+import { LedgerEntry } from '../modules/billing/entities.js';
 
-export const entities = [User, Session, ApiToken, Organization, Membership, Project, Invitation, AuditEntry, StoredEvent, OutboxEmail];
+export const entities = [User, Session, ApiToken, Organization, Membership, Project, Invitation, AuditEntry, StoredEvent, OutboxEmail, LedgerEntry];

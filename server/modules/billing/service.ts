@@ -1,0 +1,100 @@
+/** Read side of billing: the balance and the transaction history (with CSV export). */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { nanosToDecimal } from '../../../shared/money.js';
+import { notFound } from '../../trpc/errors.js';
+import type { LedgerType } from './entities.js';
+
+interface LedgerRow {
+  id: string;
+  type: LedgerType;
+  amount_nanos: string;
+  balance_after_nanos: string;
+  status: string;
+  description: string;
+  payment_intent_id: string | null;
+  invoice_id: string | null;
+  refund_id: string | null;
+  stripe_event_id: string | null;
+  actor_email: string | null;
+  created_at: Date;
+}
+
+function transactionView(r: LedgerRow) {
+  return {
+    id: String(r.id),
+    type: r.type,
+    amount: nanosToDecimal(BigInt(r.amount_nanos)),
+    creditsAfter: nanosToDecimal(BigInt(r.balance_after_nanos)),
+    status: r.status,
+    description: r.description,
+    actor: r.actor_email,
+    paymentIntentId: r.payment_intent_id,
+    invoiceId: r.invoice_id,
+    refundId: r.refund_id,
+    stripeEventId: r.stripe_event_id,
+    createdAt: r.created_at,
+  };
+}
+
+async function ledgerPage(em: EntityManager, orgId: string, opts: { cursor?: string; limit: number; type?: LedgerType }) {
+  const where = ['l.org_id = ?'];
+  const params: unknown[] = [orgId];
+  if (opts.type) {
+    where.push('l.type = ?');
+    params.push(opts.type);
+  }
+  if (opts.cursor) {
+    where.push('l.id < ?');
+    params.push(opts.cursor);
+  }
+  params.push(opts.limit);
+  return em.execute<LedgerRow[]>(
+    `select l.id, l.type, l.amount_nanos, l.balance_after_nanos, l.status, l.description, l.payment_intent_id, l.invoice_id,
+            l.refund_id, l.stripe_event_id, u.email as actor_email, l.created_at
+       from credit_ledger l left join app_user u on u.id = l.actor_id
+      where ${where.join(' and ')} order by l.id desc limit ?`,
+    params,
+  );
+}
+
+export async function billingOverview(em: EntityManager, orgId: string) {
+  const rows = await em.execute<{ credits_nanos: string; plan: string; billing_cycle: string | null }[]>(
+    'select credits_nanos, plan, billing_cycle from organization where id = ?',
+    [orgId],
+  );
+  const org = rows[0];
+  if (!org) throw notFound('organization');
+  return { credits: nanosToDecimal(BigInt(org.credits_nanos)), plan: org.plan, billingCycle: org.billing_cycle };
+}
+
+export async function listTransactions(em: EntityManager, orgId: string, opts: { cursor?: string; limit?: number; type?: LedgerType }) {
+  const limit = opts.limit ?? 50;
+  const rows = await ledgerPage(em, orgId, { ...opts, limit: limit + 1 });
+  const page = rows.slice(0, limit);
+  return { items: page.map(transactionView), nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null };
+}
+
+const CSV_COLUMNS = ['id', 'createdAt', 'type', 'status', 'amount', 'creditsAfter', 'description', 'actor', 'paymentIntentId', 'invoiceId', 'refundId', 'stripeEventId'] as const;
+
+function csvCell(value: unknown): string {
+  const text = value instanceof Date ? value.toISOString() : value === null || value === undefined ? '' : String(value);
+  // Quote always; neutralise spreadsheet formulas in free text.
+  const safe = /^[=+\-@\t\r]/.test(text) && !/^-?\d/.test(text) ? `'${text}` : text;
+  return `"${safe.replace(/"/g, '""')}"`;
+}
+
+/** The whole history (newest first) as CSV, read in pages so memory stays flat. */
+export async function transactionsCsv(em: EntityManager, orgId: string, type?: LedgerType): Promise<string> {
+  const lines = [CSV_COLUMNS.join(',')];
+  let cursor: string | undefined;
+  for (;;) {
+    const rows = await ledgerPage(em, orgId, { cursor, limit: 1000, type });
+    for (const r of rows) {
+      const view = transactionView(r);
+      lines.push(CSV_COLUMNS.map((c) => csvCell(view[c])).join(','));
+    }
+    if (rows.length < 1000) break;
+    cursor = String(rows[rows.length - 1]!.id);
+  }
+  return lines.join('\r\n') + '\r\n';
+}
