@@ -22,6 +22,10 @@ import { createContextInner, type Context, type Services } from './trpc/context.
 import { PresenceService } from './modules/live/presence.js';
 import { loadStoredEvent } from './modules/live/stream.js';
 import { startJobs } from './jobs/boss.js';
+import { createBillingProvider } from './modules/billing/provider.js';
+import { handleStripeWebhook } from './modules/billing/webhooks.js';
+import { registerCheckoutPages } from './modules/billing/test-provider/checkout-page.js';
+import qs from 'qs';
 import type { UserEntity } from './modules/auth/entities.js';
 
 export interface BuildOptions {
@@ -76,21 +80,30 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
   const bus = new EventBus(opts.databaseUrl, (id) => loadStoredEvent(orm.em.fork(), id), log);
   await bus.start();
   const mailer = new Mailer(orm, config.smtpUrl, config.mailFrom, log);
-  const secretBox = new SecretBox(resolveAppSecret(config.appSecret, config.dataDir));
+  const appSecret = resolveAppSecret(config.appSecret, config.dataDir);
+  const secretBox = new SecretBox(appSecret);
   const workDeps = { orm, bus, mailer };
+  let publicUrl = config.appUrl ?? `http://localhost:${config.port}`;
+  const billing = await createBillingProvider(config, orm, appSecret, () => publicUrl, log);
   const services: Services = {
     orm,
     bus,
     mailer,
     presence: new PresenceService(workDeps),
+    billing,
     config,
     secretBox,
-    appUrl: config.appUrl ?? `http://localhost:${config.port}`,
+    get appUrl() {
+      return publicUrl;
+    },
+    set appUrl(url: string) {
+      publicUrl = url;
+    },
     log,
   };
   services.presence.start();
   let boss: PgBoss | null = null;
-  if (opts.jobs) boss = await startJobs(opts.databaseUrl, orm, log);
+  if (opts.jobs) boss = await startJobs(opts.databaseUrl, services);
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 
@@ -137,6 +150,32 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     },
   });
 
+  // Stripe webhooks: the signature is over the exact bytes, so this route keeps the raw body.
+  await app.register(async (scope) => {
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
+    scope.post('/api/stripe/webhook', async (req, reply) => {
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const signature = req.headers['stripe-signature'];
+      const result = await handleStripeWebhook(services, body, Array.isArray(signature) ? signature[0] : signature);
+      return reply.code(result.status).send(result.body);
+    });
+  });
+
+  if (billing.fake) {
+    const fake = billing.fake;
+    await app.register(async (scope) => {
+      scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, qs.parse(body as string)));
+      registerCheckoutPages(scope, fake);
+    });
+  }
+  // The test-payment provider delivers its events to our own webhook, on whatever port we listen.
+  app.addHook('onListen', async () => {
+    const address = app.server.address();
+    if (typeof address === 'object' && address) billing.setWebhookUrl(`http://127.0.0.1:${address.port}/api/stripe/webhook`);
+  });
+
   app.get('/healthz', async (_req, reply) => {
     try {
       await orm.em.fork().execute('select 1');
@@ -166,6 +205,7 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
       services.presence.stop();
       await app.close();
       await boss?.stop({ graceful: true, wait: true }).catch(() => {});
+      await billing.stop();
       await bus.stop();
       await orm.close();
     },

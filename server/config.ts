@@ -13,6 +13,11 @@ const envSchema = z.object({
   MAIL_FROM: z.string().default('LLM Gateway <no-reply@localhost>'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMBEDDED_PG_PORT: z.coerce.number().int().default(54329),
+  STRIPE_SECRET_KEY: z.string().optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().optional(),
+  STRIPE_API_URL: z.string().url().optional(),
+  STRIPE_PRICE_PRO_MONTHLY: z.string().optional(),
+  STRIPE_PRICE_PRO_YEARLY: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -30,6 +35,14 @@ export interface Config {
   mailFrom: string;
   logLevel: Env['LOG_LEVEL'];
   embeddedPgPort: number;
+  stripe: {
+    secretKey?: string;
+    webhookSecret?: string;
+    /** Point the SDK at a Stripe-compatible server (tests, local mocks). */
+    apiUrl?: string;
+    priceProMonthly?: string;
+    priceProYearly?: string;
+  };
 }
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
@@ -40,6 +53,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   if (e.NODE_ENV === 'production' && !e.APP_SECRET) throw new Error('APP_SECRET is required when NODE_ENV=production');
+  if (e.NODE_ENV === 'production' && !e.STRIPE_SECRET_KEY) {
+    throw new Error('STRIPE_SECRET_KEY is required when NODE_ENV=production (the local test-payment provider is for development only)');
+  }
+  if (e.STRIPE_SECRET_KEY && !e.STRIPE_WEBHOOK_SECRET) throw new Error('STRIPE_WEBHOOK_SECRET is required with STRIPE_SECRET_KEY');
   return {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -52,5 +69,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     mailFrom: e.MAIL_FROM,
     logLevel: e.LOG_LEVEL,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
+    stripe: {
+      secretKey: e.STRIPE_SECRET_KEY || undefined,
+      webhookSecret: e.STRIPE_WEBHOOK_SECRET || undefined,
+      apiUrl: e.STRIPE_API_URL,
+      priceProMonthly: e.STRIPE_PRICE_PRO_MONTHLY,
+      priceProYearly: e.STRIPE_PRICE_PRO_YEARLY,
+    },
   };
 }

@@ -16,6 +16,9 @@ export type OrgEvent =
   | { type: 'organization.updated'; version: number; name: string; billingEmail: string | null; retentionLevel: 'none' | 'retain'; plan: string }
   | { type: 'organization.deleted' }
   | { type: 'credits.changed'; credits: string }
+  | { type: 'billing.updated'; reason: string }
+  | { type: 'budget.alert'; kind: 'balance_below' | 'monthly_spend_above'; threshold: string; value: string }
+  | { type: 'auto_top_up.failed'; reason: string; disabled: boolean }
   | { type: 'usage'; requests: number; cost: string }
   | { type: 'presence'; viewers: Viewer[] };
 

@@ -63,3 +63,33 @@ export const transactionsInput = z.object({
   type: ledgerType.optional(),
 });
 export const transactionsCsvInput = z.object({ orgId: id, type: ledgerType.optional() });
+
+/** A dollar amount as typed by a person: number or decimal string, whole cents. Returns cents. */
+export const dollarAmount = z
+  .union([z.number(), z.string().trim().max(20)])
+  .transform((v, ctx) => {
+    const text = typeof v === 'number' ? String(v) : v.replace(/^\$/, '').replace(/,/g, '');
+    const m = /^(\d{1,7})(?:\.(\d{1,2}))?$/.exec(text);
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: 'enter an amount in dollars, like 25 or 25.50' });
+      return z.NEVER;
+    }
+    return Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
+  });
+export const MIN_PURCHASE_CENTS = 1000;
+export const MAX_PURCHASE_CENTS = 1_000_000_00;
+export const purchaseCreditsInput = z.object({
+  orgId: id,
+  amount: dollarAmount.refine((c) => c >= MIN_PURCHASE_CENTS, { message: 'the minimum purchase is $10' }).refine((c) => c <= MAX_PURCHASE_CENTS, { message: 'the maximum purchase is $1,000,000' }),
+});
+export const autoTopUpInput = z.object({
+  orgId: id,
+  enabled: z.boolean(),
+  threshold: dollarAmount.refine((c) => c <= MAX_PURCHASE_CENTS, { message: 'threshold is too large' }),
+  amount: dollarAmount.refine((c) => c >= MIN_PURCHASE_CENTS, { message: 'the auto top-up amount must be at least $10' }).refine((c) => c <= MAX_PURCHASE_CENTS, { message: 'the maximum is $1,000,000' }),
+});
+export const changePlanInput = z.object({ orgId: id, plan: z.enum(['free', 'pro']), billingCycle: z.enum(['monthly', 'yearly']).default('monthly') });
+export const paymentMethodRef = z.object({ orgId: id, paymentMethodId: z.string().min(3).max(255).regex(/^pm_[A-Za-z0-9_]+$/, { message: 'not a payment method id' }) });
+export const refundInput = z.object({ orgId: id, transactionId: z.string().regex(/^\d{1,19}$/, { message: 'not a transaction id' }), reason: z.string().trim().min(3, { message: 'give a reason (at least 3 characters)' }).max(500) });
+export const budgetAlertKind = z.enum(['balance_below', 'monthly_spend_above']);
+export const budgetAlertSetInput = z.object({ orgId: id, kind: budgetAlertKind, threshold: dollarAmount.nullable() });

@@ -14,6 +14,8 @@ import type { Mailer } from '../email/mailer.js';
 
 export interface Work {
   em: EntityManager;
+  /** The long-lived services the command runs with (for after-commit follow-ups). */
+  deps: WorkDeps;
   actorId: string | null;
   emit(orgId: string, event: OrgEvent, opts?: { store?: boolean }): void;
   audit(orgId: string, action: string, target: { type: string; id?: string | null }, before?: object | null, after?: object | null): void;
@@ -38,6 +40,7 @@ export async function runCommand<T>(deps: WorkDeps, actorId: string | null, fn: 
     const audits: object[] = [];
     const work: Work = {
       em: tx,
+      deps,
       actorId,
       emit: (orgId, event, opts) => events.push({ orgId, event, store: opts?.store ?? true }),
       audit: (orgId, action, target, before, after) =>

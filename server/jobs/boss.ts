@@ -1,11 +1,14 @@
 /** pg-boss workers. Cron schedules are kept in PostgreSQL, so several instances never double-run them. */
 import PgBoss from 'pg-boss';
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Services } from '../trpc/context.js';
+import { sweepAutoTopUps } from '../modules/billing/auto-top-up.js';
 import { runMaintenance } from './maintenance.js';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
+export const AUTO_TOP_UP_QUEUE = 'auto-top-up-sweep';
 
-export async function startJobs(databaseUrl: string, orm: MikroORM, log: { info(o: unknown, m?: string): void; error(o: unknown, m?: string): void }): Promise<PgBoss> {
+export async function startJobs(databaseUrl: string, services: Services): Promise<PgBoss> {
+  const { orm, log } = services;
   const boss = new PgBoss({ connectionString: databaseUrl, max: 4 });
   boss.on('error', (err) => log.error({ err }, 'job queue error'));
   await boss.start();
@@ -14,6 +17,12 @@ export async function startJobs(databaseUrl: string, orm: MikroORM, log: { info(
   await boss.work(MAINTENANCE_QUEUE, async () => {
     const removed = await runMaintenance(orm.em.fork());
     log.info({ removed }, 'maintenance done');
+  });
+  // The safety net behind the in-process trigger: due top-ups and attempts stuck mid-way.
+  await boss.createQueue(AUTO_TOP_UP_QUEUE);
+  await boss.schedule(AUTO_TOP_UP_QUEUE, '* * * * *', {}, { singletonKey: AUTO_TOP_UP_QUEUE });
+  await boss.work(AUTO_TOP_UP_QUEUE, async () => {
+    await sweepAutoTopUps(services);
   });
   return boss;
 }

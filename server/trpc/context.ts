@@ -5,6 +5,7 @@ import type { Mailer } from '../email/mailer.js';
 import type { SecretBox } from '../auth/secrets.js';
 import type { UserEntity } from '../modules/auth/entities.js';
 import type { PresenceService } from '../modules/live/presence.js';
+import type { BillingProvider } from '../modules/billing/provider.js';
 
 /** Everything long-lived the procedures need; built once per process by buildApp. */
 export interface Services {
@@ -14,6 +15,7 @@ export interface Services {
   config: Config;
   secretBox: SecretBox;
   presence: PresenceService;
+  billing: BillingProvider;
   appUrl: string;
   log: { info(o: unknown, m?: string): void; warn(o: unknown, m?: string): void; error(o: unknown, m?: string): void };
 }

@@ -5,6 +5,7 @@ import { projectRouter } from '../modules/projects/router.js';
 import { teamRouter } from '../modules/team/router.js';
 import { auditRouter } from '../modules/audit/router.js';
 import { liveRouter, presenceRouter } from '../modules/live/router.js';
+import { billingRouter } from '../modules/billing/router.js';
 
 export const appRouter = router({
   auth: authRouter,
@@ -14,6 +15,7 @@ export const appRouter = router({
   audit: auditRouter,
   live: liveRouter,
   presence: presenceRouter,
+  billing: billingRouter,
 });
 
 export type AppRouter = typeof appRouter;

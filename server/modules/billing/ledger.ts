@@ -23,6 +23,13 @@ export interface LedgerPosting {
   relatedEntryId?: string | null;
 }
 
+/** Told of every balance change inside its transaction (budget alerts, auto top-up). */
+export type BalanceObserver = (work: Work, orgId: string, change: { balanceAfterNanos: bigint; deltaNanos: bigint; type: LedgerType }) => Promise<void>;
+const observers: BalanceObserver[] = [];
+export function onBalanceChanged(observer: BalanceObserver): void {
+  if (!observers.includes(observer)) observers.push(observer);
+}
+
 export interface PostedEntry {
   id: string;
   balanceAfterNanos: bigint;
@@ -59,7 +66,10 @@ export async function postLedgerEntry(work: Work, orgId: string, posting: Ledger
       posting.relatedEntryId ?? null,
     ],
   );
-  if (delta !== 0n) work.emit(orgId, { type: 'credits.changed', credits: nanosToDecimal(balanceAfter) });
+  if (delta !== 0n) {
+    work.emit(orgId, { type: 'credits.changed', credits: nanosToDecimal(balanceAfter) });
+    for (const observe of observers) await observe(work, orgId, { balanceAfterNanos: balanceAfter, deltaNanos: delta, type: posting.type });
+  }
   return { id: String(inserted[0]!.id), balanceAfterNanos: balanceAfter };
 }
 

@@ -1,9 +1,39 @@
 import { router, orgProcedure } from '../../trpc/init.js';
 import * as s from '../../../shared/schemas.js';
+import { nanosToDecimal } from '../../../shared/money.js';
+import { runCommand } from '../../events/unit-of-work.js';
 import * as billing from './service.js';
+import { loadBillingState } from './account.js';
+import { addPaymentMethod, purchaseCredits, subscribeToPro } from './checkout.js';
+import { latestAttempt, updateAutoTopUp } from './auto-top-up.js';
+import { cancelSubscription } from './subscriptions.js';
+import { listPaymentMethods, removePaymentMethod, setDefaultPaymentMethod } from './payment-methods.js';
+import { creditBackUsage, refundPurchase } from './refunds.js';
+import { listBudgetAlerts, setBudgetAlert } from './alerts.js';
+import { badRequest } from '../../trpc/errors.js';
 
 export const billingRouter = router({
-  overview: orgProcedure('billing.view').input(s.orgRef).query(({ ctx }) => billing.billingOverview(ctx.em, ctx.orgId)),
+  overview: orgProcedure('billing.view')
+    .input(s.orgRef)
+    .query(async ({ ctx }) => {
+      const state = await loadBillingState(ctx.em, ctx.orgId);
+      const provider = ctx.services.billing;
+      return {
+        credits: nanosToDecimal(state.creditsNanos),
+        plan: state.plan,
+        billingCycle: state.billingCycle,
+        testMode: provider.testMode,
+        autoTopUp: {
+          enabled: state.autoTopUp.enabled,
+          threshold: nanosToDecimal(state.autoTopUp.thresholdNanos),
+          amount: nanosToDecimal(state.autoTopUp.amountNanos),
+          disabledReason: state.autoTopUp.disabledReason,
+          lastAttempt: await latestAttempt(ctx, ctx.orgId),
+        },
+        paymentMethods: await listPaymentMethods(ctx.em, provider, ctx.orgId),
+        subscription: state.subscription.id ? state.subscription : null,
+      };
+    }),
   transactions: orgProcedure('billing.view')
     .input(s.transactionsInput)
     .query(({ ctx, input }) => billing.listTransactions(ctx.em, ctx.orgId, input)),
@@ -13,4 +43,53 @@ export const billingRouter = router({
       filename: `transactions-${ctx.orgId}${input.type ? `-${input.type}` : ''}.csv`,
       csv: await billing.transactionsCsv(ctx.em, ctx.orgId, input.type),
     })),
+  purchaseCredits: orgProcedure('billing.manage')
+    .input(s.purchaseCreditsInput)
+    .mutation(({ ctx, input }) => purchaseCredits(ctx.em, ctx.services.billing, ctx.services.appUrl, ctx.orgId, ctx.user.id, input.amount)),
+  updateAutoTopUp: orgProcedure('billing.manage')
+    .input(s.autoTopUpInput)
+    .mutation(({ ctx, input }) =>
+      runCommand(ctx.services, ctx.user.id, (work) => updateAutoTopUp(work, ctx.orgId, { enabled: input.enabled, thresholdCents: input.threshold, amountCents: input.amount })),
+    ),
+  changePlan: orgProcedure('billing.manage')
+    .input(s.changePlanInput)
+    .mutation(async ({ ctx, input }) => {
+      if (input.plan === 'pro') return subscribeToPro(ctx.em, ctx.services.billing, ctx.services.appUrl, ctx.orgId, input.billingCycle);
+      return { subscription: await cancelSubscription(ctx.em, ctx.services.billing, ctx.orgId) };
+    }),
+  cancelSubscription: orgProcedure('billing.manage')
+    .input(s.orgRef)
+    .mutation(({ ctx }) => cancelSubscription(ctx.em, ctx.services.billing, ctx.orgId)),
+  paymentMethods: router({
+    list: orgProcedure('billing.view')
+      .input(s.orgRef)
+      .query(({ ctx }) => listPaymentMethods(ctx.em, ctx.services.billing, ctx.orgId)),
+    add: orgProcedure('billing.manage')
+      .input(s.orgRef)
+      .mutation(({ ctx }) => addPaymentMethod(ctx.em, ctx.services.billing, ctx.services.appUrl, ctx.orgId)),
+    setDefault: orgProcedure('billing.manage')
+      .input(s.paymentMethodRef)
+      .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => setDefaultPaymentMethod(work, ctx.services.billing, ctx.orgId, input.paymentMethodId))),
+    remove: orgProcedure('billing.manage')
+      .input(s.paymentMethodRef)
+      .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => removePaymentMethod(work, ctx.services.billing, ctx.orgId, input.paymentMethodId))),
+  }),
+  refund: orgProcedure('billing.manage')
+    .input(s.refundInput)
+    .mutation(async ({ ctx, input }) => {
+      const rows = await ctx.em.execute<{ type: string }[]>('select type from credit_ledger where id = ? and org_id = ?', [input.transactionId, ctx.orgId]);
+      const type = rows[0]?.type;
+      if (type === 'usage') return runCommand(ctx.services, ctx.user.id, (work) => creditBackUsage(work, ctx.orgId, input.transactionId, input.reason));
+      if (type === 'purchase' || type === 'auto_topup') return refundPurchase(ctx.services, ctx.orgId, ctx.user.id, input.transactionId, input.reason);
+      if (!type) return refundPurchase(ctx.services, ctx.orgId, ctx.user.id, input.transactionId, input.reason); // NOT_FOUND
+      throw badRequest('only usage charges and credit purchases can be refunded');
+    }),
+  budgetAlerts: router({
+    list: orgProcedure('billing.view')
+      .input(s.orgRef)
+      .query(({ ctx }) => listBudgetAlerts(ctx.em, ctx.orgId)),
+    set: orgProcedure('billing.manage')
+      .input(s.budgetAlertSetInput)
+      .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => setBudgetAlert(work, ctx.orgId, input.kind, input.threshold))),
+  }),
 });

@@ -1,0 +1,258 @@
+/**
+ * Stripe webhooks: the signature is verified on the raw body; each event is applied exactly once
+ * (stripe_event's primary key, claimed in the same transaction as the ledger entry, plus unique
+ * payment intent / refund ids on the ledger). Objects whose latest state matters (subscriptions)
+ * are fetched from Stripe before the transaction, so events arriving out of order end right.
+ */
+import type Stripe from 'stripe';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { formatDollars, nanosToDecimal } from '../../../shared/money.js';
+import { runCommand, type Work } from '../../events/unit-of-work.js';
+import type { Services } from '../../trpc/context.js';
+import { centsToNanos, loadBillingState, organizationOf } from './account.js';
+import { postLedgerEntry } from './ledger.js';
+import { recordAutoTopUpOutcome } from './auto-top-up.js';
+import { applySubscription, subscriptionIdOfInvoice } from './subscriptions.js';
+import { ownerEmails } from './notify.js';
+
+export type WebhookResult = { status: number; body: Record<string, unknown> };
+
+interface Prepared {
+  subscription?: Stripe.Subscription | null;
+  paymentMethodId?: string | null;
+}
+
+/** Network reads done before the transaction opens. */
+async function prepare(services: Services, event: Stripe.Event): Promise<Prepared> {
+  const stripe = services.billing.stripe;
+  const obj = event.data.object as unknown as Record<string, any>;
+  switch (event.type) {
+    case 'customer.subscription.created':
+    case 'customer.subscription.updated':
+    case 'customer.subscription.deleted':
+      return { subscription: await stripe.subscriptions.retrieve(obj.id).catch(() => obj as Stripe.Subscription) };
+    case 'invoice.paid':
+    case 'invoice.payment_failed': {
+      const subId = subscriptionIdOfInvoice(obj as Stripe.Invoice);
+      return { subscription: subId ? await stripe.subscriptions.retrieve(subId) : null };
+    }
+    case 'checkout.session.completed': {
+      if (obj.mode === 'subscription' && obj.subscription) return { subscription: await stripe.subscriptions.retrieve(String(obj.subscription)) };
+      if (obj.mode === 'setup' && obj.setup_intent) {
+        const seti = await stripe.setupIntents.retrieve(String(obj.setup_intent));
+        return { paymentMethodId: typeof seti.payment_method === 'string' ? seti.payment_method : (seti.payment_method?.id ?? null) };
+      }
+      return {};
+    }
+    default:
+      return {};
+  }
+}
+
+export async function handleStripeWebhook(services: Services, rawBody: Buffer, signature: string | undefined): Promise<WebhookResult> {
+  let event: Stripe.Event;
+  try {
+    event = services.billing.stripe.webhooks.constructEvent(rawBody, signature ?? '', services.billing.webhookSecret);
+  } catch {
+    return { status: 400, body: { error: 'invalid or missing Stripe signature' } };
+  }
+  const prepared = await prepare(services, event);
+  const outcome = await runCommand(services, null, async (work) => {
+    const claimed = await work.em.execute<{ id: string }[]>(
+      'insert into stripe_event (id, type, processed_at) values (?, ?, now()) on conflict (id) do nothing returning id',
+      [event.id, event.type],
+    );
+    if (claimed.length === 0) return 'duplicate';
+    const orgId = await applyEvent(work, services, event, prepared);
+    if (orgId) await work.em.execute('update stripe_event set org_id = ? where id = ?', [orgId, event.id]);
+    return orgId ? 'applied' : 'ignored';
+  });
+  return { status: 200, body: { received: true, outcome } };
+}
+
+async function creditPayment(work: Work, orgId: string, type: 'purchase' | 'auto_topup', pi: { id: string; amountCents: number }, eventId: string) {
+  const exists = await work.em.execute<{ id: string }[]>(
+    `select id from credit_ledger where payment_intent_id = ? and type in ('purchase', 'auto_topup') and status = 'completed'`,
+    [pi.id],
+  );
+  if (exists.length > 0) return; // the other event for this payment already credited it
+  const amount = centsToNanos(pi.amountCents);
+  await postLedgerEntry(work, orgId, {
+    type,
+    amountNanos: amount,
+    description: type === 'purchase' ? `Credits purchase: ${formatDollars(nanosToDecimal(amount))}` : `Auto top-up: ${formatDollars(nanosToDecimal(amount))}`,
+    paymentIntentId: pi.id,
+    stripeEventId: eventId,
+  });
+}
+
+async function setDefaultPaymentMethodIfNone(work: Work, services: Services, orgId: string, paymentMethodId: string | null | undefined) {
+  if (!paymentMethodId) return;
+  const updated = await work.em.execute<{ id: string }[]>(
+    'update organization set default_payment_method_id = ? where id = ? and default_payment_method_id is null returning id',
+    [paymentMethodId, orgId],
+  );
+  if (updated.length > 0) {
+    const state = await loadBillingState(work.em, orgId);
+    work.afterCommit(async () => {
+      if (state.stripeCustomerId) {
+        await services.billing.stripe.customers.update(state.stripeCustomerId, { invoice_settings: { default_payment_method: paymentMethodId } });
+      }
+    });
+    work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
+  }
+}
+
+const piId = (v: string | { id: string } | null | undefined) => (typeof v === 'string' ? v : (v?.id ?? null));
+
+/** Applies one event; returns the organization it concerned (null when ignored). */
+async function applyEvent(work: Work, services: Services, event: Stripe.Event, prepared: Prepared): Promise<string | null> {
+  const { em } = work;
+  switch (event.type) {
+    case 'checkout.session.completed':
+    case 'checkout.session.async_payment_succeeded': {
+      const session = event.data.object;
+      const orgId = await organizationOf(em, session);
+      if (!orgId) return null;
+      if (session.mode === 'payment' && session.metadata?.kind === 'credits') {
+        const paymentIntent = piId(session.payment_intent);
+        if (session.payment_status === 'paid' && paymentIntent && session.amount_total != null) {
+          await creditPayment(work, orgId, 'purchase', { id: paymentIntent, amountCents: session.amount_total }, event.id);
+        } else if (event.type === 'checkout.session.completed') {
+          work.emit(orgId, { type: 'billing.updated', reason: 'payment_processing' });
+        }
+      } else if (session.mode === 'setup') {
+        await setDefaultPaymentMethodIfNone(work, services, orgId, prepared.paymentMethodId);
+        work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
+      } else if (session.mode === 'subscription' && prepared.subscription) {
+        await applySubscription(work, orgId, prepared.subscription);
+      }
+      return orgId;
+    }
+    case 'checkout.session.async_payment_failed': {
+      const session = event.data.object;
+      const orgId = await organizationOf(em, session);
+      if (!orgId || session.metadata?.kind !== 'credits') return orgId;
+      const amount = centsToNanos(session.amount_total ?? 0);
+      await postLedgerEntry(work, orgId, {
+        type: 'purchase',
+        status: 'failed',
+        amountNanos: amount,
+        description: `Credits purchase failed: the ${formatDollars(nanosToDecimal(amount))} bank debit did not go through`,
+        paymentIntentId: piId(session.payment_intent),
+        stripeEventId: event.id,
+      });
+      work.emit(orgId, { type: 'billing.updated', reason: 'payment_failed' });
+      return orgId;
+    }
+    case 'payment_intent.succeeded': {
+      const pi = event.data.object;
+      const orgId = await organizationOf(em, pi);
+      if (!orgId) return null;
+      const kind = pi.metadata?.kind;
+      if (kind === 'credits' || kind === 'auto_topup') {
+        await creditPayment(work, orgId, kind === 'credits' ? 'purchase' : 'auto_topup', { id: pi.id, amountCents: pi.amount_received || pi.amount }, event.id);
+        if (pi.setup_future_usage === 'off_session' || kind === 'auto_topup') await setDefaultPaymentMethodIfNone(work, services, orgId, piId(pi.payment_method));
+        if (kind === 'auto_topup') await recordAutoTopUpOutcome(work, services, orgId, pi.metadata.attemptId, { status: 'succeeded', paymentIntentId: pi.id });
+      }
+      return orgId;
+    }
+    case 'payment_intent.payment_failed':
+    case 'payment_intent.requires_action': {
+      const pi = event.data.object;
+      const orgId = await organizationOf(em, pi);
+      if (!orgId || pi.metadata?.kind !== 'auto_topup') return orgId;
+      await recordAutoTopUpOutcome(work, services, orgId, pi.metadata.attemptId, {
+        status: event.type === 'payment_intent.requires_action' ? 'requires_action' : 'failed',
+        paymentIntentId: pi.id,
+        reason: pi.last_payment_error?.message ?? 'the payment failed',
+      });
+      return orgId;
+    }
+    case 'charge.refunded': {
+      const charge = event.data.object;
+      const orgId = await organizationOf(em, charge);
+      if (!orgId) return null;
+      // Only payments that bought credits give credits back (found through the ledger, since
+      // Stripe does not copy a PaymentIntent's metadata onto its charge).
+      const credited = await em.execute<{ id: string }[]>(
+        `select id from credit_ledger where payment_intent_id = ? and type in ('purchase', 'auto_topup') and status = 'completed'`,
+        [piId(charge.payment_intent)],
+      );
+      if (credited.length === 0) return orgId;
+      for (const refund of charge.refunds?.data ?? []) {
+        if (refund.status !== 'succeeded' && refund.status !== 'pending') continue;
+        const seen = await em.execute<{ id: string }[]>('select id from credit_ledger where refund_id = ?', [refund.id]);
+        if (seen.length > 0) continue; // made from the dashboard's refund action: already in the ledger
+        const amount = centsToNanos(refund.amount);
+        await postLedgerEntry(work, orgId, {
+          type: 'refund',
+          amountNanos: -amount,
+          description: `Refund of ${formatDollars(nanosToDecimal(amount))} (made in Stripe)`,
+          paymentIntentId: piId(charge.payment_intent),
+          refundId: refund.id,
+          stripeEventId: event.id,
+        });
+      }
+      return orgId;
+    }
+    case 'customer.subscription.created':
+    case 'customer.subscription.updated':
+    case 'customer.subscription.deleted': {
+      const sub = prepared.subscription ?? event.data.object;
+      const orgId = await organizationOf(em, sub);
+      if (!orgId) return null;
+      await applySubscription(work, orgId, sub);
+      return orgId;
+    }
+    case 'invoice.paid':
+    case 'invoice.payment_failed': {
+      const invoice = event.data.object;
+      const orgId = await organizationOf(em, { metadata: invoice.parent?.subscription_details?.metadata ?? invoice.metadata, customer: invoice.customer });
+      if (!orgId) return null;
+      if (prepared.subscription) await applySubscription(work, orgId, prepared.subscription);
+      const paid = centsToNanos(event.type === 'invoice.paid' ? invoice.amount_paid : invoice.amount_due);
+      await postLedgerEntry(work, orgId, {
+        type: 'plan_charge',
+        amountNanos: 0n,
+        status: event.type === 'invoice.paid' ? 'completed' : 'failed',
+        description:
+          event.type === 'invoice.paid'
+            ? `Pro plan: ${formatDollars(nanosToDecimal(paid))} paid by card (credits unchanged)`
+            : `Pro plan: the ${formatDollars(nanosToDecimal(paid))} payment failed`,
+        invoiceId: invoice.id ?? null,
+        stripeEventId: event.id,
+      });
+      if (event.type === 'invoice.payment_failed') {
+        for (const to of await ownerEmails(em, orgId)) {
+          work.email(to, 'Your Pro plan payment failed', `The payment of ${formatDollars(nanosToDecimal(paid))} for the Pro plan failed. Update the payment method on the Billing page to keep Pro.`);
+        }
+      }
+      work.emit(orgId, { type: 'billing.updated', reason: 'invoice' });
+      return orgId;
+    }
+    case 'setup_intent.succeeded': {
+      const seti = event.data.object;
+      const orgId = await organizationOf(em, seti);
+      if (!orgId) return null;
+      await setDefaultPaymentMethodIfNone(work, services, orgId, piId(seti.payment_method));
+      return orgId;
+    }
+    case 'payment_method.detached': {
+      const pm = event.data.object;
+      const previous = (event.data.previous_attributes as { customer?: string } | undefined)?.customer ?? null;
+      const orgId = await organizationOf(em, { customer: previous });
+      if (!orgId) return null;
+      await em.execute('update organization set default_payment_method_id = null where id = ? and default_payment_method_id = ?', [orgId, pm.id]);
+      work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
+      return orgId;
+    }
+    default:
+      return null; // not an event we act on: acknowledged and ignored
+  }
+}
+
+export async function countProcessedEvents(em: EntityManager): Promise<number> {
+  const rows = await em.execute<{ n: string }[]>('select count(*) as n from stripe_event');
+  return Number(rows[0]!.n);
+}
