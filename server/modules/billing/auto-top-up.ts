@@ -58,7 +58,8 @@ type Claim = { attemptId: string; amountCents: number; customer: string; payment
 async function claimAttempt(services: Services, orgId: string): Promise<Claim> {
   return runCommand(services, null, async (work) => {
     const { em } = work;
-    const state = await loadBillingState(em, orgId);
+    // The row lock orders this claim after any credit in flight, so a top-up that just landed is seen.
+    const state = await loadBillingState(em, orgId, { lock: true });
     if (!state.autoTopUp.enabled) return { skipped: 'disabled' };
     if (state.creditsNanos >= state.autoTopUp.thresholdNanos) return { skipped: 'above threshold' };
     if (!state.defaultPaymentMethodId || !state.stripeCustomerId) return { skipped: 'no payment method' };

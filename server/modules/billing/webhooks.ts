@@ -5,7 +5,7 @@
  * are fetched from Stripe before the transaction, so events arriving out of order end right.
  */
 import type Stripe from 'stripe';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { formatDollars, nanosToDecimal } from '../../../shared/money.js';
 import { runCommand, type Work } from '../../events/unit-of-work.js';
 import type { Services } from '../../trpc/context.js';
@@ -57,7 +57,19 @@ export async function handleStripeWebhook(services: Services, rawBody: Buffer, s
     return { status: 400, body: { error: 'invalid or missing Stripe signature' } };
   }
   const prepared = await prepare(services, event);
-  const outcome = await runCommand(services, null, async (work) => {
+  // Two events about one payment can race to credit it; the loser hits a unique index and, retried,
+  // finds the work done.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { status: 200, body: { received: true, outcome: await applyOnce(services, event, prepared) } };
+    } catch (err) {
+      if (!(err instanceof UniqueConstraintViolationException) || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function applyOnce(services: Services, event: Stripe.Event, prepared: Prepared): Promise<string> {
+  return runCommand(services, null, async (work) => {
     const claimed = await work.em.execute<{ id: string }[]>(
       'insert into stripe_event (id, type, processed_at) values (?, ?, now()) on conflict (id) do nothing returning id',
       [event.id, event.type],
@@ -67,7 +79,6 @@ export async function handleStripeWebhook(services: Services, rawBody: Buffer, s
     if (orgId) await work.em.execute('update stripe_event set org_id = ? where id = ?', [orgId, event.id]);
     return orgId ? 'applied' : 'ignored';
   });
-  return { status: 200, body: { received: true, outcome } };
 }
 
 async function creditPayment(work: Work, orgId: string, type: 'purchase' | 'auto_topup', pi: { id: string; amountCents: number }, eventId: string) {
