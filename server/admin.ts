@@ -6,11 +6,21 @@ import pg from 'pg';
 import { loadConfig } from './config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { migrate, openDatabase } from './db/orm.js';
+import { EventBus } from './events/bus.js';
+import { Mailer } from './email/mailer.js';
+import { runCommand, type WorkDeps } from './events/unit-of-work.js';
+import { postLedgerEntry } from './modules/billing/ledger.js';
+import { creditBackUsage } from './modules/billing/refunds.js';
+import { decimalToNanos, nanosToDecimal } from '../shared/money.js';
+import { PLAN_IDS, type PlanId } from '../shared/plans.js';
 
 const USAGE = `usage: npm run admin -- <command>
   user:org-limit <email> <n|default>      organizations the user may own
   org:project-limit <orgId> <n|default>   projects the organization may have
-  user:show <email>                       the user's organizations and roles`;
+  user:show <email>                       the user's organizations and roles
+  org:plan <orgId> <free|pro|enterprise>  set the plan (Enterprise is set only here)
+  billing:adjust <orgId> <amount> <reason...>        add (or, negative, remove) credits
+  billing:credit-back <orgId> <transactionId> <reason...>  return a usage charge's credits`;
 
 function parseLimit(value: string | undefined): number | null {
   if (value === 'default') return null;
@@ -35,7 +45,7 @@ async function databaseUrl(): Promise<{ url: string; embedded: EmbeddedDatabase 
 }
 
 async function main(args: string[]): Promise<number> {
-  const [command, target, value] = args;
+  const [command, target, value, ...rest] = args;
   if (!command || !target) {
     console.error(USAGE);
     return 2;
@@ -45,7 +55,41 @@ async function main(args: string[]): Promise<number> {
   try {
     await migrate(orm);
     const em = orm.em.fork();
+    const log = { info: () => {}, warn: (o: unknown) => console.warn(o), error: (o: unknown) => console.error(o) };
+    // Events from here reach the running server through NOTIFY; this process has no subscribers.
+    const deps: WorkDeps = { orm, bus: new EventBus(url, async () => null, log), mailer: new Mailer(orm, loadConfig().smtpUrl, loadConfig().mailFrom, log) };
+    const reason = rest.join(' ').trim();
     switch (command) {
+      case 'org:plan': {
+        if (!PLAN_IDS.includes(value as PlanId)) throw new Error(`plan must be one of ${PLAN_IDS.join(', ')}`);
+        await runCommand(deps, null, async (work) => {
+          const rows = await work.em.execute<{ version: number; name: string; billing_email: string | null; retention_level: 'none' | 'retain'; old: string }[]>(
+            `update organization o set plan = ?, version = o.version + 1 from organization prev where o.id = ? and prev.id = o.id
+             returning o.version, o.name, o.billing_email, o.retention_level, prev.plan as old`,
+            [value, target],
+          );
+          const o = rows[0];
+          if (!o) throw new Error(`no organization ${target}`);
+          work.audit(target, 'billing.plan_changed', { type: 'organization', id: target }, { plan: o.old }, { plan: value, by: 'operator' });
+          work.emit(target, { type: 'organization.updated', version: o.version, name: o.name, billingEmail: o.billing_email, retentionLevel: o.retention_level, plan: value! });
+        });
+        console.log(`${target}: plan ${value}`);
+        return 0;
+      }
+      case 'billing:adjust': {
+        if (!value || !reason) throw new Error('usage: billing:adjust <orgId> <amount> <reason>');
+        const posted = await runCommand(deps, null, (work) =>
+          postLedgerEntry(work, target, { type: 'adjustment', amountNanos: decimalToNanos(value), description: `Adjustment by support: ${reason}` }),
+        );
+        console.log(`${target}: balance ${nanosToDecimal(posted.balanceAfterNanos)}`);
+        return 0;
+      }
+      case 'billing:credit-back': {
+        if (!value || !reason) throw new Error('usage: billing:credit-back <orgId> <transactionId> <reason>');
+        const result = await runCommand(deps, null, (work) => creditBackUsage(work, target, value, reason));
+        console.log(`${target}: credited back ${result.amount}, balance ${result.credits}`);
+        return 0;
+      }
       case 'user:org-limit': {
         const rows = await em.execute('update app_user set organization_limit = ? where email = ? returning id', [parseLimit(value), target.toLowerCase()]);
         if (rows.length === 0) throw new Error(`no user with email ${target}`);
