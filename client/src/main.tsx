@@ -1,3 +1,133 @@
+import { A, Navigate, Route, Router, useLocation, useNavigate, useParams, type RouteSectionProps } from '@solidjs/router';
+import { createEffect, Match, onMount, Show, Switch, untrack, type ParentProps } from 'solid-js';
 import { render } from 'solid-js/web';
+import { OrgLayout } from './layout/OrgLayout.js';
+import { Shell } from './layout/Shell.js';
+import { AccountPage } from './pages/Account.js';
+import { AuditPage } from './pages/Audit.js';
+import { AuthFrame, SignInPage, SignUpPage } from './pages/Auth.js';
+import { HomePage } from './pages/Home.js';
+import { InvitePage } from './pages/Invite.js';
+import { NewOrganizationPage } from './pages/NewOrganization.js';
+import { OverviewPage } from './pages/Overview.js';
+import { ProjectsPage } from './pages/Projects.js';
+import { SettingsPage } from './pages/Settings.js';
+import { TeamPage } from './pages/Team.js';
+import { loadMe, me, meError } from './state/session.js';
+import { ErrorState, Loading } from './ui/components.js';
+import { ConfirmHost } from './ui/confirm.js';
+import { NoticeBanner } from './ui/notice.js';
+import { ToastHost } from './ui/toast.js';
+import './styles.css';
 
-render(() => <p>LLM Gateway</p>, document.getElementById('root')!);
+/** The frame of every page: the session is known before any route renders. */
+function App(props: RouteSectionProps) {
+  const location = useLocation();
+  onMount(() => void loadMe().catch(() => {}));
+  // Move focus to the page on navigation so screen readers and keyboards start at the top.
+  createEffect(() => {
+    location.pathname;
+    queueMicrotask(() => document.getElementById('main')?.focus({ preventScroll: true }));
+  });
+  return (
+    <>
+      <NoticeBanner />
+      <Switch>
+        <Match when={meError() && me() === undefined}>
+          <main class="auth-page" id="main">
+            <ErrorState error={meError()} retry={() => void loadMe().catch(() => {})} />
+          </main>
+        </Match>
+        <Match when={me() === undefined}>
+          <main class="auth-page" id="main">
+            <Loading />
+          </main>
+        </Match>
+        <Match when={true}>{props.children}</Match>
+      </Switch>
+      <ToastHost />
+      <ConfirmHost />
+    </>
+  );
+}
+
+/** Signed-in routes: send visitors to sign in, then back here. */
+function RequireAuth(props: ParentProps) {
+  const navigate = useNavigate();
+  const location = useLocation();
+  createEffect(() => {
+    if (me() === null) navigate(`/signin?next=${encodeURIComponent(location.pathname + location.search)}`, { replace: true });
+  });
+  return <Show when={me()}>{props.children}</Show>;
+}
+
+/** Signed-out routes (sign in, sign up): a visitor already signed in goes on to the dashboard.
+ *  Checked on arrival only: after signing in here, the page itself navigates on. */
+function GuestOnly(props: ParentProps) {
+  const navigate = useNavigate();
+  const location = useLocation();
+  const signedIn = untrack(() => !!me());
+  onMount(() => {
+    if (!signedIn) return;
+    const next = new URLSearchParams(location.search).get('next');
+    navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', { replace: true });
+  });
+  return <Show when={!signedIn}>{props.children}</Show>;
+}
+
+function PlainLayout(props: RouteSectionProps) {
+  return (
+    <RequireAuth>
+      <Shell>{props.children}</Shell>
+    </RequireAuth>
+  );
+}
+
+function OrgSection(props: RouteSectionProps) {
+  return (
+    <RequireAuth>
+      <OrgLayout {...props} />
+    </RequireAuth>
+  );
+}
+
+function OrgIndex() {
+  const params = useParams<{ orgId: string }>();
+  return <Navigate href={`/org/${params.orgId}/overview`} />;
+}
+
+function NotFoundPage() {
+  return (
+    <AuthFrame title="Page not found">
+      <p class="muted">There is nothing at this address.</p>
+      <A class="btn btn-primary btn-block" href="/">
+        Go to the dashboard
+      </A>
+    </AuthFrame>
+  );
+}
+
+render(
+  () => (
+    <Router root={App}>
+      <Route path="/signin" component={() => <GuestOnly><SignInPage /></GuestOnly>} />
+      <Route path="/signup" component={() => <GuestOnly><SignUpPage /></GuestOnly>} />
+      <Route path="/invite/:token" component={InvitePage} />
+      <Route path="/org/:orgId" component={OrgSection}>
+        <Route path="/" component={OrgIndex} />
+        <Route path="/overview" component={OverviewPage} />
+        <Route path="/projects" component={ProjectsPage} />
+        <Route path="/team" component={TeamPage} />
+        <Route path="/settings" component={SettingsPage} />
+        <Route path="/audit" component={AuditPage} />
+      </Route>
+      <Route component={PlainLayout}>
+        <Route path="/" component={HomePage} />
+        <Route path="/account" component={AccountPage} />
+        <Route path="/orgs/new" component={NewOrganizationPage} />
+      </Route>
+      <Route path="*404" component={NotFoundPage} />
+    </Router>
+  ),
+  document.getElementById('root')!,
+);

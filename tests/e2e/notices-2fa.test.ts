@@ -1,0 +1,110 @@
+/**
+ * What a member sees when they lose access while looking at an organization (removed; the
+ * organization deleted): a clear notice and a move to another organization, without a reload.
+ * Then two-factor sign-in through the UI.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { decodeBase32IgnorePadding } from '@oslojs/encoding';
+import { generateTOTP } from '@oslojs/otp';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { signUp } from '../helpers/client.js';
+import { artifact, browserUnavailableReason, launchChromium, signedInContext } from './browser.js';
+
+const unavailable = browserUnavailableReason();
+const mustRun = process.env.CI === 'true';
+const WAIT = { timeout: 10_000 };
+
+describe.skipIf(!!unavailable && !mustRun)('losing access, and two-factor sign-in, in the browser', () => {
+  let app: TestApp;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+
+  beforeAll(async () => {
+    if (unavailable) throw new Error(`browser tests must run under CI=true, but ${unavailable}`);
+    app = await startTestApp();
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser?.close();
+    await app?.close();
+  });
+
+  async function track<T>(page: Page, name: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      await page.screenshot({ path: artifact(`failure-${name}.png`), fullPage: true }).catch(() => {});
+      throw err;
+    }
+  }
+
+  it('moves a removed member to another organization with a notice, and likewise on deletion', async () => {
+    const owner = await signUp(app.url, 'Olga Owner');
+    const member = await signUp(app.url, 'Ben Member');
+    const { organization: home } = await member.client.organization.create.mutate({ name: 'Ben Lab' });
+    const { organization: shared } = await owner.client.organization.create.mutate({ name: 'Removal Co' });
+    const invite = await owner.client.team.invite.mutate({ orgId: shared.id, email: member.email, role: 'developer' });
+    await member.client.team.acceptInvitation.mutate({ token: invite.inviteUrl.split('/invite/')[1]! });
+
+    const context = await signedInContext(browser, app.url, member.cookies);
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    await track(page, 'removed', async () => {
+      await page.goto(`${app.url}/org/${shared.id}/projects`);
+      await page.getByText('Default Project').waitFor(WAIT);
+      await page.getByText('Live', { exact: true }).waitFor(WAIT);
+
+      await owner.client.team.removeMember.mutate({ orgId: shared.id, userId: member.user.id });
+      await page.getByRole('alert').filter({ hasText: 'You were removed from Removal Co.' }).waitFor(WAIT);
+      await page.waitForURL(`**/org/${home.id}/overview`);
+
+      const { organization: doomed } = await owner.client.organization.create.mutate({ name: 'Doomed Co' });
+      const second = await owner.client.team.invite.mutate({ orgId: doomed.id, email: member.email, role: 'admin' });
+      await member.client.team.acceptInvitation.mutate({ token: second.inviteUrl.split('/invite/')[1]! });
+      await page.getByRole('button', { name: /Switch organization/ }).click();
+      await page.getByRole('link', { name: /Doomed Co/ }).click();
+      await page.waitForURL(`**/org/${doomed.id}/overview`);
+      await page.getByRole('heading', { name: 'Overview' }).waitFor(WAIT);
+      await page.getByText('Live', { exact: true }).waitFor(WAIT);
+
+      await owner.client.organization.delete.mutate({ orgId: doomed.id, confirmName: 'Doomed Co' });
+      await page.getByRole('alert').filter({ hasText: 'Doomed Co was deleted by one of its owners.' }).waitFor(WAIT);
+      await page.waitForURL(`**/org/${home.id}/overview`);
+      await page.screenshot({ path: artifact('member-notice-1280.png') });
+    });
+  }, 40_000);
+
+  it('turns on two-factor authentication and signs in with a code', async () => {
+    const user = await signUp(app.url, 'Tess Totp');
+    const context = await signedInContext(browser, app.url, user.cookies);
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    const code = (secret: string) => generateTOTP(decodeBase32IgnorePadding(secret), 30, 6);
+    await track(page, '2fa', async () => {
+      await page.goto(`${app.url}/account`);
+      await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+      const secret = await page.getByTestId('totp-secret').inputValue();
+      await page.getByLabel('Code from the app').fill('12345');
+      await page.getByRole('button', { name: 'Turn on' }).click();
+      await page.getByText('Enter the 6-digit code from your authenticator app').waitFor(WAIT);
+      await page.getByLabel('Code from the app').fill(code(secret));
+      await page.getByRole('button', { name: 'Turn on' }).click();
+      await page.getByText('Two-factor authentication is on.').waitFor(WAIT);
+
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.waitForURL('**/signin');
+      await page.getByLabel('Email', { exact: true }).fill(user.email);
+      await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByLabel('Authentication code').fill(code(secret));
+      await page.getByRole('button', { name: 'Verify and sign in' }).click();
+      await page.waitForURL('**/orgs/new');
+      expect(await page.getByRole('heading', { name: 'Create your first organization' }).count()).toBe(1);
+    });
+  }, 30_000);
+});
