@@ -17,8 +17,12 @@ export const projectMode = z.enum(['credits', 'provider-keys', 'hybrid']);
 export const totpCode = z.string().regex(/^\d{6}$/, { message: 'enter the 6-digit code from your authenticator app' });
 
 export const signUpInput = z.object({ email, password, name: personName });
-export const signInInput = z.object({ email, password: z.string().min(1).max(256), totp: totpCode.optional() });
-export const tokenCreateInput = z.object({ name: z.string().trim().min(1).max(80) });
+export const signInInput = z.object({
+  email,
+  password: z.string().min(1, { message: 'enter your password' }).max(256, { message: 'password must be at most 256 characters' }),
+  totp: totpCode.optional(),
+});
+export const tokenCreateInput = z.object({ name: z.string().trim().min(1, { message: 'give the token a name' }).max(80, { message: 'token name must be at most 80 characters' }) });
 export const byId = z.object({ id });
 export const twoFactorCodeInput = z.object({ code: totpCode });
 
