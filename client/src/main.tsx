@@ -6,6 +6,8 @@ import { Shell } from './layout/Shell.js';
 import { AccountPage } from './pages/Account.js';
 import { AuditPage } from './pages/Audit.js';
 import { AuthFrame, SignInPage, SignUpPage } from './pages/Auth.js';
+import { BillingPage } from './pages/billing/BillingPage.js';
+import { TransactionsPage } from './pages/billing/Transactions.js';
 import { HomePage } from './pages/Home.js';
 import { InvitePage } from './pages/Invite.js';
 import { NewOrganizationPage } from './pages/NewOrganization.js';
@@ -118,6 +120,8 @@ render(
         <Route path="/overview" component={OverviewPage} />
         <Route path="/projects" component={ProjectsPage} />
         <Route path="/team" component={TeamPage} />
+        <Route path="/billing" component={BillingPage} />
+        <Route path="/billing/transactions" component={TransactionsPage} />
         <Route path="/settings" component={SettingsPage} />
         <Route path="/audit" component={AuditPage} />
       </Route>

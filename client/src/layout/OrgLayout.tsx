@@ -10,6 +10,7 @@ import { A } from '@solidjs/router';
 import type { LiveEvent, Viewer } from '../../../shared/events.js';
 import { can, ROLE_LABELS } from '../../../shared/permissions.js';
 import { api, errorCode } from '../api.js';
+import { createBillingStore } from '../state/billing.js';
 import { subscribeToOrganization, type LiveStatus } from '../state/live.js';
 import { listenersHub, OrgContext, type OrgContextValue, type Organization } from '../state/org-context.js';
 import { defaultOrgPath, orgs, patchOrgSummary, refreshOrgs, rememberOrg } from '../state/orgs.js';
@@ -17,6 +18,7 @@ import { loadMe, me } from '../state/session.js';
 import { ErrorState, Loading } from '../ui/components.js';
 import { showNotice } from '../ui/notice.js';
 import { toast } from '../ui/toast.js';
+import { BillingBanners } from './BillingBanners.js';
 import { Shell } from './Shell.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -139,6 +141,12 @@ export function OrgLayout(props: RouteSectionProps) {
   const heartbeat = setInterval(sendPresence, PRESENCE_HEARTBEAT_MS);
   onCleanup(() => clearInterval(heartbeat));
 
+  const billing = createBillingStore({
+    orgId: () => params.orgId,
+    enabled: () => !!state.org && can(state.org.myRole, 'billing.view'),
+    onEvent: (handler) => hub.add(handler),
+  });
+
   const ctx: OrgContextValue = {
     orgId: () => params.orgId,
     org: () => state.org,
@@ -150,6 +158,7 @@ export function OrgLayout(props: RouteSectionProps) {
     setOrg: (org) => setState('org', reconcile(org)),
     onEvent: (handler) => hub.add(handler),
     depart: (message) => departTo(message),
+    billing,
   };
 
   return (
@@ -173,7 +182,10 @@ export function OrgLayout(props: RouteSectionProps) {
           <Match when={!state.org}>
             <Loading label="Loading organization…" />
           </Match>
-          <Match when={state.org}>{props.children}</Match>
+          <Match when={state.org}>
+            <BillingBanners />
+            {props.children}
+          </Match>
         </Switch>
       </Shell>
     </OrgContext.Provider>

@@ -152,6 +152,7 @@ function SideNav(props: { open: boolean }) {
     { href: `${base()}/overview`, label: 'Overview', show: true },
     { href: `${base()}/projects`, label: 'Projects', show: true },
     { href: `${base()}/team`, label: 'Team', show: true },
+    { href: `${base()}/billing`, label: 'Billing', show: ctx.can('billing.view') },
     { href: `${base()}/settings`, label: 'Settings', show: true },
     { href: `${base()}/audit`, label: 'Audit log', show: ctx.can('audit.view') },
   ];

@@ -21,6 +21,14 @@ const ACTION_LABELS: Record<string, string> = {
   'member.role_changed': 'Changed a role',
   'member.removed': 'Removed a member',
   'member.left': 'Left the organization',
+  'billing.auto_top_up_updated': 'Changed auto top-up',
+  'billing.auto_top_up_disabled': 'Auto top-up turned off',
+  'billing.budget_alert_set': 'Set a budget alert',
+  'billing.payment_method_default': 'Changed the default payment method',
+  'billing.payment_method_removed': 'Removed a payment method',
+  'billing.plan_changed': 'Changed the plan',
+  'billing.purchase_refunded': 'Refunded a purchase',
+  'billing.usage_credited_back': 'Credited back usage',
 };
 
 const FIELD_LABELS: Record<string, string> = {
@@ -32,6 +40,14 @@ const FIELD_LABELS: Record<string, string> = {
   mode: 'mode',
   cachingEnabled: 'caching',
   cacheTtlSeconds: 'cache lifetime (s)',
+  enabled: 'enabled',
+  threshold: 'threshold',
+  amount: 'amount',
+  plan: 'plan',
+  billingCycle: 'billing cycle',
+  kind: 'kind',
+  reason: 'reason',
+  refundId: 'refund',
 };
 
 function describeValue(v: unknown): string {

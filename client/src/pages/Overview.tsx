@@ -1,12 +1,15 @@
-/** Overview: credits, plan, and places the usage charts will fill. */
+/** Overview: credits (live), plan, and places the usage charts will fill. */
 import { A } from '@solidjs/router';
-import { createResource, Show } from 'solid-js';
+import { createResource, For, onCleanup, onMount, Show } from 'solid-js';
+import { createStore, reconcile } from 'solid-js/store';
 import { formatDollars } from '../../../shared/money.js';
 import { PLANS, type PlanId } from '../../../shared/plans.js';
 import { ROLE_LABELS } from '../../../shared/permissions.js';
 import { api } from '../api.js';
 import { useOrg } from '../state/org-context.js';
-import { Badge, Card, PageHeader } from '../ui/components.js';
+import { Badge, Card, ErrorState, Loading, PageHeader } from '../ui/components.js';
+import { formatDateTime } from '../ui/format.js';
+import { formatAmount, TYPE_LABELS, type Transaction } from './billing/common.js';
 
 export function OverviewPage() {
   const ctx = useOrg();
@@ -36,7 +39,11 @@ export function OverviewPage() {
           <p class="stat-value" data-testid="credits">
             {formatDollars(org().credits)}
           </p>
-          <p class="stat-hint">1 credit = $1. Used by requests routed on credits.</p>
+          <p class="stat-hint">
+            <Show when={ctx.can('billing.view')} fallback="1 credit = $1. Used by requests routed on credits.">
+              1 credit = $1 · <A href={`/org/${ctx.orgId()}/billing`}>Billing</A>
+            </Show>
+          </p>
         </Card>
         <Card class="stat">
           <p class="stat-label">Plan</p>
@@ -84,18 +91,99 @@ export function OverviewPage() {
             </div>
           </dl>
         </Card>
-        <Card title="Credits" description="Balance and recent movements.">
-          <div class="placeholder">
-            <p>
-              Balance: <strong>{formatDollars(org().credits)}</strong>
-            </p>
-            <p class="muted">Purchases, auto top-up and transaction history will appear here.</p>
-          </div>
-          <Show when={ctx.can('billing.view')}>
-            <p class="field-hint">Data retention: {org().retentionLevel === 'retain' ? 'request bodies kept' : 'metadata only'}.</p>
-          </Show>
-        </Card>
+        <CreditsCard />
       </div>
     </div>
+  );
+}
+
+function CreditsCard() {
+  const ctx = useOrg();
+  const billingPath = () => `/org/${ctx.orgId()}/billing`;
+  const autoTopUp = () => ctx.billing.overview()?.autoTopUp;
+  return (
+    <Card
+      title="Credits"
+      description={ctx.can('billing.view') ? 'Balance and recent movements.' : 'The balance requests routed on credits draw from.'}
+      actions={
+        <Show when={ctx.can('billing.view')}>
+          <A href={billingPath()} class="btn btn-secondary btn-sm">
+            Open billing
+          </A>
+        </Show>
+      }
+    >
+      <p class="balance balance-sm" data-testid="overview-balance" aria-live="polite">
+        {formatDollars(ctx.org()?.credits ?? '0')}
+      </p>
+      <Show
+        when={ctx.can('billing.view')}
+        fallback={<p class="muted">Owners buy credits and manage billing. Ask one of them if the balance runs low.</p>}
+      >
+        <Show when={autoTopUp()}>
+          {(a) => (
+            <p class="muted small">
+              {a().enabled
+                ? `Auto top-up adds ${formatDollars(a().amount)} below ${formatDollars(a().threshold)}.`
+                : 'Auto top-up is off.'}
+              <Show when={ctx.can('billing.manage')}>
+                {' '}
+                <A href={`${billingPath()}#add-credits`}>Add credits</A>
+              </Show>
+            </p>
+          )}
+        </Show>
+        <RecentTransactions />
+      </Show>
+    </Card>
+  );
+}
+
+/** The last few ledger entries; refreshed (at most every 2 s) when the balance changes. */
+function RecentTransactions() {
+  const ctx = useOrg();
+  const [state, setState] = createStore({ items: [] as Transaction[], loaded: false, error: null as unknown });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const load = async () => {
+    try {
+      const page = await api.billing.transactions.query({ orgId: ctx.orgId(), limit: 5 });
+      setState('items', reconcile(page.items, { key: 'id' }));
+      setState({ loaded: true, error: null });
+    } catch (err) {
+      setState('error', err);
+    }
+  };
+  onMount(() => void load());
+  onCleanup(() => clearTimeout(timer));
+  ctx.onEvent((e) => {
+    if (e.type !== 'credits.changed' || timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void load();
+    }, 2000);
+  });
+  return (
+    <Show when={state.loaded} fallback={<Show when={state.error} fallback={<Loading />}><ErrorState error={state.error} retry={() => void load()} /></Show>}>
+      <Show when={state.items.length > 0} fallback={<p class="muted small">No transactions yet.</p>}>
+        <ul class="mini-ledger" aria-label="Recent transactions">
+          <For each={state.items}>
+            {(t) => (
+              <li>
+                <span class="mini-ledger-what">
+                  <span>{TYPE_LABELS[t.type] ?? t.type}</span>
+                  <span class="muted small">{formatDateTime(t.createdAt)}</span>
+                </span>
+                <span class="num" classList={{ 'amount-in': !t.amount.startsWith('-'), 'amount-out': t.amount.startsWith('-') }}>
+                  {formatAmount(t.amount, { signed: true })}
+                </span>
+              </li>
+            )}
+          </For>
+        </ul>
+        <p class="card-link">
+          <A href={`/org/${ctx.orgId()}/billing/transactions`}>All transactions</A>
+        </p>
+      </Show>
+    </Show>
   );
 }

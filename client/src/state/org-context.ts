@@ -3,6 +3,7 @@ import { createContext, onCleanup, useContext } from 'solid-js';
 import type { LiveEvent, Viewer } from '../../../shared/events.js';
 import { can, type Permission, type Role } from '../../../shared/permissions.js';
 import type { RouterOutputs } from '../api.js';
+import type { BillingStore } from './billing.js';
 import type { LiveStatus } from './live.js';
 
 export type Organization = RouterOutputs['organization']['get'];
@@ -21,6 +22,8 @@ export interface OrgContextValue {
   onEvent(handler: (event: LiveEvent) => void): void;
   /** Leave this organization's pages (left, removed, deleted) with a notice; idempotent. */
   depart(message: string | null): Promise<void>;
+  /** The billing overview, for roles that may view billing (null otherwise, or while loading). */
+  billing: BillingStore;
 }
 
 export const OrgContext = createContext<OrgContextValue>();

@@ -1,0 +1,243 @@
+/**
+ * Transactions: the credit ledger, newest first, paged by cursor, filtered by type, exportable as
+ * CSV. New entries appear live. Owners can credit back a usage charge or refund a purchase.
+ */
+import { createEffect, createSignal, For, on, onCleanup, Show } from 'solid-js';
+import { createStore, reconcile } from 'solid-js/store';
+import { refundInput } from '../../../../shared/schemas.js';
+import { api, capitalize } from '../../api.js';
+import { useOrg } from '../../state/org-context.js';
+import { confirmWithInput } from '../../ui/confirm.js';
+import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, SelectField } from '../../ui/components.js';
+import { formatDateTime } from '../../ui/format.js';
+import { validate } from '../../ui/forms.js';
+import { toast } from '../../ui/toast.js';
+import { BillingHeader, formatAmount, NoBillingAccess, TYPE_LABELS, TYPE_TONES, type LedgerType, type Transaction } from './common.js';
+
+type Filter = LedgerType | '';
+const FILTERS: { value: Filter; label: string }[] = [
+  { value: '', label: 'All types' },
+  ...(Object.keys(TYPE_LABELS) as LedgerType[]).map((t) => ({ value: t, label: TYPE_LABELS[t] })),
+];
+const PAGE_SIZE = 50;
+const LIVE_THROTTLE_MS = 1500;
+
+export function TransactionsPage() {
+  const ctx = useOrg();
+  return (
+    <Show when={ctx.can('billing.view')} fallback={<NoBillingAccess title="Transactions" />}>
+      <TransactionsContent />
+    </Show>
+  );
+}
+
+function TransactionsContent() {
+  const ctx = useOrg();
+  const [filter, setFilter] = createSignal<Filter>('');
+  const [state, setState] = createStore({ items: [] as Transaction[], nextCursor: null as string | null, loaded: false, error: null as unknown });
+  /** Ids that arrived live, highlighted for a moment. */
+  const [fresh, setFresh] = createSignal<ReadonlySet<string>>(new Set());
+  const query = () => ({ orgId: ctx.orgId(), limit: PAGE_SIZE, ...(filter() ? { type: filter() as LedgerType } : {}) });
+
+  const loadFirst = async () => {
+    const f = filter();
+    try {
+      const page = await api.billing.transactions.query(query());
+      if (f !== filter()) return;
+      setState('items', reconcile(page.items, { key: 'id' }));
+      setState({ nextCursor: page.nextCursor, loaded: true, error: null });
+    } catch (err) {
+      setState('error', err);
+    }
+  };
+
+  /** Live: the newest page merged over what is shown, keeping the pages loaded with "Load more". */
+  const mergeNewest = async () => {
+    const f = filter();
+    const page = await api.billing.transactions.query(query()).catch(() => null);
+    if (!page || f !== filter() || !state.loaded) return;
+    const known = new Set(state.items.map((t) => t.id));
+    const oldestFetched = page.items.length ? BigInt(page.items[page.items.length - 1]!.id) : null;
+    const older = oldestFetched === null ? [] : state.items.filter((t) => BigInt(t.id) < oldestFetched);
+    // Without overlap more arrived than a page holds: start over from the newest page.
+    const overlaps = page.items.some((t) => known.has(t.id));
+    const keepOlder = page.nextCursor !== null && older.length > 0 && overlaps;
+    const arrived = page.items.filter((t) => !known.has(t.id)).map((t) => t.id);
+    setState('items', reconcile(keepOlder ? [...page.items, ...older] : page.items, { key: 'id' }));
+    if (!keepOlder) setState('nextCursor', page.nextCursor);
+    if (arrived.length) {
+      setFresh(new Set([...fresh(), ...arrived]));
+      setTimeout(() => setFresh((s) => new Set([...s].filter((id) => !arrived.includes(id)))), 4000);
+    }
+  };
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let last = 0;
+  const mergeSoon = () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      last = Date.now();
+      void mergeNewest();
+    }, Math.max(0, last + LIVE_THROTTLE_MS - Date.now()));
+  };
+  onCleanup(() => clearTimeout(timer));
+  ctx.onEvent((e) => {
+    if (e.type === 'credits.changed' || (e.type === 'billing.updated' && (e.reason === 'payment_failed' || e.reason === 'invoice'))) mergeSoon();
+  });
+
+  createEffect(
+    on(filter, () => {
+      setState({ items: [], nextCursor: null, loaded: false, error: null });
+      void loadFirst();
+    }),
+  );
+
+  const [loadingMore, loadMore] = createAction(async () => {
+    if (!state.nextCursor) return;
+    const f = filter();
+    const page = await api.billing.transactions.query({ ...query(), cursor: state.nextCursor });
+    if (f !== filter()) return;
+    const known = new Set(state.items.map((t) => t.id));
+    setState('items', (items) => [...items, ...page.items.filter((t) => !known.has(t.id))]);
+    setState('nextCursor', page.nextCursor);
+  });
+
+  const [exporting, exportCsv] = createAction(async () => {
+    const { filename, csv } = await api.billing.transactionsCsv.query({ orgId: ctx.orgId(), ...(filter() ? { type: filter() as LedgerType } : {}) });
+    const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv;charset=utf-8' }));
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = filename;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+    toast.success(`Downloaded ${filename}.`);
+  });
+
+  return (
+    <div class="page">
+      <BillingHeader title="Transactions" description="Every change of the credit balance: purchases, usage, refunds, top-ups and adjustments." />
+      <Card>
+        <div class="toolbar">
+          <div class="toolbar-filter">
+            <SelectField label="Type" value={filter()} options={FILTERS} onChange={setFilter} />
+          </div>
+          <Button loading={exporting()} onClick={() => void exportCsv()}>
+            Export CSV
+          </Button>
+        </div>
+        <Show when={state.loaded} fallback={<Show when={state.error} fallback={<Loading />}><ErrorState error={state.error} retry={() => void loadFirst()} /></Show>}>
+          <Show
+            when={state.items.length > 0}
+            fallback={<EmptyState title={filter() ? `No ${TYPE_LABELS[filter() as LedgerType].toLowerCase()} transactions` : 'No transactions yet'} />}
+          >
+            <div class="table-wrap">
+              <table class="table table-stack txn-table" data-testid="transactions">
+                <thead>
+                  <tr>
+                    <th scope="col">Date</th>
+                    <th scope="col">Type</th>
+                    <th scope="col">Description</th>
+                    <th scope="col" class="num">Amount</th>
+                    <th scope="col" class="num">Balance after</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">
+                      <span class="sr-only">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  <For each={state.items}>{(t) => <TransactionRow txn={t} fresh={fresh().has(t.id)} onChanged={mergeSoon} />}</For>
+                </tbody>
+              </table>
+            </div>
+            <Show when={state.nextCursor}>
+              <div class="card-footer">
+                <Button loading={loadingMore()} onClick={() => void loadMore()}>
+                  Load more
+                </Button>
+              </div>
+            </Show>
+          </Show>
+        </Show>
+      </Card>
+    </div>
+  );
+}
+
+function TransactionRow(props: { txn: Transaction; fresh: boolean; onChanged: () => void }) {
+  const ctx = useOrg();
+  const t = () => props.txn;
+  const moved = () => t().status === 'completed';
+  const refundKind = (): 'credit-back' | 'refund' | null => {
+    if (!ctx.can('billing.manage') || !moved()) return null;
+    if (t().type === 'usage') return 'credit-back';
+    if (t().type === 'purchase' || t().type === 'auto_topup') return 'refund';
+    return null;
+  };
+
+  const refund = async () => {
+    const kind = refundKind();
+    if (!kind) return;
+    const amount = formatAmount(t().amount.replace(/^-/, ''));
+    const done = await confirmWithInput({
+      title: kind === 'credit-back' ? 'Credit back this usage charge?' : `Refund this ${amount} purchase?`,
+      body:
+        kind === 'credit-back'
+          ? `${amount} returns to the balance. The reason is kept with the transaction.`
+          : `The unspent part is refunded to the original payment method and the same credits leave the balance. Possible within 14 days, while at most 10% of the purchase is spent.`,
+      confirmLabel: kind === 'credit-back' ? 'Credit back' : 'Refund purchase',
+      danger: kind === 'refund',
+      input: { label: 'Reason', placeholder: kind === 'credit-back' ? 'e.g. Failed requests during an outage' : 'e.g. Bought the wrong amount' },
+      action: async (reason) => {
+        const checked = validate(refundInput, { orgId: ctx.orgId(), transactionId: t().id, reason });
+        if (!checked.ok) throw new Error(Object.values(checked.errors)[0]);
+        await api.billing.refund.mutate(checked.data);
+      },
+    });
+    if (done) {
+      toast.success(kind === 'credit-back' ? 'Usage credited back.' : 'Purchase refunded.');
+      props.onChanged();
+    }
+  };
+
+  return (
+    <tr classList={{ 'row-new': props.fresh, 'row-void': !moved() }} data-testid={`txn-${t().id}`}>
+      <td class="nowrap">{formatDateTime(t().createdAt)}</td>
+      <td data-label="Type">
+        <Badge tone={TYPE_TONES[t().type]}>{TYPE_LABELS[t().type] ?? t().type}</Badge>
+      </td>
+      <td data-label="Description" class="txn-description">
+        <div>
+          {t().description}
+          <Show when={t().actor}>
+            <span class="muted small txn-actor">by {t().actor}</span>
+          </Show>
+        </div>
+      </td>
+      <td data-label="Amount" class="num nowrap" classList={{ 'amount-in': moved() && !t().amount.startsWith('-'), 'amount-out': moved() && t().amount.startsWith('-') }}>
+        <span title={moved() ? undefined : 'Did not change the balance'}>{formatAmount(t().amount, { signed: true })}</span>
+      </td>
+      <td data-label="Balance after" class="num nowrap">
+        {formatAmount(t().creditsAfter)}
+      </td>
+      <td data-label="Status">
+        <Show when={t().status !== 'completed'} fallback={<span class="muted">Completed</span>}>
+          <Badge tone={t().status === 'failed' ? 'danger' : 'warning'}>{capitalize(t().status)}</Badge>
+        </Show>
+      </td>
+      <td class="row-actions">
+        <Show when={refundKind()}>
+          {(kind) => (
+            <Button size="sm" variant="ghost" onClick={() => void refund()}>
+              {kind() === 'credit-back' ? 'Credit back' : 'Refund'}
+              <span class="sr-only"> transaction {t().id}</span>
+            </Button>
+          )}
+        </Show>
+      </td>
+    </tr>
+  );
+}
