@@ -26,6 +26,7 @@ import { createBillingProvider } from './modules/billing/provider.js';
 import { handleStripeWebhook } from './modules/billing/webhooks.js';
 import { registerCheckoutPages } from './modules/billing/test-provider/checkout-page.js';
 import qs from 'qs';
+import { registerGateway } from './modules/gateway/register.js';
 import type { UserEntity } from './modules/auth/entities.js';
 
 export interface BuildOptions {
@@ -70,8 +71,11 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
   const { config } = opts;
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel },
-    trustProxy: true,
+    // X-Forwarded-For decides the client IP (and so the per-IP sign-in limits) only from proxies we trust.
+    trustProxy: config.trustProxy,
     bodyLimit: 1024 * 1024,
+    // tRPC's batch link puts every procedure name of the batch in the path.
+    maxParamLength: 5000,
   });
   const log = app.log;
 
@@ -150,6 +154,8 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     },
   });
 
+  const gateway = await registerGateway(app, services, opts.databaseUrl);
+
   // Stripe webhooks: the signature is over the exact bytes, so this route keeps the raw body.
   await app.register(async (scope) => {
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
@@ -204,6 +210,7 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     async close() {
       services.presence.stop();
       await app.close();
+      await gateway.close();
       await boss?.stop({ graceful: true, wait: true }).catch(() => {});
       await billing.stop();
       await bus.stop();

@@ -13,11 +13,32 @@ const envSchema = z.object({
   MAIL_FROM: z.string().default('LLM Gateway <no-reply@localhost>'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EMBEDDED_PG_PORT: z.coerce.number().int().default(54329),
+  TRUST_PROXY: z.string().optional(),
   STRIPE_SECRET_KEY: z.string().optional(),
   STRIPE_WEBHOOK_SECRET: z.string().optional(),
   STRIPE_API_URL: z.string().url().optional(),
   STRIPE_PRICE_PRO_MONTHLY: z.string().optional(),
   STRIPE_PRICE_PRO_YEARLY: z.string().optional(),
+  // Gateway: the operator's upstream keys (credit-paid calls) and per-provider base URL overrides.
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: z.string().url().optional(),
+  ANTHROPIC_API_KEY: z.string().optional(),
+  ANTHROPIC_BASE_URL: z.string().url().optional(),
+  GEMINI_API_KEY: z.string().optional(),
+  GEMINI_BASE_URL: z.string().url().optional(),
+  VERTEX_BASE_URL: z.string().url().optional(),
+  AWS_BEARER_TOKEN_BEDROCK: z.string().optional(),
+  BEDROCK_REGION: z.string().default('us-east-1'),
+  BEDROCK_BASE_URL: z.string().url().optional(),
+  AZURE_OPENAI_API_KEY: z.string().optional(),
+  AZURE_OPENAI_RESOURCE: z.string().optional(),
+  AZURE_OPENAI_API_VERSION: z.string().default('2024-10-21'),
+  AZURE_OPENAI_BASE_URL: z.string().url().optional(),
+  DASHSCOPE_API_KEY: z.string().optional(),
+  DASHSCOPE_BASE_URL: z.string().url().optional(),
+  GATEWAY_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
+  GATEWAY_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
+  GATEWAY_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(20).default(5),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -35,6 +56,8 @@ export interface Config {
   mailFrom: string;
   logLevel: Env['LOG_LEVEL'];
   embeddedPgPort: number;
+  /** Fastify's trustProxy: true, false, or addresses/CIDRs (comma-separated). Default: loopback only. */
+  trustProxy: boolean | string;
   stripe: {
     secretKey?: string;
     webhookSecret?: string;
@@ -43,6 +66,28 @@ export interface Config {
     priceProMonthly?: string;
     priceProYearly?: string;
   };
+  gateway: GatewayConfig;
+}
+
+/** One upstream provider as the operator configured it (key may be absent: then only organizations' own keys serve it). */
+export interface OperatorUpstream {
+  apiKey?: string;
+  baseUrl?: string;
+}
+
+export interface GatewayConfig {
+  openai: OperatorUpstream;
+  anthropic: OperatorUpstream;
+  google: OperatorUpstream;
+  vertexBaseUrl?: string;
+  bedrock: OperatorUpstream & { region: string };
+  azure: OperatorUpstream & { resource?: string; apiVersion: string };
+  alibaba: OperatorUpstream;
+  /** Until upstream response headers, and the longest silence inside a stream, before a 504. */
+  upstreamTimeoutMs: number;
+  maxBodyBytes: number;
+  /** How long the usage batcher waits for more records before committing (group commit). */
+  batchWindowMs: number;
 }
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
@@ -69,6 +114,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     mailFrom: e.MAIL_FROM,
     logLevel: e.LOG_LEVEL,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY || undefined,
       webhookSecret: e.STRIPE_WEBHOOK_SECRET || undefined,
@@ -76,5 +122,23 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       priceProMonthly: e.STRIPE_PRICE_PRO_MONTHLY,
       priceProYearly: e.STRIPE_PRICE_PRO_YEARLY,
     },
+    gateway: {
+      openai: { apiKey: e.OPENAI_API_KEY || undefined, baseUrl: e.OPENAI_BASE_URL },
+      anthropic: { apiKey: e.ANTHROPIC_API_KEY || undefined, baseUrl: e.ANTHROPIC_BASE_URL },
+      google: { apiKey: e.GEMINI_API_KEY || undefined, baseUrl: e.GEMINI_BASE_URL },
+      vertexBaseUrl: e.VERTEX_BASE_URL,
+      bedrock: { apiKey: e.AWS_BEARER_TOKEN_BEDROCK || undefined, baseUrl: e.BEDROCK_BASE_URL, region: e.BEDROCK_REGION },
+      azure: { apiKey: e.AZURE_OPENAI_API_KEY || undefined, baseUrl: e.AZURE_OPENAI_BASE_URL, resource: e.AZURE_OPENAI_RESOURCE, apiVersion: e.AZURE_OPENAI_API_VERSION },
+      alibaba: { apiKey: e.DASHSCOPE_API_KEY || undefined, baseUrl: e.DASHSCOPE_BASE_URL },
+      upstreamTimeoutMs: e.GATEWAY_UPSTREAM_TIMEOUT_MS,
+      maxBodyBytes: e.GATEWAY_MAX_BODY_BYTES,
+      batchWindowMs: e.GATEWAY_BATCH_WINDOW_MS,
+    },
   };
+}
+
+function parseTrustProxy(value: string | undefined): boolean | string {
+  if (value === undefined || value === '') return 'loopback';
+  if (value === 'true' || value === 'false') return value === 'true';
+  return value;
 }

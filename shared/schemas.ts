@@ -59,10 +59,13 @@ export const presenceInput = z.object({ orgId: id, page: z.string().trim().min(1
 export const tokenRevokeInput = z.object({ id: z.string().min(1).max(64) });
 export const invitationPreviewInput = acceptInvitationInput;
 export const auditListInput = z.object({ orgId: id, cursor: z.string().max(30).optional(), limit: z.number().int().min(1).max(200).optional() });
+/** A ledger row id: a positive PostgreSQL bigint, as a decimal string. */
+export const bigintId = (what: string) =>
+  z.string().refine((v) => /^[1-9]\d{0,18}$/.test(v) && BigInt(v) <= 9_223_372_036_854_775_807n, { message: `${what} is not valid` });
 export const ledgerType = z.enum(['purchase', 'usage', 'usage_credit', 'refund', 'auto_topup', 'adjustment', 'plan_charge']);
 export const transactionsInput = z.object({
   orgId: id,
-  cursor: z.string().regex(/^\d{1,19}$/, { message: 'cursor is not valid' }).optional(),
+  cursor: bigintId('cursor').optional(),
   limit: z.number().int().min(1).max(200).optional(),
   type: ledgerType.optional(),
 });
@@ -94,6 +97,6 @@ export const autoTopUpInput = z.object({
 });
 export const changePlanInput = z.object({ orgId: id, plan: z.enum(['free', 'pro']), billingCycle: z.enum(['monthly', 'yearly']).default('monthly') });
 export const paymentMethodRef = z.object({ orgId: id, paymentMethodId: z.string().min(3).max(255).regex(/^pm_[A-Za-z0-9_]+$/, { message: 'not a payment method id' }) });
-export const refundInput = z.object({ orgId: id, transactionId: z.string().regex(/^\d{1,19}$/, { message: 'not a transaction id' }), reason: z.string().trim().min(3, { message: 'give a reason (at least 3 characters)' }).max(500) });
+export const refundInput = z.object({ orgId: id, transactionId: bigintId('transaction id'), reason: z.string().trim().min(3, { message: 'give a reason (at least 3 characters)' }).max(500) });
 export const budgetAlertKind = z.enum(['balance_below', 'monthly_spend_above']);
 export const budgetAlertSetInput = z.object({ orgId: id, kind: budgetAlertKind, threshold: dollarAmount.nullable() });

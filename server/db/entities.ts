@@ -6,5 +6,7 @@ import { AuditEntry } from '../modules/audit/entities.js';
 import { StoredEvent } from '../modules/live/entities.js';
 import { OutboxEmail } from '../email/entities.js';
 import { LedgerEntry } from '../modules/billing/entities.js';
+import { ApiKey } from '../modules/apiKeys/entities.js';
+import { ProviderKey } from '../modules/providerKeys/entities.js';
 
-export const entities = [User, Session, ApiToken, Organization, Membership, Project, Invitation, AuditEntry, StoredEvent, OutboxEmail, LedgerEntry];
+export const entities = [User, Session, ApiToken, Organization, Membership, Project, Invitation, AuditEntry, StoredEvent, OutboxEmail, LedgerEntry, ApiKey, ProviderKey];

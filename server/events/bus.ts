@@ -1,8 +1,11 @@
 /**
- * The event bus. Delivery is in-process for subscribers of this instance; other instances hear of
- * events through PostgreSQL LISTEN/NOTIFY. Stored events are NOTIFYed inside the transaction that
- * records them, so other instances see them exactly when (and only if) it commits; this instance
- * delivers them right after its own commit.
+ * The event bus. Every organization event reaches subscribers through PostgreSQL LISTEN/NOTIFY,
+ * on this instance as on every other: the NOTIFY is issued inside the transaction that records the
+ * event, so it is seen exactly when (and only if) that transaction commits, and PostgreSQL hands
+ * notifications to each listener in commit order. Per organization, commit order is id order (see
+ * runCommand), so every instance sees each organization's events in id order. (Delivering this
+ * instance's own events straight after its commit would not be: two commands' post-commit code can
+ * run in either order, and a subscriber that has seen id 59 skips a late 58.)
  */
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
@@ -10,32 +13,57 @@ import type { LiveEvent } from '../../shared/events.js';
 
 export const ORG_CHANNEL = 'org_events';
 export const SESSION_CHANNEL = 'session_events';
-/** PostgreSQL caps NOTIFY payloads at 8000 bytes; larger events travel by id and are read back. */
+/** How the LISTEN connection names itself in pg_stat_activity (operators and tests look for it). */
+export const BUS_APPLICATION_NAME = 'gateway-event-bus';
+/**
+ * PostgreSQL caps NOTIFY payloads at 8000 bytes; larger stored events travel by id and are read
+ * back, larger ephemeral ones (presence of a big organization) are recomputed by the receiver.
+ */
 const MAX_INLINE_PAYLOAD = 7000;
 
 /** An event as it travels: `id` is set for stored (replayable) events, absent for ephemeral ones. */
 export type BusEvent = LiveEvent & { id?: string };
 
-type OrgListener = (event: BusEvent) => void;
+/**
+ * A subscriber to one organization's events. `resync` is called when this instance may have missed
+ * events: its LISTEN connection was lost and has been re-established, so NOTIFYs sent in between
+ * never arrived. The subscriber then catches up from the stored events.
+ */
+export interface OrgSubscriber {
+  deliver(event: BusEvent): void;
+  resync(): void;
+}
 type SessionListener = (sessionId: string) => void;
 
 interface Wire {
+  /** The sending instance (diagnostics; session ends are also delivered by the sender directly). */
   origin: string;
   event?: BusEvent;
-  /** Set when the event was too large to inline. */
+  /** A stored event too large to inline: read it back by id. */
   ref?: { id: string; orgId: string };
+  /** An ephemeral event too large to inline: recompute it with the refresher registered for its type. */
+  refresh?: { type: string; orgId: string };
   sessionId?: string;
 }
+
+/** Recomputes an ephemeral event of one type for an organization (e.g. its current viewers). */
+export type Refresher = (orgId: string) => Promise<BusEvent | null>;
 
 export interface Logger { warn(obj: unknown, msg?: string): void; error(obj: unknown, msg?: string): void }
 
 export class EventBus {
   readonly instanceId = randomUUID();
-  private readonly orgListeners = new Map<string, Set<OrgListener>>();
+  private readonly orgListeners = new Map<string, Set<OrgSubscriber>>();
   private readonly sessionListeners = new Map<string, Set<SessionListener>>();
   private client: pg.Client | null = null;
   private closed = false;
   private reconnectDelay = 250;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private connectedOnce = false;
+  private readonly refreshers = new Map<string, Refresher>();
+  /** Deliveries still waiting for a read-back or refresh; later ones wait behind them to keep order. */
+  private waitingDeliveries = 0;
+  private deliveryTail: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly databaseUrl: string,
@@ -48,67 +76,140 @@ export class EventBus {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl });
-    client.on('notification', (msg) => this.onNotification(msg.channel, msg.payload));
-    client.on('error', (err) => {
-      this.log.warn({ err }, 'event bus connection lost; reconnecting');
-      this.client = null;
+    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: BUS_APPLICATION_NAME });
+    let listening = false;
+    let lost = false;
+    const onLost = (err?: unknown) => {
+      // Before LISTEN succeeded, the failure surfaces through connect()'s rejection instead.
+      if (!listening || lost) return;
+      lost = true;
+      if (this.client === client) this.client = null;
       client.end().catch(() => {});
+      if (this.closed) return;
+      this.log.warn({ err }, 'event bus connection lost; reconnecting');
       this.scheduleReconnect();
+    };
+    client.on('notification', (msg) => {
+      if (!lost) this.onNotification(msg.channel, msg.payload);
     });
-    await client.connect();
-    await client.query(`LISTEN ${ORG_CHANNEL}`);
-    await client.query(`LISTEN ${SESSION_CHANNEL}`);
+    client.on('error', onLost);
+    client.on('end', () => onLost(new Error('connection ended')));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${ORG_CHANNEL}`);
+      await client.query(`LISTEN ${SESSION_CHANNEL}`);
+    } catch (err) {
+      client.end().catch(() => {});
+      throw err;
+    }
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    listening = true;
     this.client = client;
     this.reconnectDelay = 250;
+    // NOTIFYs sent while we were not listening are gone; every subscriber catches up from the table.
+    if (this.connectedOnce) this.resyncAll();
+    this.connectedOnce = true;
   }
 
   private scheduleReconnect(): void {
-    if (this.closed) return;
+    if (this.closed || this.reconnectTimer) return;
     const delay = this.reconnectDelay;
     this.reconnectDelay = Math.min(this.reconnectDelay * 2, 10_000);
-    setTimeout(() => {
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
       this.connect().catch((err) => {
         this.log.warn({ err }, 'event bus reconnect failed');
         this.scheduleReconnect();
       });
-    }, delay).unref();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  private resyncAll(): void {
+    for (const set of this.orgListeners.values()) {
+      for (const subscriber of [...set]) {
+        try {
+          subscriber.resync();
+        } catch (err) {
+          this.log.error({ err }, 'event subscriber resync failed');
+        }
+      }
+    }
+  }
+
+  /** Whether the LISTEN connection is up (for /healthz-style checks and tests). */
+  isListening(): boolean {
+    return this.client !== null;
   }
 
   async stop(): Promise<void> {
     this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
     await this.client?.end().catch(() => {});
     this.client = null;
   }
 
-  /** The SQL payload for pg_notify that carries `event` to other instances. */
-  encodeForNotify(event: BusEvent): string {
-    const wire: Wire = { origin: this.instanceId, event };
-    const text = JSON.stringify(wire);
-    if (text.length <= MAX_INLINE_PAYLOAD || !event.id) return text;
-    return JSON.stringify({ origin: this.instanceId, ref: { id: event.id, orgId: event.orgId } } satisfies Wire);
+  /** Lets receivers rebuild a too-large ephemeral event of `type` instead of dropping it. */
+  registerRefresher(type: string, refresher: Refresher): void {
+    this.refreshers.set(type, refresher);
   }
 
-  /** Deliver to this instance's subscribers (called after commit). */
+  /** The pg_notify payload that carries `event` to every instance, or null if it cannot travel. */
+  encodeForNotify(event: BusEvent): string | null {
+    const text = JSON.stringify({ origin: this.instanceId, event } satisfies Wire);
+    if (Buffer.byteLength(text) <= MAX_INLINE_PAYLOAD) return text;
+    if (event.id) return JSON.stringify({ origin: this.instanceId, ref: { id: event.id, orgId: event.orgId } } satisfies Wire);
+    if (this.refreshers.has(event.type)) return JSON.stringify({ origin: this.instanceId, refresh: { type: event.type, orgId: event.orgId } } satisfies Wire);
+    // Failing the user's command over a live notification would be worse than missing it.
+    this.log.error({ type: event.type, orgId: event.orgId, bytes: Buffer.byteLength(text) }, 'ephemeral event too large to notify; dropped');
+    return null;
+  }
+
+  /**
+   * The pg_notify payload as a SQL expression, for a stored event whose id is assigned by the same
+   * statement (`idSql` is that id as text): encodeForNotify's wire format, built by appending the
+   * id to JSON made here, so its size is known exactly.
+   */
+  notifyPayloadSql(event: BusEvent, idSql: string): { sql: string; params: unknown[] } {
+    const { id: _ignored, ...withoutId } = event;
+    const eventJson = JSON.stringify(withoutId);
+    // `{"origin":…,"event":{…,"id":"` + id + `"}}`
+    const inline = `{"origin":${JSON.stringify(this.instanceId)},"event":${eventJson.slice(0, -1)},"id":"`;
+    const maxIdBytes = 19 + 3;
+    const prefix =
+      Buffer.byteLength(inline) + maxIdBytes <= MAX_INLINE_PAYLOAD
+        ? inline
+        : `{"origin":${JSON.stringify(this.instanceId)},"ref":{"orgId":${JSON.stringify(event.orgId)},"id":"`;
+    return { sql: `? || ${idSql} || '"}}'`, params: [prefix] };
+  }
+
+  /** Hands `event` to this instance's subscribers of its organization (the NOTIFY path calls it; so can benchmarks). */
   deliverLocal(event: BusEvent): void {
     const listeners = this.orgListeners.get(event.orgId);
     if (!listeners) return;
-    for (const listener of [...listeners]) {
+    // A copy: a subscriber may end (and unsubscribe) while handling the event.
+    for (const subscriber of [...listeners]) {
       try {
-        listener(event);
+        subscriber.deliver(event);
       } catch (err) {
         this.log.error({ err }, 'event listener failed');
       }
     }
   }
 
-  subscribeOrg(orgId: string, listener: OrgListener): () => void {
+  subscribeOrg(orgId: string, subscriber: OrgSubscriber): () => void {
     let set = this.orgListeners.get(orgId);
     if (!set) this.orgListeners.set(orgId, (set = new Set()));
-    set.add(listener);
+    set.add(subscriber);
     return () => {
-      set!.delete(listener);
-      if (set!.size === 0) this.orgListeners.delete(orgId);
+      const current = this.orgListeners.get(orgId);
+      if (!current) return;
+      current.delete(subscriber);
+      if (current.size === 0) this.orgListeners.delete(orgId);
     };
   }
 
@@ -118,8 +219,10 @@ export class EventBus {
     if (!set) this.sessionListeners.set(sessionId, (set = new Set()));
     set.add(listener);
     return () => {
-      set!.delete(listener);
-      if (set!.size === 0) this.sessionListeners.delete(sessionId);
+      const current = this.sessionListeners.get(sessionId);
+      if (!current) return;
+      current.delete(listener);
+      if (current.size === 0) this.sessionListeners.delete(sessionId);
     };
   }
 
@@ -141,15 +244,42 @@ export class EventBus {
     } catch {
       return;
     }
-    if (wire.origin === this.instanceId) return; // already delivered in-process
-    if (channel === SESSION_CHANNEL && wire.sessionId) return this.deliverSessionEnded(wire.sessionId);
-    if (channel !== ORG_CHANNEL) return;
-    if (wire.event) return this.deliverLocal(wire.event);
-    if (wire.ref && this.orgListeners.has(wire.ref.orgId)) {
-      this.loadEvent(wire.ref.id)
-        .then((event) => event && this.deliverLocal(event))
-        .catch((err) => this.log.error({ err }, 'could not load a large event'));
+    if (channel === SESSION_CHANNEL) {
+      // The sender already ended its own sessions' streams and sockets.
+      if (wire.sessionId && wire.origin !== this.instanceId) this.deliverSessionEnded(wire.sessionId);
+      return;
     }
+    if (channel !== ORG_CHANNEL) return;
+    if (wire.event) return this.deliverInOrder(wire.event);
+    const orgId = wire.ref?.orgId ?? wire.refresh?.orgId;
+    if (!orgId || !this.orgListeners.has(orgId)) return;
+    const refresher = wire.refresh ? this.refreshers.get(wire.refresh.type) : undefined;
+    if (wire.ref) this.deliverInOrder(() => this.loadEvent(wire.ref!.id));
+    else if (refresher) this.deliverInOrder(() => refresher(orgId));
+  }
+
+  /**
+   * Delivers in notification order, also when an event has to be read back first: events behind
+   * one being loaded wait for it (a subscriber skips ids lower than one it has already been sent).
+   */
+  private deliverInOrder(next: BusEvent | (() => Promise<BusEvent | null>)): void {
+    if (typeof next !== 'function' && this.waitingDeliveries === 0) return this.deliverLocal(next);
+    this.waitingDeliveries++;
+    const ready =
+      typeof next === 'function'
+        ? next().catch((err) => {
+            this.log.error({ err }, 'could not load a large event');
+            return null;
+          })
+        : Promise.resolve(next);
+    this.deliveryTail = this.deliveryTail
+      .then(() => ready)
+      .then((event) => {
+        if (event) this.deliverLocal(event);
+      })
+      .finally(() => {
+        this.waitingDeliveries--;
+      });
   }
 
   /** Number of live org listeners on this instance (for metrics and tests). */

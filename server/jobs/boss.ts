@@ -3,9 +3,11 @@ import PgBoss from 'pg-boss';
 import type { Services } from '../trpc/context.js';
 import { sweepAutoTopUps } from '../modules/billing/auto-top-up.js';
 import { runMaintenance } from './maintenance.js';
+import { purgeExpiredLogs } from '../modules/usage/retention.js';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
 export const AUTO_TOP_UP_QUEUE = 'auto-top-up-sweep';
+export const LOG_RETENTION_QUEUE = 'gateway-log-retention';
 
 export async function startJobs(databaseUrl: string, services: Services): Promise<PgBoss> {
   const { orm, log } = services;
@@ -23,6 +25,13 @@ export async function startJobs(databaseUrl: string, services: Services): Promis
   await boss.schedule(AUTO_TOP_UP_QUEUE, '* * * * *', {}, { singletonKey: AUTO_TOP_UP_QUEUE });
   await boss.work(AUTO_TOP_UP_QUEUE, async () => {
     await sweepAutoTopUps(services);
+  });
+  // Request logs past their plan/level window (rollups stay), and expired cached responses.
+  await boss.createQueue(LOG_RETENTION_QUEUE);
+  await boss.schedule(LOG_RETENTION_QUEUE, '*/30 * * * *', {}, { singletonKey: LOG_RETENTION_QUEUE });
+  await boss.work(LOG_RETENTION_QUEUE, async () => {
+    const purged = await purgeExpiredLogs(orm.em.fork());
+    log.info(purged, 'request log retention done');
   });
   return boss;
 }

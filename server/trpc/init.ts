@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { z } from 'zod';
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { DriverException, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { can, type Permission, type Role } from '../../shared/permissions.js';
 import type { Context } from './context.js';
 import { ConflictDetails } from './errors.js';
@@ -12,6 +12,8 @@ export interface Meta {
   permission?: Permission;
 }
 
+const INTERNAL_MESSAGE = 'something went wrong on our side; please try again';
+
 const t = initTRPC
   .context<Context>()
   .meta<Meta>()
@@ -19,12 +21,18 @@ const t = initTRPC
     transformer: superjson,
     errorFormatter({ shape, error }) {
       const cause = error.cause;
+      const zodIssues = cause instanceof z.ZodError ? cause.issues.map((i) => ({ path: i.path.map(String), message: i.message })) : undefined;
       return {
         ...shape,
+        // zod's own message is a JSON dump of its issues; programs and people get a sentence instead.
+        message: zodIssues
+          ? zodIssues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')
+          : // Failures outside a procedure (e.g. building the context) must not leak their internals either.
+            error.code === 'INTERNAL_SERVER_ERROR' ? INTERNAL_MESSAGE : shape.message,
         data: {
           ...shape.data,
           stack: undefined,
-          zodIssues: cause instanceof z.ZodError ? cause.issues.map((i) => ({ path: i.path.map(String), message: i.message })) : undefined,
+          zodIssues,
           current: cause instanceof ConflictDetails ? cause.current : undefined,
         },
       };
@@ -39,9 +47,13 @@ export const middleware = t.middleware;
  * Every procedure: a fresh EntityManager per call, cross-origin mutations refused, and database
  * errors a user can act on mapped to their tRPC codes; anything else is logged and hidden.
  */
-export const publicProcedure = t.procedure.use(async ({ ctx, type, path, next }) => {
+export const publicProcedure = t.procedure.use(async ({ ctx, type, path, getRawInput, next }) => {
   if (type === 'mutation' && !ctx.sameOrigin) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'cross-origin requests are not allowed' });
+  }
+  // PostgreSQL text cannot hold NUL; refused here, such input would fail in the database as a 500.
+  if (containsNul(await getRawInput())) {
+    throw new TRPCError({ code: 'BAD_REQUEST', message: 'text must not contain NUL (\\u0000) characters' });
   }
   const result = await next({ ctx: { ...ctx, em: ctx.services.orm.em.fork() } });
   if (!result.ok) {
@@ -50,15 +62,27 @@ export const publicProcedure = t.procedure.use(async ({ ctx, type, path, next })
     if (cause instanceof UniqueConstraintViolationException) {
       throw new TRPCError({ code: 'CONFLICT', message: 'that already exists' });
     }
+    // SQLSTATE class 22 (data exception): a value from the request that PostgreSQL cannot take,
+    // e.g. an id beyond bigint. The caller can fix it; logged so the missing validation gets added.
+    if (cause instanceof DriverException && cause.code?.startsWith('22')) {
+      ctx.services.log.warn({ err: cause, path }, 'input reached the database unvalidated');
+      throw new TRPCError({ code: 'BAD_REQUEST', message: 'a value in the request is out of range or not in the expected format' });
+    }
     if (err.code === 'INTERNAL_SERVER_ERROR') {
       ctx.services.log.error({ err: cause ?? err, path }, 'procedure failed');
       if (!(cause instanceof TRPCError)) {
-        throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'something went wrong on our side; please try again' });
+        throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: INTERNAL_MESSAGE });
       }
     }
   }
   return result;
 });
+
+function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object' || depth > 32) return false;
+  return Object.values(value).some((v) => containsNul(v, depth + 1));
+}
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in first' });

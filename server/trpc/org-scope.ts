@@ -25,6 +25,8 @@ resolvers.set('orgId', async (em, id) => {
 });
 registerOrgScopedResource('projectId', 'project');
 registerOrgScopedResource('invitationId', 'invitation');
+registerOrgScopedResource('apiKeyId', 'api_key');
+registerOrgScopedResource('providerKeyId', 'provider_key');
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -33,12 +35,16 @@ export type ScopeLookup = { kind: 'none' } | { kind: 'invalid'; key: string } | 
 export async function resolveOrgScope(em: EntityManager, rawInput: unknown): Promise<ScopeLookup> {
   if (!rawInput || typeof rawInput !== 'object') return { kind: 'none' };
   const input = rawInput as Record<string, unknown>;
+  let orgId: string | null = null;
   for (const [key, resolve] of resolvers) {
-    if (!(key in input)) continue;
     const value = input[key];
+    // An optional id left out (superjson keeps `projectId: undefined` as a key): the schema decides.
+    if (value === undefined || value === null) continue;
     if (typeof value !== 'string' || !UUID.test(value)) return { kind: 'invalid', key };
-    const orgId = await resolve(em, value);
-    return orgId ? { kind: 'found', orgId } : { kind: 'missing' };
+    const owner = await resolve(em, value);
+    // Every resource an input names must belong to the same organization: a foreign id is not found.
+    if (!owner || (orgId !== null && owner !== orgId)) return { kind: 'missing' };
+    orgId = owner;
   }
-  return { kind: 'none' };
+  return orgId ? { kind: 'found', orgId } : { kind: 'none' };
 }

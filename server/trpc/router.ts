@@ -6,6 +6,9 @@ import { teamRouter } from '../modules/team/router.js';
 import { auditRouter } from '../modules/audit/router.js';
 import { liveRouter, presenceRouter } from '../modules/live/router.js';
 import { billingRouter } from '../modules/billing/router.js';
+import { apiKeyRouter } from '../modules/apiKeys/router.js';
+import { providerKeyRouter } from '../modules/providerKeys/router.js';
+import { analyticsRouter, logsRouter } from '../modules/analytics/router.js';
 
 export const appRouter = router({
   auth: authRouter,
@@ -16,6 +19,10 @@ export const appRouter = router({
   live: liveRouter,
   presence: presenceRouter,
   billing: billingRouter,
+  apiKey: apiKeyRouter,
+  providerKey: providerKeyRouter,
+  analytics: analyticsRouter,
+  logs: logsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -1,8 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { badRequest } from '../../trpc/errors.js';
 
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
 export async function listAuditEntries(em: EntityManager, orgId: string, cursor: string | undefined, limit = 50) {
-  if (cursor !== undefined && !/^\d{1,19}$/.test(cursor)) throw badRequest('cursor is not valid');
+  // A cursor is an audit_log id: a positive bigint (a larger number would fail in PostgreSQL as a 500).
+  if (cursor !== undefined && !(/^\d{1,19}$/.test(cursor) && BigInt(cursor) <= MAX_BIGINT)) throw badRequest('cursor is not valid');
   const rows = await em.execute<
     { id: string; actor_id: string | null; actor_name: string | null; actor_email: string | null; action: string; target_type: string; target_id: string | null; before: unknown; after: unknown; created_at: Date }[]
   >(

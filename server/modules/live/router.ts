@@ -1,29 +1,34 @@
 import { router, orgProcedure } from '../../trpc/init.js';
 import * as s from '../../../shared/schemas.js';
 import { organizationStream } from './stream.js';
+import { poolQuery } from './sql.js';
 
 export const liveRouter = router({
   organization: orgProcedure('live.subscribe')
     .input(s.liveInput)
-    .subscription(({ ctx, input, signal }) =>
-      organizationStream({
-        em: ctx.em,
-        bus: ctx.services.bus,
-        orgId: ctx.orgId,
+    .subscription(({ ctx, input, signal }) => {
+      // Take plain values: the stream outlives this call, and holding `ctx` would keep the call's
+      // EntityManager alive for as long as the subscriber stays.
+      const { orm, bus, presence } = ctx.services;
+      const { orgId, connectionId } = ctx;
+      return organizationStream({
+        query: poolQuery(orm),
+        bus,
+        orgId,
         userId: ctx.user.id,
         credentialKey: ctx.sessionId ?? (ctx.tokenId ? `token:${ctx.tokenId}` : null),
         lastEventId: input.lastEventId,
         signal,
-        onEnd: () => void ctx.services.presence.leave(ctx.orgId, ctx.connectionId).catch(() => {}),
-      }),
-    ),
+        onEnd: () => void presence.leave(orgId, connectionId).catch(() => {}),
+      });
+    }),
 });
 
 export const presenceRouter = router({
   update: orgProcedure('live.subscribe')
     .input(s.presenceInput)
     .mutation(async ({ ctx, input }) => {
-      await ctx.services.presence.update(ctx.orgId, ctx.connectionId, ctx.user.id, input.page);
+      await ctx.services.presence.update(ctx.orgId, ctx.connectionId, ctx.user.id, input.page, ctx.transport === 'ws');
       return { ok: true as const };
     }),
 });

@@ -2,93 +2,170 @@
  * The organization's live stream for one subscriber: replay of stored events after `lastEventId`,
  * then live events in id order without duplicates. Ends when the subscriber is removed, the
  * organization is deleted, the session or token ends, or the client goes away.
+ *
+ * Whenever this instance may have missed events (its LISTEN connection was re-established, or this
+ * subscriber fell too far behind), the stream catches up from the stored events instead of
+ * silently skipping them, and re-checks that the caller may still listen.
  */
-import { tracked } from '@trpc/server';
+import { tracked, TRPCError } from '@trpc/server';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { BusEvent, EventBus } from '../../events/bus.js';
-import type { LiveEvent } from '../../../shared/events.js';
+import type { LiveEvent, Viewer } from '../../../shared/events.js';
 import { listViewers } from './presence.js';
+import type { Query } from './sql.js';
 
-/** A subscriber this far behind is cut off; its client reconnects and replays from lastEventId. */
-const MAX_QUEUE = 10_000;
+/** A subscriber this far behind drops its queue and catches up from the stored events. */
+const MAX_QUEUE = 1_000;
 const REPLAY_BATCH = 500;
 
 export interface StreamParams {
-  em: EntityManager;
+  query: Query;
   bus: EventBus;
   orgId: string;
   userId: string;
-  /** Key under which the bus announces the end of this caller's credential (session or token). */
+  /** Key under which the bus announces the end of this caller's credential (session id, or `token:<id>`). */
   credentialKey: string | null;
   lastEventId: string | null | undefined;
   signal: AbortSignal | undefined;
   onEnd: () => void;
 }
 
+type EventRow = { id: string; org_id: string; payload: LiveEvent; actor_id: string | null; created_at: Date };
+
 export async function loadStoredEvent(em: EntityManager, id: string): Promise<BusEvent | null> {
-  const rows = await em.execute<{ id: string; org_id: string; payload: LiveEvent; actor_id: string | null; created_at: Date }[]>(
-    'select id, org_id, payload, actor_id, created_at from org_event where id = ?',
-    [id],
-  );
+  const rows = await em.execute<EventRow[]>('select id, org_id, payload, actor_id, created_at from org_event where id = ?', [id]);
   const r = rows[0];
   return r ? toBusEvent(r) : null;
 }
 
-function toBusEvent(r: { id: string; org_id: string; payload: LiveEvent; actor_id: string | null; created_at: Date }): BusEvent {
+function toBusEvent(r: EventRow): BusEvent {
   return { ...r.payload, id: String(r.id), orgId: r.org_id, actorId: r.actor_id, at: new Date(r.created_at).toISOString() };
 }
 
+function storedEventsAfter(query: Query, orgId: string, after: bigint): Promise<EventRow[]> {
+  return query<EventRow[]>('select id, org_id, payload, actor_id, created_at from org_event where org_id = ? and id > ? order by id limit ?', [
+    orgId,
+    after.toString(),
+    REPLAY_BATCH,
+  ]);
+}
+
+/**
+ * Whether the caller is still a member with a live credential, and the newest stored event id.
+ * One round trip; run after the stream is attached to the bus, so a removal or sign-out that
+ * committed before it is seen here and one that commits after it arrives as an event.
+ */
+async function checkAccess(p: StreamParams): Promise<{ allowed: boolean; newestId: bigint }> {
+  const tokenId = p.credentialKey?.startsWith('token:') ? p.credentialKey.slice('token:'.length) : null;
+  const sessionId = p.credentialKey && !tokenId ? p.credentialKey : null;
+  const rows = await p.query<{ member: boolean; credential: boolean; newest: string | null }[]>(
+    `select exists(select 1 from membership where org_id = ? and user_id = ?) as member,
+            (?::text is null or exists(select 1 from session where id = ?))
+              and (?::text is null or exists(select 1 from api_token where id = ?)) as credential,
+            (select max(id)::text from org_event where org_id = ?) as newest`,
+    [p.orgId, p.userId, sessionId, sessionId, tokenId, tokenId, p.orgId],
+  );
+  const row = rows[0];
+  return { allowed: !!row && row.member && row.credential, newestId: BigInt(row?.newest ?? 0) };
+}
+
+/** Whether `event` ends this subscriber's stream. */
+function endsStream(event: LiveEvent, userId: string): boolean {
+  return (event.type === 'member.removed' && event.userId === userId) || event.type === 'organization.deleted';
+}
+
+function presenceEvent(orgId: string, viewers: Viewer[]): LiveEvent {
+  return { type: 'presence', orgId, actorId: null, at: new Date().toISOString(), viewers };
+}
+
 export async function* organizationStream(p: StreamParams) {
-  const queue: BusEvent[] = [];
+  let queue: BusEvent[] = [];
   let ended = false;
+  let mustCatchUp = false;
   let wake: (() => void) | null = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
   const stop = () => {
     ended = true;
-    wake?.();
+    poke();
   };
-  const unsubscribe = p.bus.subscribeOrg(p.orgId, (event) => {
-    if (queue.length >= MAX_QUEUE) return stop();
-    queue.push(event);
-    wake?.();
+  const unsubscribe = p.bus.subscribeOrg(p.orgId, {
+    deliver(event: BusEvent) {
+      if (queue.length >= MAX_QUEUE) {
+        // Far behind: stored events are read back from the table; presence is re-sent.
+        queue = [];
+        mustCatchUp = true;
+      }
+      queue.push(event);
+      poke();
+    },
+    resync() {
+      mustCatchUp = true;
+      poke();
+    },
   });
   const unsubscribeCredential = p.credentialKey ? p.bus.onSessionEnded(p.credentialKey, stop) : () => {};
   p.signal?.addEventListener('abort', stop, { once: true });
+  /** The id of the newest event this subscriber has (been sent, or said it has). */
   let last: bigint | null = p.lastEventId && /^\d{1,19}$/.test(p.lastEventId) ? BigInt(p.lastEventId) : null;
 
   try {
-    if (last !== null) {
-      for (;;) {
-        const rows = await p.em.execute<{ id: string; org_id: string; payload: LiveEvent; actor_id: string | null; created_at: Date }[]>(
-          'select id, org_id, payload, actor_id, created_at from org_event where org_id = ? and id > ? order by id limit ?',
-          [p.orgId, last.toString(), REPLAY_BATCH],
-        );
-        for (const row of rows) {
-          const event = toBusEvent(row);
-          last = BigInt(event.id!);
-          yield tracked(event.id!, event);
-        }
-        if (rows.length < REPLAY_BATCH) break;
-      }
-    }
-    yield { type: 'presence' as const, orgId: p.orgId, actorId: null, at: new Date().toISOString(), viewers: await listViewers(p.em, p.orgId) } satisfies LiveEvent;
+    const access = await checkAccess(p);
+    // Removed or signed out between the procedure's checks and attaching to the bus.
+    if (!access.allowed) throw new TRPCError({ code: 'NOT_FOUND', message: 'not found' });
+    /** The newest stored event when access was last checked: a removal after it ends the stream. */
+    let checkedAt = access.newestId;
+    /** Where a catch-up starts for a subscriber that has not been sent a stored event yet. */
+    const floor = access.newestId;
+    let replayFrom = last;
 
-    while (!ended) {
-      const event = queue.shift();
-      if (!event) {
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-        continue;
+    for (;;) {
+      if (replayFrom !== null) {
+        for (;;) {
+          const rows = await storedEventsAfter(p.query, p.orgId, replayFrom);
+          for (const row of rows) {
+            const event = toBusEvent(row);
+            const id = BigInt(event.id!);
+            replayFrom = id;
+            if (last !== null && id <= last) continue;
+            last = id;
+            yield tracked(event.id!, event);
+            // An old removal (before being re-invited) is history; a new one ends the stream.
+            if (ended || (id > checkedAt && endsStream(event, p.userId))) return;
+          }
+          if (rows.length < REPLAY_BATCH) break;
+        }
       }
-      if (event.id) {
-        const id = BigInt(event.id);
-        if (last !== null && id <= last) continue;
-        last = id;
-        yield tracked(event.id, event);
-      } else {
-        yield event;
+      yield presenceEvent(p.orgId, await listViewers(p.query, p.orgId));
+
+      while (!ended && !mustCatchUp) {
+        const event = queue.shift();
+        if (!event) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          continue;
+        }
+        if (event.id) {
+          const id = BigInt(event.id);
+          if (last !== null && id <= last) continue;
+          last = id;
+          yield tracked(event.id, event);
+        } else {
+          yield event;
+        }
+        if (endsStream(event, p.userId)) return;
       }
-      const removedMe = event.type === 'member.removed' && event.userId === p.userId;
-      if (removedMe || event.type === 'organization.deleted') return;
+      if (ended) return;
+
+      // Events may have been missed: check access again (a missed organization.deleted or
+      // sign-out shows up here), then replay what was stored since the last one sent.
+      mustCatchUp = false;
+      const again = await checkAccess(p);
+      if (!again.allowed) return;
+      checkedAt = again.newestId;
+      replayFrom = last ?? floor;
     }
   } finally {
     unsubscribe();

@@ -1,0 +1,78 @@
+/**
+ * Child processes of the gateway benches, each on its own core budget: the fake upstream, our
+ * gateway (the real buildApp, metering on) and Portkey's open-source gateway. Each prints
+ * `READY <url> ...` on stdout once it listens.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+export interface Child {
+  url: string;
+  fields: string[];
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function waitReady(child: ChildProcess, what: string, pattern = /READY (\S+)([^\n]*)/): Promise<{ url: string; fields: string[] }> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start\n${err}`)), 120_000);
+    child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = pattern.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ url: m[1]!, fields: (m[2] ?? '').trim().split(/\s+/).filter(Boolean) });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code}\n${err}`));
+    });
+  });
+}
+
+function stopper(child: ChildProcess) {
+  return () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      child.once('exit', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export async function startTsChild(script: string, env: Record<string, string>, what: string): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { url, fields } = await waitReady(child, what);
+  return { url, fields, pid: child.pid!, stop: stopper(child) };
+}
+
+export async function startPortkey(port: number): Promise<Child> {
+  const require = createRequire(import.meta.url);
+  const entry = join(dirname(require.resolve('@portkey-ai/gateway/package.json')), 'build/start-server.js');
+  const child = spawn(process.execPath, [entry, `--port=${port}`, '--headless'], { env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Portkey prints its own banner; poll the port instead of parsing it.
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error('Portkey exited');
+    try {
+      await fetch(`${url}/`, { signal: AbortSignal.timeout(500) });
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error('Portkey did not start');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+  return { url, fields: [], pid: child.pid!, stop: stopper(child) };
+}

@@ -1,0 +1,210 @@
+/**
+ * Analytics read the hourly rollups only (never the raw logs), so a 30-day view is a sum over a few
+ * thousand rows. Ranges have hour granularity: an hour is counted when it starts in [from, to).
+ * Latency percentiles come from the rollups' histograms (accurate to the bucket width).
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { nanosToDecimal } from '../../../shared/money.js';
+import { badRequest, notFound } from '../../trpc/errors.js';
+import { histogramQuantile, LATENCY_COLUMNS } from '../usage/histogram.js';
+
+interface Range {
+  orgId: string;
+  projectId?: string;
+  from: Date;
+  to: Date;
+}
+
+type SumRow = Record<string, string | null>;
+
+const SUMS = `coalesce(sum(requests), 0) as requests, coalesce(sum(errors), 0) as errors, coalesce(sum(cache_hits), 0) as cache_hits,
+  coalesce(sum(input_tokens), 0) as input_tokens, coalesce(sum(output_tokens), 0) as output_tokens, coalesce(sum(cached_tokens), 0) as cached_tokens,
+  coalesce(sum(cost_nanos), 0) as cost_nanos, coalesce(sum(charged_nanos), 0) as charged_nanos, coalesce(sum(latency_sum_ms), 0) as latency_sum_ms,
+  coalesce(sum(ttft_sum_ms), 0) as ttft_sum_ms, coalesce(sum(ttft_count), 0) as ttft_count,
+  ${LATENCY_COLUMNS.map((c) => `coalesce(sum(${c}), 0) as ${c}`).join(', ')}`;
+
+function where(r: Range, alias = ''): { sql: string; params: unknown[] } {
+  const a = alias ? `${alias}.` : '';
+  const parts = [`${a}org_id = ?`, `${a}hour >= date_trunc('hour', ?::timestamptz, 'UTC')`, `${a}hour < ?::timestamptz`];
+  const params: unknown[] = [r.orgId, r.from.toISOString(), r.to.toISOString()];
+  if (r.projectId) {
+    parts.push(`${a}project_id = ?`);
+    params.push(r.projectId);
+  }
+  return { sql: parts.join(' and '), params };
+}
+
+const num = (v: string | null | undefined) => Number(v ?? 0);
+const rate = (part: number, whole: number) => (whole === 0 ? 0 : part / whole);
+
+function metrics(row: SumRow) {
+  const requests = num(row.requests);
+  const errors = num(row.errors);
+  const cacheHits = num(row.cache_hits);
+  const histogram = LATENCY_COLUMNS.map((c) => num(row[c]));
+  const ttftCount = num(row.ttft_count);
+  return {
+    requests,
+    errors,
+    errorRate: rate(errors, requests),
+    cacheHits,
+    cacheHitRate: rate(cacheHits, requests),
+    inputTokens: num(row.input_tokens),
+    outputTokens: num(row.output_tokens),
+    cachedTokens: num(row.cached_tokens),
+    cost: nanosToDecimal(BigInt(row.cost_nanos ?? 0)),
+    charged: nanosToDecimal(BigInt(row.charged_nanos ?? 0)),
+    latencyAvgMs: requests ? Math.round((num(row.latency_sum_ms) / requests) * 10) / 10 : null,
+    latencyP50Ms: histogramQuantile(histogram, 0.5),
+    latencyP95Ms: histogramQuantile(histogram, 0.95),
+    latencyP99Ms: histogramQuantile(histogram, 0.99),
+    ttftAvgMs: ttftCount ? Math.round((num(row.ttft_sum_ms) / ttftCount) * 10) / 10 : null,
+  };
+}
+
+export async function usageSummary(em: EntityManager, r: Range) {
+  const w = where(r);
+  const rows = await em.execute<SumRow[]>(`select ${SUMS} from usage_rollup where ${w.sql}`, w.params);
+  return { from: r.from, to: r.to, ...metrics(rows[0] ?? {}) };
+}
+
+const MAX_POINTS = 2_500;
+
+export async function usageTimeseries(em: EntityManager, r: Range & { bucket: 'hour' | 'day' }) {
+  const step = r.bucket === 'hour' ? 3_600_000 : 86_400_000;
+  const first = Math.floor(r.from.getTime() / step) * step;
+  const count = Math.ceil((r.to.getTime() - first) / step);
+  if (count > MAX_POINTS) throw badRequest(`that range has ${count} ${r.bucket}s; ask for at most ${MAX_POINTS} points`);
+  const w = where(r);
+  const rows = await em.execute<(SumRow & { t: string })[]>(
+    `select to_char(date_trunc(?, hour, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as t, ${SUMS} from usage_rollup where ${w.sql} group by 1`,
+    [r.bucket, ...w.params],
+  );
+  const byTime = new Map(rows.map((row) => [new Date(row.t).getTime(), row]));
+  return Array.from({ length: count }, (_, i) => {
+    const t = first + i * step;
+    const m = metrics(byTime.get(t) ?? {});
+    return { t: new Date(t), requests: m.requests, errors: m.errors, cacheHits: m.cacheHits, inputTokens: m.inputTokens, outputTokens: m.outputTokens, cachedTokens: m.cachedTokens, cost: m.cost, latencyP50Ms: m.latencyP50Ms, latencyP95Ms: m.latencyP95Ms };
+  });
+}
+
+export async function usageBreakdown(em: EntityManager, r: Range & { by: 'model' | 'provider' | 'project' | 'apiKey'; limit?: number }) {
+  const w = where(r, 'r');
+  const limit = r.limit ?? 100;
+  const group = {
+    model: { cols: 'r.provider, r.model', key: `r.provider || '/' || r.model`, label: 'r.model', join: '' },
+    provider: { cols: 'r.provider', key: 'r.provider', label: 'r.provider', join: '' },
+    project: { cols: 'r.project_id, p.name', key: 'r.project_id::text', label: `coalesce(p.name, '(deleted project)')`, join: 'left join project p on p.id = r.project_id' },
+    apiKey: { cols: 'r.api_key_id, k.name, k.prefix', key: 'r.api_key_id::text', label: `coalesce(k.name || ' (' || k.prefix || '…)', '(deleted key)')`, join: 'left join api_key k on k.id = r.api_key_id' },
+  }[r.by];
+  const rows = await em.execute<(SumRow & { key: string; label: string; provider?: string })[]>(
+    `select ${group.key} as key, ${group.label} as label${r.by === 'model' ? ', r.provider as provider' : ''}, ${SUMS.replace(/sum\((\w+)\)/g, 'sum(r.$1)')}
+       from usage_rollup r ${group.join} where ${w.sql} group by ${group.cols}
+      order by sum(r.cost_nanos) desc, sum(r.requests) desc, 1 limit ?`,
+    [...w.params, limit],
+  );
+  return rows.map((row) => {
+    const m = metrics(row);
+    return {
+      key: row.key,
+      label: row.label,
+      ...(row.provider ? { provider: row.provider } : {}),
+      requests: m.requests,
+      errors: m.errors,
+      cacheHits: m.cacheHits,
+      inputTokens: m.inputTokens,
+      outputTokens: m.outputTokens,
+      cachedTokens: m.cachedTokens,
+      cost: m.cost,
+      latencyP50Ms: m.latencyP50Ms,
+      latencyP95Ms: m.latencyP95Ms,
+    };
+  });
+}
+
+interface LogRow {
+  id: string;
+  project_id: string;
+  api_key_id: string;
+  api_key_name: string | null;
+  api_key_prefix: string | null;
+  provider: string;
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  cached_tokens: number;
+  cost_nanos: string;
+  paid_by: string;
+  latency_ms: number;
+  ttft_ms: number | null;
+  status: number;
+  error: string | null;
+  cached: boolean;
+  streamed: boolean;
+  canceled: boolean;
+  created_at: string | Date;
+  request_body?: unknown;
+  response_body?: unknown;
+}
+
+function logView(r: LogRow) {
+  return {
+    id: String(r.id),
+    createdAt: new Date(r.created_at),
+    projectId: r.project_id,
+    apiKey: { id: r.api_key_id, name: r.api_key_name, prefix: r.api_key_prefix },
+    provider: r.provider,
+    model: r.model,
+    inputTokens: r.input_tokens,
+    outputTokens: r.output_tokens,
+    cachedTokens: r.cached_tokens,
+    cost: nanosToDecimal(BigInt(r.cost_nanos)),
+    paidBy: r.paid_by,
+    latencyMs: r.latency_ms,
+    ttftMs: r.ttft_ms,
+    status: r.status,
+    error: r.error,
+    cached: r.cached,
+    streamed: r.streamed,
+    canceled: r.canceled,
+  };
+}
+
+const LOG_SELECT = `select l.id, l.project_id, l.api_key_id, k.name as api_key_name, k.prefix as api_key_prefix, l.provider, l.model, l.input_tokens,
+  l.output_tokens, l.cached_tokens, l.cost_nanos, l.paid_by, l.latency_ms, l.ttft_ms, l.status, l.error, l.cached, l.streamed, l.canceled, l.created_at`;
+
+export async function listLogs(
+  em: EntityManager,
+  input: { orgId: string; projectId?: string; cursor?: string; limit?: number; apiKeyId?: string; model?: string; provider?: string; status?: 'success' | 'error'; cached?: boolean; from?: Date; to?: Date },
+) {
+  const limit = input.limit ?? 50;
+  const parts = ['l.org_id = ?'];
+  const params: unknown[] = [input.orgId];
+  const add = (sql: string, value: unknown) => {
+    parts.push(sql);
+    params.push(value);
+  };
+  if (input.projectId) add('l.project_id = ?', input.projectId);
+  if (input.cursor) add('l.id < ?', input.cursor);
+  if (input.apiKeyId) add('l.api_key_id = ?', input.apiKeyId);
+  if (input.model) add('l.model = ?', input.model);
+  if (input.provider) add('l.provider = ?', input.provider);
+  if (input.status) parts.push(input.status === 'error' ? 'l.status >= 400' : 'l.status < 400');
+  if (input.cached !== undefined) add('l.cached = ?', input.cached);
+  if (input.from) add('l.created_at >= ?', input.from.toISOString());
+  if (input.to) add('l.created_at < ?', input.to.toISOString());
+  const rows = await em.execute<LogRow[]>(
+    `${LOG_SELECT} from request_log l left join api_key k on k.id = l.api_key_id where ${parts.join(' and ')} order by l.id desc limit ?`,
+    [...params, limit + 1],
+  );
+  const page = rows.slice(0, limit);
+  return { items: page.map(logView), nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null };
+}
+
+/** One log with its bodies (present only for calls made while the retention level was `retain`). */
+export async function getLog(em: EntityManager, orgId: string, logId: string) {
+  const rows = await em.execute<LogRow[]>(`${LOG_SELECT}, l.request_body, l.response_body from request_log l left join api_key k on k.id = l.api_key_id where l.org_id = ? and l.id = ?`, [orgId, logId]);
+  const row = rows[0];
+  if (!row) throw notFound('log');
+  return { ...logView(row), requestBody: row.request_body ?? null, responseBody: row.response_body ?? null };
+}

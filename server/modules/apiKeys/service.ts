@@ -1,0 +1,88 @@
+/** Gateway API keys of a project: create (shown once), list, revoke (effective at once on every instance). */
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { can, type Role } from '../../../shared/permissions.js';
+import type { Work } from '../../events/unit-of-work.js';
+import { forbidden, notFound } from '../../trpc/errors.js';
+import { notifyInvalidation } from '../gateway/invalidation.js';
+import { generateApiKey } from './keys.js';
+
+interface ApiKeyRow {
+  id: string;
+  project_id: string;
+  name: string;
+  prefix: string;
+  rpm_limit: number | null;
+  created_by: string | null;
+  creator_name: string | null;
+  creator_email: string | null;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+function apiKeyView(r: ApiKeyRow) {
+  return {
+    id: r.id,
+    projectId: r.project_id,
+    name: r.name,
+    prefix: r.prefix,
+    rpmLimit: r.rpm_limit,
+    createdBy: r.created_by ? { id: r.created_by, name: r.creator_name ?? '', email: r.creator_email ?? '' } : null,
+    createdAt: new Date(r.created_at),
+    lastUsedAt: r.last_used_at ? new Date(r.last_used_at) : null,
+    revokedAt: r.revoked_at ? new Date(r.revoked_at) : null,
+    status: r.revoked_at ? ('revoked' as const) : ('active' as const),
+  };
+}
+
+const SELECT = `select k.id, k.project_id, k.name, k.prefix, k.rpm_limit, k.created_by, u.name as creator_name, u.email as creator_email,
+                       k.created_at, k.last_used_at, k.revoked_at
+                  from api_key k left join app_user u on u.id = k.created_by`;
+
+export async function listApiKeys(em: EntityManager, projectId: string) {
+  const rows = await em.execute<ApiKeyRow[]>(`${SELECT} where k.project_id = ? order by k.revoked_at is not null, k.created_at desc`, [projectId]);
+  return rows.map(apiKeyView);
+}
+
+async function loadApiKey(em: EntityManager, apiKeyId: string) {
+  const rows = await em.execute<ApiKeyRow[]>(`${SELECT} where k.id = ?`, [apiKeyId]);
+  if (!rows[0]) throw notFound('API key');
+  return apiKeyView(rows[0]);
+}
+
+export async function createApiKey(work: Work, input: { orgId: string; projectId: string; name: string; rpmLimit?: number | null; userId: string }) {
+  const { em } = work;
+  const project = await em.execute<{ id: string }[]>('select id from project where id = ? and org_id = ? for share', [input.projectId, input.orgId]);
+  if (!project[0]) throw notFound('project');
+  const { key, prefix, hash } = generateApiKey();
+  const id = randomUUID();
+  await em.execute(
+    `insert into api_key (id, org_id, project_id, name, prefix, key_hash, rpm_limit, created_by, created_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, now())`,
+    [id, input.orgId, input.projectId, input.name, prefix, hash, input.rpmLimit ?? null, input.userId],
+  );
+  work.audit(input.orgId, 'apiKey.created', { type: 'api_key', id }, null, { name: input.name, prefix, projectId: input.projectId, rpmLimit: input.rpmLimit ?? null });
+  const apiKey = await loadApiKey(em, id);
+  return { apiKey, key };
+}
+
+/** Developers revoke the keys they created; owners and admins revoke any. Revoking twice is a no-op. */
+export async function revokeApiKey(work: Work, input: { apiKeyId: string; userId: string; role: Role }) {
+  const { em } = work;
+  const rows = await em.execute<{ org_id: string; created_by: string | null; revoked_at: Date | null; name: string; prefix: string }[]>(
+    'select org_id, created_by, revoked_at, name, prefix from api_key where id = ? for update',
+    [input.apiKeyId],
+  );
+  const row = rows[0];
+  if (!row) throw notFound('API key');
+  if (row.created_by !== input.userId && !can(input.role, 'apiKey.revokeAny')) {
+    throw forbidden(`your role (${input.role}) may revoke only API keys you created; ask an owner or admin`);
+  }
+  if (!row.revoked_at) {
+    await em.execute('update api_key set revoked_at = now(), revoked_by = ? where id = ?', [input.userId, input.apiKeyId]);
+    await notifyInvalidation(em, { kind: 'apiKey', apiKeyId: input.apiKeyId });
+    work.audit(row.org_id, 'apiKey.revoked', { type: 'api_key', id: input.apiKeyId }, { name: row.name, prefix: row.prefix }, null);
+  }
+  return loadApiKey(em, input.apiKeyId);
+}

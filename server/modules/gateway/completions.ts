@@ -1,0 +1,283 @@
+/**
+ * POST /v1/chat/completions: authenticate the project key, route the model, decide who pays,
+ * answer (from the cache, or upstream, streaming or not), and hand one usage record per call to
+ * the meter after the response. Errors after authentication are logged too (and never charged).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { costNanos, routeModel, type TokenUsage } from '../../../shared/models.js';
+import type { GatewayConfig } from '../../config.js';
+import type { UsageMeter, UsageRecord } from '../usage/meter.js';
+import { cacheKey, readCache, writeCache } from './cache.js';
+import { badRequest, fromUpstreamStatus, GatewayError, noCredits } from './errors.js';
+import type { CallerContext, GatewayRuntime } from './runtime.js';
+import { resolveTarget, type Target } from './targets.js';
+import { postJson } from './upstream/http.js';
+import { openAiUsage, PARTIAL_USAGE, type ChatChunk, type ChatRequest } from './upstream/types.js';
+
+export interface CompletionDeps {
+  runtime: GatewayRuntime;
+  meter: UsageMeter;
+  config: GatewayConfig;
+  log: { error(o: unknown, m?: string): void };
+}
+
+const RETAINED_BODY_MAX = 256 * 1024;
+
+/** A rough count for what no provider reported (a stream cut short): about 4 characters a token. */
+const estimateTokens = (chars: number) => Math.ceil(chars / 4);
+
+function validate(body: unknown): ChatRequest {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  if (typeof b.model !== 'string' || b.model.trim() === '') throw badRequest('model is required (e.g. "openai/gpt-4o-mini")', 'model_required');
+  if (b.model.length > 200) throw badRequest('model must be at most 200 characters');
+  if (!Array.isArray(b.messages) || b.messages.length === 0) throw badRequest('messages must be a non-empty array');
+  for (const [i, m] of b.messages.entries()) {
+    if (!m || typeof m !== 'object' || typeof (m as { role?: unknown }).role !== 'string') throw badRequest(`messages[${i}].role is required`);
+  }
+  if (b.stream !== undefined && typeof b.stream !== 'boolean') throw badRequest('stream must be a boolean');
+  if (b.stream_options != null && typeof b.stream_options !== 'object') throw badRequest('stream_options must be an object');
+  return b as ChatRequest;
+}
+
+function retained(value: unknown): unknown {
+  const text = JSON.stringify(value);
+  return text.length <= RETAINED_BODY_MAX ? value : { truncated: true, preview: text.slice(0, RETAINED_BODY_MAX) };
+}
+
+/** Builds the call's usage record as the call unfolds. */
+class CallRecord {
+  provider = 'unknown';
+  model = 'unknown';
+  streamed = false;
+  requestBody: unknown = null;
+  target: Target | null = null;
+  private done = false;
+
+  constructor(
+    private readonly deps: CompletionDeps,
+    private readonly caller: CallerContext,
+    private readonly started: number,
+    private readonly createdAt: Date,
+  ) {}
+
+  get retain(): boolean {
+    return this.caller.org.retentionLevel === 'retain';
+  }
+
+  finish(outcome: {
+    status: number;
+    usage?: TokenUsage | null;
+    error?: string | null;
+    paidBy?: UsageRecord['paidBy'];
+    cached?: boolean;
+    canceled?: boolean;
+    ttftMs?: number | null;
+    responseBody?: unknown;
+  }): void {
+    if (this.done) return;
+    this.done = true;
+    const usage = outcome.usage ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0 };
+    const paidBy = outcome.paidBy ?? 'none';
+    const priced = paidBy === 'credits' || paidBy === 'provider_key';
+    const entry = this.target?.entry;
+    this.deps.meter.record({
+      orgId: this.caller.org.id,
+      projectId: this.caller.project.id,
+      apiKeyId: this.caller.key.apiKeyId,
+      provider: this.provider,
+      model: this.model,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      cachedTokens: usage.cachedTokens,
+      costNanos: priced && entry ? costNanos(entry.nanosPerMTok, usage) : 0n,
+      paidBy,
+      latencyMs: performance.now() - this.started,
+      ttftMs: outcome.ttftMs ?? null,
+      status: outcome.status,
+      error: outcome.error ?? null,
+      cached: outcome.cached ?? false,
+      streamed: this.streamed,
+      canceled: outcome.canceled ?? false,
+      requestBody: this.retain ? this.requestBody : null,
+      responseBody: this.retain && outcome.responseBody !== undefined ? retained(outcome.responseBody) : null,
+      createdAt: this.createdAt,
+    });
+  }
+}
+
+export async function handleChatCompletion(deps: CompletionDeps, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const started = performance.now();
+  const createdAt = new Date();
+  const caller = await deps.runtime.authenticate(req.headers.authorization);
+  const rec = new CallRecord(deps, caller, started, createdAt);
+  try {
+    const body = validate(req.body);
+    rec.model = body.model;
+    rec.streamed = body.stream === true;
+    if (rec.retain) rec.requestBody = retained(body);
+    const creds = await deps.runtime.providerCredentials(caller.org.id);
+    const route = routeModel(body.model, (name) => creds.some((c) => c.kind === 'custom' && c.name.toLowerCase() === name.toLowerCase()));
+    if (!route) throw badRequest(`model "${body.model}" is not in the catalog; use provider/model (e.g. openai/gpt-4o-mini) or see GET /v1/models`, 'model_not_found');
+    if (route.kind === 'catalog') {
+      rec.provider = route.provider;
+      rec.model = route.model;
+    }
+    const target = await resolveTarget(deps.config, caller.project.mode, route, creds);
+    rec.target = target;
+    rec.provider = target.provider;
+    rec.model = target.model;
+    if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
+    if (target.paidBy === 'credits' && caller.org.creditsNanos <= 0n) throw noCredits();
+    await deps.runtime.checkRateLimit(caller.key);
+    if (rec.streamed) {
+      await streamCompletion(deps, req, reply, body, target, rec, started);
+    } else {
+      await plainCompletion(deps, caller, reply, body, target, rec, started);
+    }
+  } catch (err) {
+    const error = err instanceof GatewayError ? err : null;
+    if (!error) deps.log.error({ err }, 'gateway call failed');
+    const status = error?.status ?? 500;
+    rec.finish({ status, error: error?.message ?? 'internal error' });
+    if (!reply.sent && !reply.raw.headersSent) throw err;
+  }
+}
+
+function onClientGone(reply: FastifyReply, abort: () => void): { gone(): boolean; off(): void } {
+  let gone = false;
+  const listener = () => {
+    if (!reply.raw.writableFinished) {
+      gone = true;
+      abort();
+    }
+  };
+  reply.raw.on('close', listener);
+  return { gone: () => gone, off: () => reply.raw.off('close', listener) };
+}
+
+async function plainCompletion(deps: CompletionDeps, caller: CallerContext, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord, started: number) {
+  const project = caller.project;
+  const key = project.cachingEnabled ? cacheKey(target.provider, target.upstreamModel, body) : null;
+  if (key) {
+    const hit = await readCache(deps.runtime.query, project.id, key);
+    if (hit) {
+      reply.header('x-gateway-cache', 'hit').type('application/json').send(JSON.stringify(hit.response));
+      rec.finish({ status: 200, usage: hit.usage, paidBy: 'cache', cached: true, responseBody: hit.response });
+      return;
+    }
+  }
+  const prepared = target.adapter.prepare(body, target.upstreamModel, false, target.entry?.maxOutputTokens ?? null);
+  const call = postJson(target.url, target.headers, prepared.payload, deps.config.upstreamTimeoutMs, target.label);
+  const client = onClientGone(reply, () => call.abort());
+  try {
+    const res = await call.response;
+    const text = await res.text();
+    if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, text);
+    const { completion, usage } = target.adapter.parseResponse(text);
+    const finalUsage = usage ?? { inputTokens: estimateTokens(JSON.stringify(body.messages).length), outputTokens: estimateTokens(text.length), cachedTokens: 0 };
+    if (key) {
+      await writeCache(deps.runtime.query, { projectId: project.id, key, provider: target.provider, model: target.model, ttlSeconds: project.cacheTtlSeconds, response: completion, usage: finalUsage });
+    }
+    if (client.gone()) throw new GatewayError(499, 'client closed the connection', 'server_error', 'canceled');
+    reply.header('x-gateway-cache', key ? 'miss' : 'off').type('application/json').send(JSON.stringify(completion));
+    rec.finish({ status: 200, usage: finalUsage, paidBy: target.paidBy, responseBody: completion });
+  } catch (err) {
+    if (client.gone()) {
+      // Nothing was delivered: logged as canceled, not charged.
+      rec.finish({ status: 499, canceled: true, error: 'client closed the connection before the answer' });
+      return;
+    }
+    throw err;
+  } finally {
+    client.off();
+  }
+}
+
+function deliveredChars(chunk: ChatChunk): number {
+  let n = 0;
+  for (const c of chunk.choices ?? []) {
+    n += c.delta?.content?.length ?? 0;
+    for (const t of c.delta?.tool_calls ?? []) n += t.function?.arguments?.length ?? 0;
+  }
+  return n;
+}
+
+async function streamCompletion(deps: CompletionDeps, req: FastifyRequest, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord, started: number) {
+  const includeUsage = body.stream_options?.include_usage === true;
+  const prepared = target.adapter.prepare(body, target.upstreamModel, true, target.entry?.maxOutputTokens ?? null);
+  const call = postJson(target.url, target.headers, prepared.payload, deps.config.upstreamTimeoutMs, target.label);
+  let abortBody: (() => void) | null = null;
+  const client = onClientGone(reply, () => {
+    call.abort();
+    abortBody?.();
+  });
+  let usage: TokenUsage | null = null;
+  let partial: TokenUsage | null = null;
+  let chars = 0;
+  let ttftMs: number | null = null;
+  let content = '';
+  let finishReason: string | null = null;
+  const promptChars = () => JSON.stringify(body.messages).length;
+  const canceledUsage = (): TokenUsage => ({
+    inputTokens: usage?.inputTokens ?? partial?.inputTokens ?? estimateTokens(promptChars()),
+    outputTokens: usage?.outputTokens ?? Math.max(partial?.outputTokens ?? 0, estimateTokens(chars)),
+    cachedTokens: usage?.cachedTokens ?? partial?.cachedTokens ?? 0,
+  });
+  let res;
+  try {
+    res = await call.response;
+    if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, await res.text(256 * 1024));
+  } catch (err) {
+    client.off();
+    if (client.gone()) {
+      rec.finish({ status: 499, canceled: true, error: 'client closed the connection before the stream started' });
+      return;
+    }
+    throw err;
+  }
+  abortBody = () => res.abort();
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  try {
+    for await (const chunk of target.adapter.streamChunks(res.body())) {
+      if (client.gone()) break;
+      const early = (chunk as Record<symbol, unknown>)[PARTIAL_USAGE] as TokenUsage | undefined;
+      if (early) partial = early;
+      if (chunk.usage) usage = openAiUsage(chunk.usage) ?? usage;
+      const hasChoices = Array.isArray(chunk.choices) && chunk.choices.length > 0;
+      if (!includeUsage) {
+        if (!hasChoices && chunk.usage) continue;
+        delete chunk.usage;
+      }
+      if (hasChoices) {
+        const n = deliveredChars(chunk);
+        if (n > 0 && ttftMs === null) ttftMs = performance.now() - started;
+        chars += n;
+        if (rec.retain && content.length < RETAINED_BODY_MAX) content += chunk.choices!.map((c) => c.delta?.content ?? '').join('');
+        finishReason = chunk.choices!.find((c) => c.finish_reason)?.finish_reason ?? finishReason;
+      }
+      raw.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    }
+    if (client.gone()) throw new GatewayError(499, 'canceled', 'server_error', 'canceled');
+    raw.end('data: [DONE]\n\n');
+    const final = usage ?? { inputTokens: estimateTokens(promptChars()), outputTokens: estimateTokens(chars), cachedTokens: 0 };
+    rec.finish({ status: 200, usage: final, paidBy: target.paidBy, ttftMs, responseBody: { content, finish_reason: finishReason } });
+  } catch (err) {
+    if (client.gone()) {
+      // Charged for what reached the client before it went away.
+      rec.finish({ status: 200, usage: canceledUsage(), paidBy: target.paidBy, canceled: true, ttftMs, error: 'client closed the stream', responseBody: { content, finish_reason: null } });
+      return;
+    }
+    const error = err instanceof GatewayError ? err : new GatewayError(502, 'the stream failed', 'upstream_error', 'upstream_error');
+    if (!(err instanceof GatewayError)) deps.log.error({ err }, 'stream failed');
+    // Headers are out: the error travels as a stream event, the way OpenAI reports mid-stream errors.
+    raw.end(`data: ${JSON.stringify(error.toJSON())}\n\n`);
+    res.abort();
+    rec.finish({ status: error.status, error: error.message, ttftMs, responseBody: { content, finish_reason: null } });
+  } finally {
+    client.off();
+  }
+  void req;
+}

@@ -1,0 +1,53 @@
+/** Errors in OpenAI's JSON shape: {"error": {"message", "type", "param", "code"}}. */
+
+export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'insufficient_quota' | 'rate_limit_error' | 'upstream_error' | 'timeout_error' | 'server_error';
+
+export class GatewayError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: ErrorType,
+    readonly code: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+
+  toJSON() {
+    return errorBody(this.message, this.type, this.code);
+  }
+}
+
+export function errorBody(message: string, type: ErrorType, code: string | null = null) {
+  return { error: { message, type, param: null, code } };
+}
+
+export const badRequest = (message: string, code: string | null = null) => new GatewayError(400, message, 'invalid_request_error', code);
+export const unauthorized = (message = 'invalid or revoked API key; create one under API keys in the dashboard') =>
+  new GatewayError(401, message, 'authentication_error', 'invalid_api_key');
+export const noCredits = () =>
+  new GatewayError(402, 'your organization has no credits left; buy credits or enable auto top-up in Billing (or add your own provider key)', 'insufficient_quota', 'insufficient_credits');
+export const rateLimited = (limit: number, retryAfterS: number) =>
+  new GatewayError(429, `rate limit of ${limit} requests per minute reached for this API key; retry in ${retryAfterS} s`, 'rate_limit_error', 'rate_limit_exceeded', {
+    'retry-after': String(retryAfterS),
+    'x-ratelimit-limit-requests': String(limit),
+    'x-ratelimit-remaining-requests': '0',
+  });
+export const upstreamFailed = (message: string, code = 'upstream_error') => new GatewayError(502, message, 'upstream_error', code);
+export const upstreamTimeout = (ms: number) => new GatewayError(504, `the upstream provider did not answer within ${ms} ms`, 'timeout_error', 'upstream_timeout');
+
+/** Maps an upstream error answer (before any byte reached the client) to ours. */
+export function fromUpstreamStatus(provider: string, status: number, bodyText: string): GatewayError {
+  let detail = bodyText.slice(0, 300);
+  try {
+    const parsed = JSON.parse(bodyText) as { error?: { message?: unknown } | string; message?: unknown };
+    const m = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message);
+    if (typeof m === 'string') detail = m.slice(0, 500);
+  } catch {
+    // not JSON: keep the text
+  }
+  if ([400, 404, 413, 422].includes(status)) return new GatewayError(400, `${provider} rejected the request: ${detail}`, 'invalid_request_error', 'upstream_bad_request');
+  if (status === 401 || status === 403) return upstreamFailed(`${provider} rejected the provider credentials (HTTP ${status}): ${detail}`, 'upstream_auth_failed');
+  if (status === 429) return new GatewayError(429, `${provider} is rate limiting: ${detail}`, 'rate_limit_error', 'upstream_rate_limited');
+  return upstreamFailed(`${provider} failed (HTTP ${status}): ${detail}`);
+}

@@ -1,0 +1,261 @@
+/**
+ * What the gateway's hot path needs without a database round trip: API keys by hash, projects,
+ * organizations (plan, retention, balance) and their decrypted provider keys.
+ *
+ * Freshness: revoking an API key or changing provider keys NOTIFYs `gateway_cache` inside the
+ * command's transaction; every instance evicts on commit. Project and organization changes and
+ * balance moves arrive through the event bus (project.updated, organization.updated,
+ * credits.changed). While either connection is down, nothing is trusted from the caches.
+ */
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { LiveEvent } from '../../../shared/events.js';
+import { decimalToNanos } from '../../../shared/money.js';
+import type { PlanId, RetentionLevel } from '../../../shared/plans.js';
+import type { ProviderKeyKind } from '../../../shared/models.js';
+import type { Services } from '../../trpc/context.js';
+import { hashApiKey, looksLikeApiKey } from '../apiKeys/keys.js';
+import { rateLimited, unauthorized } from './errors.js';
+import { InvalidationListener, type Invalidation } from './invalidation.js';
+import type { ProjectMode, ProviderCredential } from './targets.js';
+
+export interface KeyInfo {
+  apiKeyId: string;
+  orgId: string;
+  projectId: string;
+  rpmLimit: number | null;
+}
+export interface ProjectInfo {
+  id: string;
+  orgId: string;
+  mode: ProjectMode;
+  cachingEnabled: boolean;
+  cacheTtlSeconds: number;
+}
+export interface OrgInfo {
+  id: string;
+  plan: PlanId;
+  retentionLevel: RetentionLevel;
+  creditsNanos: bigint;
+}
+export interface CallerContext {
+  key: KeyInfo;
+  project: ProjectInfo;
+  org: OrgInfo;
+}
+
+const KEY_TTL_MS = 5 * 60_000;
+const NEGATIVE_TTL_MS = 10_000;
+const ENTITY_TTL_MS = 60_000;
+const MAX_ENTRIES = 50_000;
+
+type Timed<T> = { value: T; at: number };
+type Query = <T>(sql: string, params: unknown[]) => Promise<T>;
+
+interface ResolvedRow {
+  id: string;
+  org_id: string;
+  project_id: string;
+  rpm_limit: number | null;
+  revoked_at: Date | null;
+  mode: ProjectMode;
+  caching_enabled: boolean;
+  cache_ttl_seconds: number;
+  plan: PlanId;
+  retention_level: RetentionLevel;
+  credits_nanos: string;
+}
+
+function boundedSet<K, V>(map: Map<K, V>, key: K, value: V) {
+  if (map.size >= MAX_ENTRIES && !map.has(key)) map.delete(map.keys().next().value as K);
+  map.set(key, value);
+}
+
+export class GatewayRuntime {
+  private readonly keys = new Map<string, Timed<KeyInfo | null>>();
+  private readonly keyHashById = new Map<string, string>();
+  private readonly projects = new Map<string, Timed<ProjectInfo>>();
+  private readonly orgs = new Map<string, Timed<OrgInfo> & { unsubscribe: () => void }>();
+  private readonly credentials = new Map<string, Timed<ProviderCredential[]>>();
+  private readonly listener: InvalidationListener;
+  readonly query: Query;
+
+  constructor(
+    private readonly services: Services,
+    databaseUrl: string,
+  ) {
+    const connection = (services.orm as MikroORM).em.getConnection();
+    this.query = <T>(sql: string, params: unknown[]) => connection.execute(sql, params as never[]) as Promise<T>;
+    this.listener = new InvalidationListener(databaseUrl, { apply: (m) => this.apply(m), reset: () => this.reset() }, services.log);
+  }
+
+  async start(): Promise<void> {
+    await this.listener.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.listener.stop();
+    this.reset();
+  }
+
+  private get trusted(): boolean {
+    return this.listener.listening && this.services.bus.isListening();
+  }
+
+  private apply(message: Invalidation): void {
+    if (message.kind === 'apiKey') {
+      const hash = this.keyHashById.get(message.apiKeyId);
+      if (hash) this.keys.delete(hash);
+      this.keyHashById.delete(message.apiKeyId);
+    } else if (message.kind === 'providerKeys') {
+      this.credentials.delete(message.orgId);
+    }
+  }
+
+  /** Forget everything (connection lost or re-established). */
+  reset(): void {
+    this.keys.clear();
+    this.keyHashById.clear();
+    this.projects.clear();
+    this.credentials.clear();
+    for (const org of this.orgs.values()) org.unsubscribe();
+    this.orgs.clear();
+  }
+
+  private forgetOrg(orgId: string): void {
+    this.orgs.get(orgId)?.unsubscribe();
+    this.orgs.delete(orgId);
+    this.credentials.delete(orgId);
+  }
+
+  private onOrgEvent(orgId: string, event: LiveEvent): void {
+    switch (event.type) {
+      case 'credits.changed': {
+        const org = this.orgs.get(orgId);
+        if (org) org.value.creditsNanos = decimalToNanos(event.credits);
+        break;
+      }
+      case 'organization.updated': {
+        const org = this.orgs.get(orgId);
+        if (org) {
+          org.value.retentionLevel = event.retentionLevel;
+          org.value.plan = event.plan as PlanId;
+        }
+        break;
+      }
+      case 'project.updated':
+      case 'project.deleted':
+        this.projects.delete(event.projectId);
+        break;
+      case 'organization.deleted':
+        this.forgetOrg(orgId);
+        for (const [id, p] of this.projects) if (p.value.orgId === orgId) this.projects.delete(id);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private rememberOrg(info: OrgInfo): void {
+    const existing = this.orgs.get(info.id);
+    if (existing) {
+      existing.value = info;
+      existing.at = Date.now();
+      return;
+    }
+    const unsubscribe = this.services.bus.subscribeOrg(info.id, {
+      deliver: (event) => this.onOrgEvent(info.id, event),
+      resync: () => this.forgetOrg(info.id),
+    });
+    if (this.orgs.size >= MAX_ENTRIES) {
+      const oldest = this.orgs.keys().next().value as string;
+      this.forgetOrg(oldest);
+    }
+    this.orgs.set(info.id, { value: info, at: Date.now(), unsubscribe });
+  }
+
+  /** Called after a usage batch commits on this instance: the balance it left. */
+  setBalance(orgId: string, creditsNanos: bigint): void {
+    const org = this.orgs.get(orgId);
+    if (org) org.value.creditsNanos = creditsNanos;
+  }
+
+  /** Resolves `Authorization: Bearer <key>` to its key, project and organization, or throws 401. */
+  async authenticate(authorization: string | undefined): Promise<CallerContext> {
+    const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+    if (!m) throw unauthorized('missing API key: send Authorization: Bearer <your project API key>');
+    const key = m[1]!;
+    if (!looksLikeApiKey(key)) throw unauthorized();
+    const hash = hashApiKey(key);
+    const hashHex = hash.toString('hex');
+    const now = Date.now();
+    const trusted = this.trusted;
+    const cached = trusted ? this.keys.get(hashHex) : undefined;
+    if (cached && now - cached.at < (cached.value ? KEY_TTL_MS : NEGATIVE_TTL_MS)) {
+      if (!cached.value) throw unauthorized();
+      const project = this.projects.get(cached.value.projectId);
+      const org = this.orgs.get(cached.value.orgId);
+      if (project && org && now - project.at < ENTITY_TTL_MS && now - org.at < ENTITY_TTL_MS) return { key: cached.value, project: project.value, org: org.value };
+    }
+    const rows = await this.query<ResolvedRow[]>(
+      `select k.id, k.org_id, k.project_id, k.rpm_limit, k.revoked_at, p.mode, p.caching_enabled, p.cache_ttl_seconds,
+              o.plan, o.retention_level, o.credits_nanos
+         from api_key k join project p on p.id = k.project_id join organization o on o.id = k.org_id
+        where k.key_hash = ?`,
+      [hash],
+    );
+    const row = rows[0];
+    if (!row || row.revoked_at) {
+      if (trusted) boundedSet(this.keys, hashHex, { value: null, at: now });
+      throw unauthorized();
+    }
+    const ctx: CallerContext = {
+      key: { apiKeyId: row.id, orgId: row.org_id, projectId: row.project_id, rpmLimit: row.rpm_limit },
+      project: { id: row.project_id, orgId: row.org_id, mode: row.mode, cachingEnabled: row.caching_enabled, cacheTtlSeconds: row.cache_ttl_seconds },
+      org: { id: row.org_id, plan: row.plan, retentionLevel: row.retention_level, creditsNanos: BigInt(row.credits_nanos) },
+    };
+    if (trusted) {
+      boundedSet(this.keys, hashHex, { value: ctx.key, at: now });
+      boundedSet(this.keyHashById, row.id, hashHex);
+      boundedSet(this.projects, row.project_id, { value: ctx.project, at: now });
+      this.rememberOrg(ctx.org);
+      ctx.org = this.orgs.get(row.org_id)!.value;
+    }
+    return ctx;
+  }
+
+  /** The organization's active provider keys, decrypted. */
+  async providerCredentials(orgId: string): Promise<ProviderCredential[]> {
+    const cached = this.trusted ? this.credentials.get(orgId) : undefined;
+    if (cached && Date.now() - cached.at < ENTITY_TTL_MS) return cached.value;
+    const rows = await this.query<{ id: string; provider: ProviderKeyKind; name: string; base_url: string | null; options: Record<string, unknown>; sealed_key: string }[]>(
+      `select id, provider, name, base_url, options, sealed_key from provider_key where org_id = ? and status = 'active' order by created_at, id`,
+      [orgId],
+    );
+    const creds: ProviderCredential[] = [];
+    for (const r of rows) {
+      try {
+        creds.push({ id: r.id, kind: r.provider, name: r.name, baseUrl: r.base_url, options: r.options ?? {}, secret: this.services.secretBox.open(r.sealed_key) });
+      } catch (err) {
+        // Sealed with another APP_SECRET: unusable, and said so in the log rather than failing every call.
+        this.services.log.warn({ err, providerKeyId: r.id }, 'provider key cannot be decrypted with the current APP_SECRET');
+      }
+    }
+    if (this.trusted) boundedSet(this.credentials, orgId, { value: creds, at: Date.now() });
+    return creds;
+  }
+
+  /** Fixed one-minute windows in PostgreSQL, so every instance counts against the same limit. */
+  async checkRateLimit(key: KeyInfo): Promise<void> {
+    if (!key.rpmLimit) return;
+    const rows = await this.query<{ count: number; reset_s: string }[]>(
+      `insert into rate_limit (key, window_start, count) values (?, date_trunc('minute', now()), 1)
+       on conflict (key) do update set
+         count = case when rate_limit.window_start = excluded.window_start then rate_limit.count + 1 else 1 end,
+         window_start = excluded.window_start
+       returning count, ceil(extract(epoch from (window_start + interval '1 minute' - now())))::text as reset_s`,
+      [`gw-rpm:${key.apiKeyId}`],
+    );
+    const row = rows[0]!;
+    if (row.count > key.rpmLimit) throw rateLimited(key.rpmLimit, Math.max(1, Number(row.reset_s)));
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Who pays and where the call goes. The project's mode decides between the organization's own
+ * provider keys (not charged; cost still computed) and the operator's keys from the environment
+ * (credits pay); each provider's URL and header rules live here, the wire protocol in upstream/.
+ */
+import { ALIBABA_REGIONS, findModelByName, PROVIDER_KEY_SERVES, PROVIDER_LABELS, type CatalogProvider, type ModelRoute, type PricedModel, type ProviderKeyKind, type RouteProvider } from '../../../shared/models.js';
+import type { GatewayConfig } from '../../config.js';
+import { badRequest } from './errors.js';
+import { ANTHROPIC_VERSION, anthropicAdapter } from './upstream/anthropic.js';
+import { openAiCompatible } from './upstream/openai.js';
+import type { ProtocolAdapter } from './upstream/types.js';
+import { vertexAccessToken } from './vertex.js';
+
+export type ProjectMode = 'credits' | 'provider-keys' | 'hybrid';
+export type PaidBy = 'credits' | 'provider_key';
+
+/** An organization's active provider key, decrypted (held only in memory). */
+export interface ProviderCredential {
+  id: string;
+  kind: ProviderKeyKind;
+  name: string;
+  baseUrl: string | null;
+  options: Record<string, unknown>;
+  secret: string;
+}
+
+export interface Target {
+  /** For logs and analytics: the catalog provider, or `custom`. */
+  provider: RouteProvider;
+  /** For logs: the catalog id, or `<custom name>/<model>`. */
+  model: string;
+  upstreamModel: string;
+  url: string;
+  headers: Record<string, string>;
+  adapter: ProtocolAdapter;
+  paidBy: PaidBy;
+  providerKeyId: string | null;
+  entry: PricedModel | undefined;
+  label: string;
+}
+
+const adapters = new Map<string, ProtocolAdapter>();
+function openAiAdapter(label: string, streamOptions = true): ProtocolAdapter {
+  const key = `${label}:${streamOptions}`;
+  let adapter = adapters.get(key);
+  if (!adapter) adapters.set(key, (adapter = openAiCompatible(label, { streamOptions })));
+  return adapter;
+}
+
+const trim = (url: string) => url.replace(/\/+$/, '');
+
+function pickCredential(creds: ProviderCredential[], provider: CatalogProvider, model: string): ProviderCredential | undefined {
+  const serving = creds.filter((c) => PROVIDER_KEY_SERVES[c.kind] === provider);
+  if (provider === 'azure') return serving.find((c) => c.options.deployment === model) ?? serving[0];
+  return serving[0];
+}
+
+/** The operator's credential for a provider, if the environment configures one. */
+function operatorCredential(config: GatewayConfig, provider: CatalogProvider): ProviderCredential | undefined {
+  const op = config[provider];
+  if (!op.apiKey) return undefined;
+  const kind: ProviderKeyKind = provider;
+  const options: Record<string, unknown> =
+    provider === 'bedrock' ? { region: config.bedrock.region } : provider === 'azure' ? { resource: config.azure.resource, apiVersion: config.azure.apiVersion } : provider === 'alibaba' ? { region: 'intl' } : {};
+  return { id: 'operator', kind, name: provider, baseUrl: null, options, secret: op.apiKey };
+}
+
+async function endpoint(config: GatewayConfig, cred: ProviderCredential, model: string): Promise<{ url: string; headers: Record<string, string>; upstreamModel: string; adapter: ProtocolAdapter }> {
+  const bearer = { authorization: `Bearer ${cred.secret}` };
+  switch (cred.kind) {
+    case 'openai':
+      return { url: `${trim(config.openai.baseUrl ?? 'https://api.openai.com/v1')}/chat/completions`, headers: bearer, upstreamModel: model, adapter: openAiAdapter('openai') };
+    case 'anthropic':
+      return {
+        url: `${trim(config.anthropic.baseUrl ?? 'https://api.anthropic.com')}/v1/messages`,
+        headers: { 'x-api-key': cred.secret, 'anthropic-version': ANTHROPIC_VERSION },
+        upstreamModel: model,
+        adapter: anthropicAdapter,
+      };
+    case 'google':
+      return {
+        url: `${trim(config.google.baseUrl ?? 'https://generativelanguage.googleapis.com/v1beta/openai')}/chat/completions`,
+        headers: bearer,
+        upstreamModel: model,
+        adapter: openAiAdapter('google'),
+      };
+    case 'vertex': {
+      const location = String(cred.options.location ?? 'us-central1');
+      const project = String(cred.options.projectId ?? '');
+      const host = config.vertexBaseUrl ?? `https://${location === 'global' ? '' : `${location}-`}aiplatform.googleapis.com`;
+      const token = await vertexAccessToken(cred.id, cred.secret);
+      return {
+        url: `${trim(host)}/v1/projects/${encodeURIComponent(project)}/locations/${encodeURIComponent(location)}/endpoints/openapi/chat/completions`,
+        headers: { authorization: `Bearer ${token}` },
+        upstreamModel: model.startsWith('google/') ? model : `google/${model}`,
+        adapter: openAiAdapter('vertex'),
+      };
+    }
+    case 'bedrock': {
+      const region = String(cred.options.region ?? config.bedrock.region);
+      return {
+        url: `${trim(config.bedrock.baseUrl ?? `https://bedrock-mantle.${region}.api.aws/v1`)}/chat/completions`,
+        headers: bearer,
+        upstreamModel: model,
+        adapter: openAiAdapter('bedrock'),
+      };
+    }
+    case 'azure': {
+      const resource = String(cred.options.resource ?? '');
+      if (!config.azure.baseUrl && !resource) throw badRequest('the Azure OpenAI key has no resource configured');
+      const deployment = String(cred.options.deployment ?? model);
+      const version = String(cred.options.apiVersion ?? config.azure.apiVersion);
+      const base = trim(config.azure.baseUrl ?? `https://${resource}.openai.azure.com`);
+      return {
+        url: `${base}/openai/deployments/${encodeURIComponent(deployment)}/chat/completions?api-version=${encodeURIComponent(version)}`,
+        headers: { 'api-key': cred.secret },
+        upstreamModel: model,
+        adapter: openAiAdapter('azure'),
+      };
+    }
+    case 'alibaba': {
+      const region = (String(cred.options.region ?? 'intl') as keyof typeof ALIBABA_REGIONS) in ALIBABA_REGIONS ? (String(cred.options.region ?? 'intl') as keyof typeof ALIBABA_REGIONS) : 'intl';
+      return { url: `${trim(config.alibaba.baseUrl ?? ALIBABA_REGIONS[region])}/chat/completions`, headers: bearer, upstreamModel: model, adapter: openAiAdapter('alibaba') };
+    }
+    case 'custom':
+      return { url: `${trim(cred.baseUrl ?? '')}/chat/completions`, headers: bearer, upstreamModel: model, adapter: openAiAdapter(`custom provider "${cred.name}"`) };
+  }
+}
+
+/** Decides the credential (and so who pays) for a routed model, or explains why it cannot be served. */
+export async function resolveTarget(config: GatewayConfig, mode: ProjectMode, route: ModelRoute, creds: ProviderCredential[]): Promise<Target> {
+  if (route.kind === 'custom') {
+    if (mode === 'credits') throw badRequest(`this project pays with credits only; custom providers ("${route.name}") need project mode provider-keys or hybrid`, 'model_not_available');
+    const cred = creds.find((c) => c.kind === 'custom' && c.name.toLowerCase() === route.name.toLowerCase())!;
+    const ep = await endpoint(config, cred, route.model);
+    // A custom server serving a catalog model name (e.g. a proxy) shows that model's price; it is never charged.
+    const entry = findModelByName(route.model);
+    return { ...ep, provider: 'custom', model: `${cred.name}/${route.model}`, paidBy: 'provider_key', providerKeyId: cred.id, entry, label: `custom provider "${cred.name}"` };
+  }
+  const { provider, model, entry } = route;
+  const label = PROVIDER_LABELS[provider];
+  const own = mode === 'credits' ? undefined : pickCredential(creds, provider, model);
+  let cred = own;
+  let paidBy: PaidBy = 'provider_key';
+  if (!cred) {
+    if (mode === 'provider-keys') {
+      throw badRequest(`this project uses only the organization's provider keys, and there is no active ${label} key; add one under Provider keys`, 'provider_key_missing');
+    }
+    cred = operatorCredential(config, provider);
+    paidBy = 'credits';
+    if (!cred) {
+      throw badRequest(`${label} is not available with credits on this gateway; add your organization's own ${label} key under Provider keys`, 'model_not_available');
+    }
+    if (!entry) throw badRequest(`model "${model}" is not in the ${label} catalog; credits pay only for catalog models (GET /v1/models lists them)`, 'model_not_found');
+  }
+  const ep = await endpoint(config, cred, model);
+  return { ...ep, provider, model, paidBy, providerKeyId: cred.id === 'operator' ? null : cred.id, entry, label: provider };
+}

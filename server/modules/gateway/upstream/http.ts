@@ -1,0 +1,105 @@
+/**
+ * The HTTP client to upstream providers: node:http(s) with keep-alive agents (no per-call TLS or TCP
+ * setup), a deadline for the response headers and an idle deadline while the body streams.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { upstreamFailed, upstreamTimeout, GatewayError } from '../errors.js';
+
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1024, keepAliveMsecs: 10_000 });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 1024, keepAliveMsecs: 10_000 });
+
+export interface UpstreamCall {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** Yields the body as it arrives; throws GatewayError on idle timeout or a broken connection. */
+  body(): AsyncGenerator<Buffer>;
+  /** Reads the whole body (up to maxBytes). */
+  text(maxBytes?: number): Promise<string>;
+  abort(): void;
+}
+
+export function postJson(url: string, headers: Record<string, string>, payload: string, timeoutMs: number, providerLabel: string): { response: Promise<UpstreamCall>; abort(): void } {
+  const target = new URL(url);
+  const isHttps = target.protocol === 'https:';
+  let settled = false;
+  let aborted = false;
+  const req = (isHttps ? https : http).request(target, {
+    method: 'POST',
+    agent: isHttps ? httpsAgent : httpAgent,
+    headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), accept: 'application/json, text/event-stream' },
+  });
+  const response = new Promise<UpstreamCall>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      reject(upstreamTimeout(timeoutMs));
+      req.destroy();
+    }, timeoutMs);
+    req.on('error', (err) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(aborted ? new GatewayError(499, 'canceled', 'server_error', 'canceled') : upstreamFailed(`could not reach ${providerLabel}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 'upstream_unreachable'));
+    });
+    req.on('response', (res) => {
+      if (settled) {
+        res.destroy();
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      let failure: GatewayError | null = null;
+      const idle = setTimeout(() => {
+        failure = upstreamTimeout(timeoutMs);
+        res.destroy();
+      }, timeoutMs);
+      res.on('close', () => clearTimeout(idle));
+      res.on('end', () => clearTimeout(idle));
+      async function* body(): AsyncGenerator<Buffer> {
+        try {
+          for await (const chunk of res) {
+            idle.refresh();
+            yield chunk as Buffer;
+          }
+        } catch (err) {
+          if (failure) throw failure;
+          if (err instanceof GatewayError) throw err;
+          throw upstreamFailed(`${providerLabel} closed the connection mid-response`, 'upstream_disconnected');
+        }
+        if (failure) throw failure;
+        if (!res.complete) throw upstreamFailed(`${providerLabel} closed the connection mid-response`, 'upstream_disconnected');
+      }
+      resolve({
+        status: res.statusCode ?? 502,
+        headers: res.headers,
+        body,
+        async text(maxBytes = 20 * 1024 * 1024) {
+          const parts: Buffer[] = [];
+          let size = 0;
+          for await (const chunk of body()) {
+            size += chunk.length;
+            if (size > maxBytes) {
+              res.destroy();
+              throw upstreamFailed(`${providerLabel} sent a response larger than ${maxBytes} bytes`);
+            }
+            parts.push(chunk);
+          }
+          return Buffer.concat(parts).toString('utf8');
+        },
+        abort() {
+          aborted = true;
+          res.destroy();
+        },
+      });
+    });
+  });
+  req.end(payload);
+  return {
+    response,
+    abort() {
+      aborted = true;
+      req.destroy();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import type { TokenUsage } from '../../../../shared/models.js';
+
+/** The OpenAI chat request as clients send it (validated loosely: providers check the rest). */
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean } | null;
+  [key: string]: unknown;
+}
+
+export interface ChatMessage {
+  role: string;
+  content?: unknown;
+  name?: string;
+  tool_calls?: { id: string; type: string; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+  [key: string]: unknown;
+}
+
+/** An OpenAI `chat.completion.chunk` (or anything a provider puts in its place). */
+export type ChatChunk = Record<string, unknown> & {
+  choices?: { index?: number; delta?: { content?: string | null; tool_calls?: { function?: { arguments?: string } }[] }; finish_reason?: string | null }[];
+  usage?: Record<string, unknown> | null;
+  error?: unknown;
+};
+
+export interface UpstreamRequest {
+  url: string;
+  headers: Record<string, string>;
+  payload: string;
+}
+
+export interface ProtocolAdapter {
+  /** Builds the upstream request for a chat request already pointed at the upstream model. */
+  prepare(body: ChatRequest, upstreamModel: string, stream: boolean, maxOutputTokens: number | null): { payload: string };
+  /** Upstream's successful non-streaming answer, as an OpenAI chat.completion, and its usage. */
+  parseResponse(text: string): { completion: Record<string, unknown>; usage: TokenUsage | null };
+  /** Upstream's stream as OpenAI chunks; the last one carries `usage` with empty `choices`. */
+  streamChunks(body: AsyncIterable<Buffer>): AsyncGenerator<ChatChunk>;
+}
+
+export function openAiUsage(u: unknown): TokenUsage | null {
+  if (!u || typeof u !== 'object') return null;
+  const usage = u as { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null };
+  const input = toCount(usage.prompt_tokens);
+  const output = toCount(usage.completion_tokens);
+  if (input === null && output === null) return null;
+  return { inputTokens: input ?? 0, outputTokens: output ?? 0, cachedTokens: toCount(usage.prompt_tokens_details?.cached_tokens) ?? 0 };
+}
+
+export function toCount(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(Math.floor(v), 2_000_000_000) : null;
+}
+
+/**
+ * Usage known before the stream ends (Anthropic reports prompt tokens at message_start), carried on
+ * a chunk under this symbol so JSON serialization never shows it to the client.
+ */
+export const PARTIAL_USAGE = Symbol('partialUsage');

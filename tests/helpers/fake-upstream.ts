@@ -1,0 +1,204 @@
+/**
+ * A local fake upstream that speaks OpenAI's chat completions (POST /v1/chat/completions) and
+ * Anthropic's Messages API (POST /v1/messages), streaming and not. Deterministic: the answer has
+ * `[chunks:N]` words (default 5), prompt tokens are 10 + the number of words in the messages.
+ * Directives in the last user message drive failures:
+ *   [status:500]   answer with that HTTP status and an error body
+ *   [delay:MS]     wait before answering
+ *   [slow:MS]      wait between stream chunks
+ *   [malformed]    non-stream: a body that is not JSON; stream: a broken event after the first chunk
+ *   [truncate]     stream: end after the first chunk without finishing
+ *   [cached:N]     report N cached prompt tokens
+ *   [fail-mid]     stream: an error event after the first chunk
+ * Also used by `npm run demo` and the benches.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedRequest {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+export interface FakeUpstream {
+  url: string;
+  /** Every request received, oldest first. */
+  requests: ReceivedRequest[];
+  /** Streams currently open (to see that an aborted client aborts the upstream call). */
+  openStreams(): number;
+  close(): Promise<void>;
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((p) => (p && typeof p === 'object' && 'text' in p ? String((p as { text: unknown }).text) : '')).join(' ');
+  return '';
+}
+
+function directive(text: string, name: string): number | null {
+  const m = new RegExp(`\\[${name}(?::(\\d+))?\\]`).exec(text);
+  return m ? Number(m[1] ?? 1) : null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function promptTokensOf(messages: { content?: unknown }[], system?: unknown): number {
+  const words = [...messages.map((m) => textOf(m.content)), textOf(system)].join(' ').split(/\s+/).filter(Boolean).length;
+  return 10 + words;
+}
+
+export async function startFakeUpstream(opts: { port?: number; record?: boolean } = {}): Promise<FakeUpstream> {
+  const requests: ReceivedRequest[] = [];
+  let open = 0;
+  const record = opts.record ?? true;
+
+  const server = http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      void (async () => {
+        let body: Record<string, unknown> = {};
+        try {
+          body = JSON.parse(Buffer.concat(parts).toString('utf8') || '{}');
+        } catch {
+          res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'bad json', type: 'invalid_request_error' } }));
+          return;
+        }
+        const path = (req.url ?? '').split('?')[0]!;
+        if (record) requests.push({ path, headers: req.headers, body });
+        const messages = (Array.isArray(body.messages) ? body.messages : []) as { role: string; content?: unknown }[];
+        const lastUser = [...messages].reverse().find((m) => m.role === 'user');
+        const text = textOf(lastUser?.content);
+        const delay = directive(text, 'delay');
+        if (delay) await sleep(delay);
+        const status = directive(text, 'status');
+        const anthropic = path.endsWith('/messages');
+        if (!anthropic && !path.endsWith('/chat/completions')) {
+          res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `no route ${path}` } }));
+          return;
+        }
+        if (status && status !== 200) {
+          const error = anthropic ? { type: 'error', error: { type: 'api_error', message: `fake upstream failure ${status}` } } : { error: { message: `fake upstream failure ${status}`, type: 'server_error' } };
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(error));
+          return;
+        }
+        const chunks = directive(text, 'chunks') ?? 5;
+        const cached = directive(text, 'cached') ?? 0;
+        const promptTokens = promptTokensOf(messages, body.system) + cached;
+        const words = Array.from({ length: chunks }, (_, i) => `w${i} `);
+        const model = String(body.model);
+        const stream = body.stream === true;
+        const slow = directive(text, 'slow') ?? 0;
+        const malformed = directive(text, 'malformed') !== null;
+        const truncate = directive(text, 'truncate') !== null;
+        const failMid = directive(text, 'fail-mid') !== null;
+        if (!stream) {
+          if (malformed) {
+            res.writeHead(200, { 'content-type': 'application/json' }).end('{"this is": not json');
+            return;
+          }
+          const content = words.join('');
+          const payload = anthropic
+            ? {
+                id: 'msg_fake',
+                type: 'message',
+                role: 'assistant',
+                model,
+                content: [{ type: 'text', text: content }],
+                stop_reason: 'end_turn',
+                usage: { input_tokens: promptTokens - cached, output_tokens: chunks, cache_read_input_tokens: cached, cache_creation_input_tokens: 0 },
+              }
+            : {
+                id: 'chatcmpl-fake',
+                object: 'chat.completion',
+                created: Math.floor(Date.now() / 1000),
+                model,
+                choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+                usage: { prompt_tokens: promptTokens, completion_tokens: chunks, total_tokens: promptTokens + chunks, prompt_tokens_details: { cached_tokens: cached } },
+              };
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
+          return;
+        }
+        open++;
+        let closed = false;
+        res.on('close', () => {
+          if (!closed) open--;
+          closed = true;
+        });
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        const send = (event: string | null, data: unknown) => {
+          if (closed) return;
+          res.write(`${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
+        };
+        const created = Math.floor(Date.now() / 1000);
+        if (anthropic) {
+          send('message_start', { type: 'message_start', message: { id: 'msg_fake', type: 'message', role: 'assistant', model, content: [], usage: { input_tokens: promptTokens - cached, cache_read_input_tokens: cached, output_tokens: 1 } } });
+          send('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
+        }
+        for (let i = 0; i < chunks; i++) {
+          if (closed) return;
+          if (slow) await sleep(slow);
+          if (anthropic) send('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: words[i] } });
+          else send(null, { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: words[i] } : { content: words[i] }, finish_reason: null }] });
+          if (i === 0 && malformed) {
+            res.end('data: {"broken": \n\n');
+            return;
+          }
+          if (i === 0 && truncate) {
+            res.end();
+            return;
+          }
+          if (i === 0 && failMid) {
+            if (anthropic) send('error', { type: 'error', error: { type: 'overloaded_error', message: 'fake overload' } });
+            else send(null, { error: { message: 'fake overload', type: 'server_error' } });
+            res.end();
+            return;
+          }
+        }
+        if (anthropic) {
+          send('content_block_stop', { type: 'content_block_stop', index: 0 });
+          send('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: chunks } });
+          send('message_stop', { type: 'message_stop' });
+        } else {
+          send(null, { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+          const options = body.stream_options as { include_usage?: boolean } | undefined;
+          if (options?.include_usage) {
+            send(null, { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: chunks, total_tokens: promptTokens + chunks, prompt_tokens_details: { cached_tokens: cached } } });
+          }
+          send(null, '[DONE]');
+        }
+        res.end();
+      })();
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    openStreams: () => open,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Environment pointing every provider of the gateway at the fake (operator keys included). */
+export function fakeUpstreamEnv(url: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    OPENAI_API_KEY: 'sk-operator-openai',
+    OPENAI_BASE_URL: `${url}/v1`,
+    ANTHROPIC_API_KEY: 'sk-operator-anthropic',
+    ANTHROPIC_BASE_URL: url,
+    GEMINI_API_KEY: 'operator-gemini',
+    GEMINI_BASE_URL: `${url}/v1`,
+    DASHSCOPE_API_KEY: 'operator-dashscope',
+    DASHSCOPE_BASE_URL: `${url}/v1`,
+    GATEWAY_UPSTREAM_TIMEOUT_MS: '1500',
+    ...extra,
+  };
+}

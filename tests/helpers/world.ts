@@ -1,0 +1,192 @@
+/**
+ * A small world for tests that walk the whole router: an organization with an owner, an admin and
+ * a developer, plus an outsider (signed up, member of nothing of theirs), and ways to make fresh
+ * organizations, projects and invitations for calls that destroy what they touch.
+ * Also the fixture table: a valid input for every procedure, keyed by path.
+ */
+import { can, type Permission, type Role } from '../../shared/permissions.js';
+import type { TestApp } from './app.js';
+import { signUp, uniqueEmail } from './client.js';
+import { raiseOrganizationLimit, sql } from './db-state.js';
+import { call } from './rpc.js';
+
+export type Person = Awaited<ReturnType<typeof signUp>>;
+export type Actor = Role | 'outsider';
+export const ACTORS: Actor[] = ['owner', 'admin', 'developer', 'outsider'];
+
+export interface World {
+  app: TestApp;
+  people: Record<Actor, Person>;
+  orgId: string;
+  orgName: string;
+  projectId: string;
+  /** A new organization where owner, admin and developer hold their roles. */
+  freshOrg(): Promise<{ id: string; name: string }>;
+  freshProject(orgId?: string): Promise<string>;
+  freshInvitation(orgId?: string): Promise<string>;
+  /** A gateway API key in the shared org's project, created by `creator`. */
+  freshApiKey(creator: Role): Promise<string>;
+  /** A provider key (custom, OpenAI-compatible) in the shared org. */
+  freshProviderKey(): Promise<string>;
+  /** The current settings version of an organization, read from the database. */
+  version(orgId: string): Promise<number>;
+  /**
+   * An organization `actor` may damage with a `permission`-guarded call: a fresh one when the call
+   * is permitted (it will succeed and destroy), the shared one when it must be refused anyway.
+   */
+  orgToDamage(actor: Actor, permission: Permission): Promise<{ id: string; name: string }>;
+}
+
+let serial = 0;
+
+function lastDay() {
+  const to = new Date();
+  return { from: new Date(to.getTime() - 86_400_000), to };
+}
+
+export async function buildWorld(app: TestApp): Promise<World> {
+  const [owner, admin, developer, outsider] = await Promise.all([
+    signUp(app.url, 'Olga Owner'),
+    signUp(app.url, 'Adam Admin'),
+    signUp(app.url, 'Dora Developer'),
+    signUp(app.url, 'Oscar Outsider'),
+  ]);
+  await raiseOrganizationLimit(app, owner!.user.id);
+  const people: Record<Actor, Person> = { owner: owner!, admin: admin!, developer: developer!, outsider: outsider! };
+
+  const join = async (orgId: string, who: Person, role: Role) => {
+    const { inviteUrl } = await owner!.client.team.invite.mutate({ orgId, email: who.email, role });
+    await who.client.team.acceptInvitation.mutate({ token: inviteUrl.slice(inviteUrl.lastIndexOf('/') + 1) });
+  };
+  const freshOrg = async () => {
+    const name = `Fresh Org ${++serial}`;
+    const { organization } = await owner!.client.organization.create.mutate({ name });
+    await Promise.all([join(organization.id, admin!, 'admin'), join(organization.id, developer!, 'developer')]);
+    return { id: organization.id, name };
+  };
+  const shared = await freshOrg();
+  // The outsider has an organization of their own: being a member somewhere must not open others.
+  await outsider!.client.organization.create.mutate({ name: 'Outsider Org' });
+  const freshProject = async (orgId = shared.id) => (await owner!.client.project.create.mutate({ orgId, name: `Project ${++serial}` })).id;
+  const projectId = await freshProject();
+  return {
+    app,
+    people,
+    orgId: shared.id,
+    orgName: shared.name,
+    projectId,
+    freshOrg,
+    freshProject,
+    async freshInvitation(orgId = shared.id) {
+      const { invitation } = await owner!.client.team.invite.mutate({ orgId, email: uniqueEmail('invitee'), role: 'developer' });
+      return invitation.id;
+    },
+    async freshApiKey(creator) {
+      const created = await call(app.url, 'mutation', 'apiKey.create', { projectId, name: `Key ${++serial}` }, { cookie: people[creator].cookieHeader() });
+      if (!created.ok) throw new Error(`could not create an API key: ${created.message}`);
+      return (created.data as { apiKey: { id: string } }).apiKey.id;
+    },
+    async freshProviderKey() {
+      const input = { orgId: shared.id, provider: 'custom', name: `fixture-${++serial}`, baseUrl: 'https://llm.example.com/v1', key: 'sk-test-fixture-0123456789' };
+      const created = await call(app.url, 'mutation', 'providerKey.create', input, { cookie: owner!.cookieHeader() });
+      if (!created.ok) throw new Error(`could not create a provider key: ${created.message}`);
+      return (created.data as { id: string }).id;
+    },
+    async orgToDamage(actor, permission) {
+      return actor !== 'outsider' && can(actor, permission) ? freshOrg() : shared;
+    },
+    async version(orgId) {
+      const [row] = await sql<{ version: number }>(app, 'select version from organization where id = ?', [orgId]);
+      return row!.version;
+    },
+  };
+}
+
+export interface Fixture {
+  /** The permission API.md's roles table gives this action; the procedure's meta must match it. */
+  permission: Permission;
+  /** A valid input for this caller. Called right before each call, so destructive calls get fresh resources. */
+  input(w: World, actor: Actor): Promise<unknown> | unknown;
+  /** Subscriptions are exercised over WebSockets elsewhere; the matrix skips them. */
+  subscription?: boolean;
+}
+
+/**
+ * A valid input for every org-scoped procedure. A new org-scoped procedure without an entry here
+ * fails the roles-matrix test: add one (with fresh resources if the call destroys what it touches).
+ */
+export const ORG_FIXTURES: Record<string, Fixture> = {
+  'organization.get': { permission: 'org.view', input: (w) => ({ orgId: w.orgId }) },
+  'organization.update': { permission: 'org.rename', input: async (w) => ({ orgId: w.orgId, version: await w.version(w.orgId), billingEmail: uniqueEmail('billing') }) },
+  'organization.delete': {
+    permission: 'org.delete',
+    input: async (w, actor) => {
+      const org = await w.orgToDamage(actor, 'org.delete');
+      return { orgId: org.id, confirmName: org.name };
+    },
+  },
+  'project.list': { permission: 'org.view', input: (w) => ({ orgId: w.orgId }) },
+  'project.create': { permission: 'project.manage', input: (w) => ({ orgId: w.orgId, name: `Matrix project ${++serial}` }) },
+  'project.update': { permission: 'project.manage', input: (w) => ({ projectId: w.projectId, name: `Renamed ${++serial}`, cachingEnabled: true }) },
+  'project.delete': { permission: 'project.manage', input: async (w) => ({ projectId: await w.freshProject() }) },
+  'team.members': { permission: 'org.view', input: (w) => ({ orgId: w.orgId }) },
+  'team.invitations': { permission: 'org.view', input: (w) => ({ orgId: w.orgId }) },
+  'team.invite': { permission: 'member.manage', input: (w) => ({ orgId: w.orgId, email: uniqueEmail('matrix'), role: 'developer' }) },
+  'team.revokeInvitation': { permission: 'member.manage', input: async (w) => ({ invitationId: await w.freshInvitation() }) },
+  'team.updateRole': { permission: 'member.manage', input: async (w, actor) => ({ orgId: (await w.orgToDamage(actor, 'member.manage')).id, userId: w.people.developer.user.id, role: 'admin' }) },
+  'team.removeMember': { permission: 'member.manage', input: async (w, actor) => ({ orgId: (await w.orgToDamage(actor, 'member.manage')).id, userId: w.people.developer.user.id }) },
+  'team.leave': { permission: 'org.view', input: async (w, actor) => ({ orgId: (await w.orgToDamage(actor, 'org.view')).id }) },
+  'audit.list': { permission: 'audit.view', input: (w) => ({ orgId: w.orgId }) },
+  'presence.update': { permission: 'live.subscribe', input: (w) => ({ orgId: w.orgId, page: 'overview' }) },
+  'live.organization': { permission: 'live.subscribe', input: (w) => ({ orgId: w.orgId }), subscription: true },
+  'billing.overview': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId }) },
+  'billing.transactions': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId, limit: 10 }) },
+  'billing.transactionsCsv': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId }) },
+  'billing.purchaseCredits': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, amount: 25 }) },
+  'billing.updateAutoTopUp': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, enabled: false, threshold: 10, amount: 50 }) },
+  'billing.changePlan': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, plan: 'pro', billingCycle: 'monthly' }) },
+  'billing.cancelSubscription': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId }) },
+  'billing.paymentMethods.list': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId }) },
+  'billing.paymentMethods.add': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId }) },
+  // No payment method exists: permitted callers get the domain's "payment method not found".
+  'billing.paymentMethods.setDefault': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, paymentMethodId: 'pm_unknown' }) },
+  'billing.paymentMethods.remove': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, paymentMethodId: 'pm_unknown' }) },
+  'billing.refund': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, transactionId: '1', reason: 'matrix test' }) },
+  'billing.budgetAlerts.list': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId }) },
+  'billing.budgetAlerts.set': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, kind: 'balance_below', threshold: 5 }) },
+  'apiKey.list': { permission: 'org.view', input: (w) => ({ projectId: w.projectId }) },
+  'apiKey.create': { permission: 'apiKey.create', input: (w) => ({ projectId: w.projectId, name: `Matrix key ${++serial}` }) },
+  // Each caller revokes a key of their own (revoking others' keys is a finer rule, tested apart).
+  'apiKey.revoke': { permission: 'apiKey.create', input: async (w, actor) => ({ apiKeyId: await w.freshApiKey(actor === 'outsider' ? 'owner' : actor) }) },
+  'providerKey.list': { permission: 'providerKey.manage', input: (w) => ({ orgId: w.orgId }) },
+  'providerKey.create': { permission: 'providerKey.manage', input: (w) => ({ orgId: w.orgId, provider: 'custom', name: `matrix-${++serial}`, baseUrl: 'https://llm.example.com/v1', key: 'sk-test-matrix-0123456789' }) },
+  'providerKey.update': { permission: 'providerKey.manage', input: async (w) => ({ providerKeyId: await w.freshProviderKey(), status: 'disabled' }) },
+  'analytics.summary': { permission: 'org.view', input: (w) => ({ orgId: w.orgId, ...lastDay() }) },
+  'analytics.timeseries': { permission: 'org.view', input: (w) => ({ orgId: w.orgId, projectId: w.projectId, bucket: 'hour', ...lastDay() }) },
+  'analytics.breakdown': { permission: 'org.view', input: (w) => ({ orgId: w.orgId, by: 'model', ...lastDay() }) },
+  'logs.list': { permission: 'org.view', input: (w) => ({ orgId: w.orgId, limit: 10 }) },
+  // No request was logged: permitted callers get the domain's "log not found".
+  'logs.get': { permission: 'org.view', input: (w) => ({ orgId: w.orgId, logId: '1' }) },
+  'providerKey.delete': { permission: 'providerKey.manage', input: async (w) => ({ providerKeyId: await w.freshProviderKey() }) },
+};
+
+/**
+ * Procedures that are not org-scoped (no meta.permission): who may call them. Every procedure of
+ * the router is either here or in ORG_FIXTURES, so a new one cannot slip past the matrix unreviewed.
+ */
+export const PERSONAL_PROCEDURES: Record<string, { access: 'public' | 'authed'; input: (w: World) => unknown }> = {
+  'auth.signUp': { access: 'public', input: () => ({ email: uniqueEmail('fixture'), password: 'correct horse battery', name: 'Fixture' }) },
+  'auth.signIn': { access: 'public', input: (w) => ({ email: w.people.owner.email, password: 'correct horse battery' }) },
+  'auth.signOut': { access: 'public', input: () => undefined },
+  'auth.me': { access: 'public', input: () => undefined },
+  'auth.twoFactor.setup': { access: 'authed', input: () => undefined },
+  'auth.twoFactor.enable': { access: 'authed', input: () => ({ code: '123456' }) },
+  'auth.twoFactor.disable': { access: 'authed', input: () => ({ code: '123456' }) },
+  'auth.tokens.create': { access: 'authed', input: () => ({ name: 'fixture token' }) },
+  'auth.tokens.list': { access: 'authed', input: () => undefined },
+  'auth.tokens.revoke': { access: 'authed', input: () => ({ id: 'abcdefghijklmnop' }) },
+  'organization.list': { access: 'authed', input: () => undefined },
+  'organization.create': { access: 'authed', input: () => ({ name: 'Fixture Org' }) },
+  'team.invitationPreview': { access: 'public', input: () => ({ token: 'A'.repeat(43) }) },
+  'team.acceptInvitation': { access: 'authed', input: () => ({ token: 'A'.repeat(43) }) },
+};

@@ -1,0 +1,147 @@
+/**
+ * Project API keys (hash at rest, shown once, who may revoke, revocation effective at once on
+ * another instance) and provider keys (sealed at rest, last 4 only, rotate, disable, validation).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRPCClientError } from '@trpc/client';
+import { createHash } from 'node:crypto';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { signUp } from '../helpers/client.js';
+import { sql } from '../helpers/db-state.js';
+import { fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { flushUsage, gatewaySetup, logsOf, newOwner, rawChat, type Owner } from '../helpers/gateway.js';
+
+let upstream: FakeUpstream;
+let a: TestApp;
+let b: TestApp;
+let owner: Owner;
+let admin: Owner;
+let developer: Owner;
+
+async function join(orgId: string, who: Owner, role: 'admin' | 'developer') {
+  const { inviteUrl } = await owner.client.team.invite.mutate({ orgId, email: who.email, role });
+  await who.client.team.acceptInvitation.mutate({ token: inviteUrl.slice(inviteUrl.lastIndexOf('/') + 1) });
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  const err = await promise.then(() => null, (e: unknown) => e);
+  if (!err) return 'ok';
+  expect(err).toBeInstanceOf(TRPCClientError);
+  return (err as { data?: { code?: string } }).data?.code;
+}
+
+const chat = (app: TestApp, key: string) => rawChat(app, key, { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  a = await startTestApp({ env: fakeUpstreamEnv(upstream.url) });
+  b = await startTestApp({ databaseUrl: a.databaseUrl, env: fakeUpstreamEnv(upstream.url) });
+  owner = await newOwner(a);
+  [admin, developer] = await Promise.all([signUp(a.url, 'Key Admin'), signUp(a.url, 'Key Developer')]);
+});
+afterAll(async () => {
+  await b?.close();
+  await a?.close();
+  await upstream?.close();
+});
+
+describe('API keys', () => {
+  it('are shown once, stored as a SHA-256 hash with a visible prefix, listed with creator and last use', async () => {
+    const { projectId, apiKeyId, key } = await gatewaySetup(a, owner);
+    expect(key).toMatch(/^sk-gw-[A-Za-z0-9]{40}$/);
+    const [row] = await sql<{ key_hash: Buffer; prefix: string }>(a, 'select key_hash, prefix from api_key where id = ?', [apiKeyId]);
+    expect(row!.key_hash.equals(createHash('sha256').update(key).digest())).toBe(true);
+    expect(key.startsWith(row!.prefix)).toBe(true);
+    const dump = JSON.stringify(await sql(a, 'select * from api_key'));
+    expect(dump).not.toContain(key);
+    let [listed] = await owner.client.apiKey.list.query({ projectId });
+    expect(listed).toMatchObject({ id: apiKeyId, name: 'test key', prefix: row!.prefix, status: 'active', lastUsedAt: null, createdBy: { id: owner.user.id } });
+    expect(JSON.stringify(listed)).not.toContain(key.slice(12));
+    expect((await chat(a, key)).status).toBe(200);
+    await flushUsage(a);
+    [listed] = await owner.client.apiKey.list.query({ projectId });
+    expect(listed!.lastUsedAt).toBeInstanceOf(Date);
+  });
+
+  it('developers revoke their own keys only; admins revoke anyone', async () => {
+    const { orgId, projectId, apiKeyId: ownersKey } = await gatewaySetup(a, owner);
+    await join(orgId, admin, 'admin');
+    await join(orgId, developer, 'developer');
+    const mine = await developer.client.apiKey.create.mutate({ projectId, name: 'dev key' });
+    expect(await codeOf(developer.client.apiKey.revoke.mutate({ apiKeyId: ownersKey }))).toBe('FORBIDDEN');
+    expect((await sql<{ revoked_at: Date | null }>(a, 'select revoked_at from api_key where id = ?', [ownersKey]))[0]!.revoked_at).toBeNull();
+    expect((await developer.client.apiKey.revoke.mutate({ apiKeyId: mine.apiKey.id })).status).toBe('revoked');
+    expect((await admin.client.apiKey.revoke.mutate({ apiKeyId: ownersKey })).status).toBe('revoked');
+    const outsider = await signUp(a.url, 'Key Outsider');
+    expect(await codeOf(outsider.client.apiKey.list.query({ projectId }))).toBe('NOT_FOUND');
+    expect(await codeOf(owner.client.apiKey.create.mutate({ projectId, name: '' }))).toBe('BAD_REQUEST');
+    const actions = await sql<{ action: string }>(a, `select action from audit_log where org_id = ? and action like 'apiKey.%' order by id`, [orgId]);
+    expect(actions.map((x) => x.action)).toEqual(['apiKey.created', 'apiKey.created', 'apiKey.revoked', 'apiKey.revoked']);
+  });
+
+  it('revocation takes effect at once on another instance that had the key cached', async () => {
+    const { orgId, apiKeyId, key } = await gatewaySetup(a, owner);
+    expect((await chat(b, key)).status).toBe(200);
+    expect((await chat(b, key)).status).toBe(200); // now served from b's cache
+    await owner.client.apiKey.revoke.mutate({ apiKeyId });
+    const after = await chat(b, key);
+    expect(after.status).toBe(401);
+    expect(after.json).toMatchObject({ error: { code: 'invalid_api_key' } });
+    expect((await chat(a, key)).status).toBe(401);
+    await Promise.all([flushUsage(a), flushUsage(b)]);
+    expect((await logsOf(a, orgId)).map((l) => l.status)).toEqual([200, 200]);
+  });
+});
+
+describe('provider keys', () => {
+  it('are sealed at rest, shown by their last 4 only, rotated and disabled', async () => {
+    const { orgId, key } = await gatewaySetup(a, owner, { credits: '0' });
+    const created = await owner.client.providerKey.create.mutate({ orgId, provider: 'openai', key: 'sk-first-secret-ABCD' });
+    expect(created).toMatchObject({ provider: 'openai', name: 'openai', last4: 'ABCD', status: 'active', baseUrl: null });
+    expect(JSON.stringify(await owner.client.providerKey.list.query({ orgId }))).not.toContain('sk-first-secret');
+    const [row] = await sql<{ sealed_key: string }>(a, 'select sealed_key from provider_key where id = ?', [created.id]);
+    expect(row!.sealed_key).not.toContain('secret');
+    expect(a.services.secretBox.open(row!.sealed_key)).toBe('sk-first-secret-ABCD');
+
+    // b caches the credential; rotating on a must reach b before its next call.
+    expect((await chat(b, key)).status).toBe(200);
+    expect(upstream.requests.at(-1)!.headers.authorization).toBe('Bearer sk-first-secret-ABCD');
+    const rotated = await owner.client.providerKey.update.mutate({ providerKeyId: created.id, key: 'sk-second-secret-WXYZ' });
+    expect(rotated.last4).toBe('WXYZ');
+    expect((await chat(b, key)).status).toBe(200);
+    expect(upstream.requests.at(-1)!.headers.authorization).toBe('Bearer sk-second-secret-WXYZ');
+
+    // Disabled: hybrid falls back to credits, of which there are none.
+    await owner.client.providerKey.update.mutate({ providerKeyId: created.id, status: 'disabled' });
+    expect((await chat(b, key)).status).toBe(402);
+    await owner.client.providerKey.update.mutate({ providerKeyId: created.id, status: 'active' });
+    expect((await chat(b, key)).status).toBe(200);
+    await owner.client.providerKey.delete.mutate({ providerKeyId: created.id });
+    expect((await chat(b, key)).status).toBe(402);
+    expect(await owner.client.providerKey.list.query({ orgId })).toEqual([]);
+  });
+
+  it('validates provider, name, base URL and options; names are unique in the organization', async () => {
+    const { orgId } = await gatewaySetup(a, owner);
+    await join(orgId, developer, 'developer');
+    expect(await codeOf(developer.client.providerKey.list.query({ orgId }))).toBe('FORBIDDEN');
+    expect(await codeOf(developer.client.providerKey.create.mutate({ orgId, provider: 'openai', key: 'sk-dev-should-not' }))).toBe('FORBIDDEN');
+    const bad: Parameters<typeof owner.client.providerKey.create.mutate>[0][] = [
+      { orgId, provider: 'custom', name: 'no-url', key: 'custom-key-1' },
+      { orgId, provider: 'custom', name: 'openai', baseUrl: 'https://x.example/v1', key: 'custom-key-1' },
+      { orgId, provider: 'openai', baseUrl: 'https://x.example/v1', key: 'sk-1234567890' },
+      { orgId, provider: 'azure', key: 'azure-key-123456', options: { resource: 'bad resource!' } },
+      { orgId, provider: 'vertex', key: 'not json at all' },
+      { orgId, provider: 'openai', key: 'short' },
+      { orgId, provider: 'custom', name: 'bad name/with slash', baseUrl: 'https://x.example/v1', key: 'custom-key-1' },
+    ];
+    for (const input of bad) expect(await codeOf(owner.client.providerKey.create.mutate(input)), JSON.stringify(input)).toBe('BAD_REQUEST');
+    const azure = await owner.client.providerKey.create.mutate({ orgId, provider: 'azure', key: 'azure-key-123456', options: { resource: 'my-res', deployment: 'gpt-4o' } });
+    expect(azure.options).toEqual({ resource: 'my-res', deployment: 'gpt-4o', apiVersion: '2024-10-21' });
+    const qwen = await owner.client.providerKey.create.mutate({ orgId, provider: 'alibaba', key: 'dashscope-key-1', options: { region: 'us' } });
+    expect(qwen.options).toEqual({ region: 'us' });
+    await owner.client.providerKey.create.mutate({ orgId, provider: 'custom', name: 'local-llm', baseUrl: 'http://localhost:11434/v1', key: 'ollama-key' });
+    expect(await codeOf(owner.client.providerKey.create.mutate({ orgId, provider: 'custom', name: 'Local-LLM', baseUrl: 'http://x.example/v1', key: 'other-key' }))).toBe('CONFLICT');
+    expect((await owner.client.providerKey.list.query({ orgId })).map((k) => k.name)).toEqual(['azure', 'alibaba', 'local-llm']);
+  });
+});
