@@ -75,7 +75,7 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     trustProxy: config.trustProxy,
     bodyLimit: 1024 * 1024,
     // tRPC's batch link puts every procedure name of the batch in the path.
-    maxParamLength: 5000,
+    routerOptions: { maxParamLength: 5000 },
   });
   const log = app.log;
 

@@ -51,7 +51,7 @@ async function load(t: Target, opts: { seconds: number; connections: number; rat
     duration: opts.seconds,
     ...(opts.rate ? { overallRate: opts.rate } : {}),
   });
-  instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+  (instance as unknown as NodeJS.EventEmitter).on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
     if (status === 200) latencies.push(ms);
     else errors++;
   });

@@ -2,7 +2,7 @@
  * A second server process for the cross-instance tests: the real app (buildApp) on a free port,
  * on the database given by DATABASE_URL. Prints `READY <url>` once listening; SIGTERM drains it.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../../server/app.js';
@@ -10,11 +10,12 @@ import { loadConfig } from '../../server/config.js';
 
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) throw new Error('DATABASE_URL is required');
+const dataDir = mkdtempSync(join(tmpdir(), 'gateway-test-data-'));
 const config = loadConfig({
   NODE_ENV: 'test',
   PORT: '0',
   HOST: '127.0.0.1',
-  DATA_DIR: mkdtempSync(join(tmpdir(), 'gateway-test-data-')),
+  DATA_DIR: dataDir,
   APP_SECRET: 'test-secret-test-secret-test-secret-0123456789',
 });
 const built = await buildApp({ config, databaseUrl, logger: process.env.TEST_LOG ? { level: process.env.TEST_LOG } : false, jobs: false });
@@ -28,7 +29,12 @@ let closing = false;
 const shutdown = () => {
   if (closing) return;
   closing = true;
-  built.close().finally(() => process.exit(0));
+  built
+    .close()
+    .finally(() => {
+      rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    });
 };
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);

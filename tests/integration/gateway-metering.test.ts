@@ -95,6 +95,10 @@ describe('exact accounting', () => {
 
     const { rollups, logs: fromLogs } = await rollupTotals(orgId);
     expect(rollups).toEqual(fromLogs);
+    // The per-project rollups (what summaries and time series read) hold the same sums.
+    const [perProject] = await sql<Record<string, string>>(a, 'select sum(requests)::text as requests, sum(cost_nanos)::text as cost, sum(output_tokens)::text as output, sum(lat_b0 + lat_b31)::text as edges from usage_rollup_project where org_id = ?', [orgId]);
+    const [detailed] = await sql<Record<string, string>>(a, 'select sum(requests)::text as requests, sum(cost_nanos)::text as cost, sum(output_tokens)::text as output, sum(lat_b0 + lat_b31)::text as edges from usage_rollup where org_id = ?', [orgId]);
+    expect(perProject).toEqual(detailed);
     // Per model too.
     const byModelRollup = await sql<{ model: string; cost: string; n: string }>(a, 'select model, sum(cost_nanos)::text as cost, sum(requests)::text as n from usage_rollup where org_id = ? group by model order by model', [orgId]);
     const byModelLogs = await sql<{ model: string; cost: string; n: string }>(a, 'select model, sum(cost_nanos)::text as cost, count(*)::text as n from request_log where org_id = ? group by model order by model', [orgId]);

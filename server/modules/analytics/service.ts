@@ -1,6 +1,6 @@
 /**
- * Analytics read the hourly rollups only (never the raw logs), so a 30-day view is a sum over a few
- * thousand rows. Ranges have hour granularity: an hour is counted when it starts in [from, to).
+ * Analytics read the hourly rollups only (never the raw logs): summaries and time series the
+ * per-project ones (a 30-day view sums a few thousand rows), breakdowns the detailed ones. Ranges have hour granularity: an hour is counted when it starts in [from, to).
  * Latency percentiles come from the rollups' histograms (accurate to the bucket width).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -23,8 +23,8 @@ const SUMS = `coalesce(sum(requests), 0) as requests, coalesce(sum(errors), 0) a
   coalesce(sum(ttft_sum_ms), 0) as ttft_sum_ms, coalesce(sum(ttft_count), 0) as ttft_count,
   ${LATENCY_COLUMNS.map((c) => `coalesce(sum(${c}), 0) as ${c}`).join(', ')}`;
 
-function where(r: Range, alias = ''): { sql: string; params: unknown[] } {
-  const a = alias ? `${alias}.` : '';
+function where(r: Range): { sql: string; params: unknown[] } {
+  const a = '';
   const parts = [`${a}org_id = ?`, `${a}hour >= date_trunc('hour', ?::timestamptz, 'UTC')`, `${a}hour < ?::timestamptz`];
   const params: unknown[] = [r.orgId, r.from.toISOString(), r.to.toISOString()];
   if (r.projectId) {
@@ -64,7 +64,7 @@ function metrics(row: SumRow) {
 
 export async function usageSummary(em: EntityManager, r: Range) {
   const w = where(r);
-  const rows = await em.execute<SumRow[]>(`select ${SUMS} from usage_rollup where ${w.sql}`, w.params);
+  const rows = await em.execute<SumRow[]>(`select ${SUMS} from usage_rollup_project where ${w.sql}`, w.params);
   return { from: r.from, to: r.to, ...metrics(rows[0] ?? {}) };
 }
 
@@ -77,7 +77,7 @@ export async function usageTimeseries(em: EntityManager, r: Range & { bucket: 'h
   if (count > MAX_POINTS) throw badRequest(`that range has ${count} ${r.bucket}s; ask for at most ${MAX_POINTS} points`);
   const w = where(r);
   const rows = await em.execute<(SumRow & { t: string })[]>(
-    `select to_char(date_trunc(?, hour, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as t, ${SUMS} from usage_rollup where ${w.sql} group by 1`,
+    `select to_char(date_trunc(?, hour, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as t, ${SUMS} from usage_rollup_project where ${w.sql} group by 1`,
     [r.bucket, ...w.params],
   );
   const byTime = new Map(rows.map((row) => [new Date(row.t).getTime(), row]));
@@ -88,36 +88,39 @@ export async function usageTimeseries(em: EntityManager, r: Range & { bucket: 'h
   });
 }
 
+const BREAKDOWN_SUMS = `sum(requests) as requests, sum(errors) as errors, sum(cache_hits) as cache_hits, sum(input_tokens) as input_tokens,
+  sum(output_tokens) as output_tokens, sum(cached_tokens) as cached_tokens, sum(cost_nanos) as cost_nanos, sum(latency_sum_ms) as latency_sum_ms`;
+
 export async function usageBreakdown(em: EntityManager, r: Range & { by: 'model' | 'provider' | 'project' | 'apiKey'; limit?: number }) {
-  const w = where(r, 'r');
+  const w = where(r);
   const limit = r.limit ?? 100;
+  // Aggregate first, then name the groups: the join touches one row per group, not per rollup row.
   const group = {
-    model: { cols: 'r.provider, r.model', key: `r.provider || '/' || r.model`, label: 'r.model', join: '' },
-    provider: { cols: 'r.provider', key: 'r.provider', label: 'r.provider', join: '' },
-    project: { cols: 'r.project_id, p.name', key: 'r.project_id::text', label: `coalesce(p.name, '(deleted project)')`, join: 'left join project p on p.id = r.project_id' },
-    apiKey: { cols: 'r.api_key_id, k.name, k.prefix', key: 'r.api_key_id::text', label: `coalesce(k.name || ' (' || k.prefix || '…)', '(deleted key)')`, join: 'left join api_key k on k.id = r.api_key_id' },
+    model: { cols: 'provider, model', key: `a.provider || '/' || a.model`, label: 'a.model', join: '' },
+    provider: { cols: 'provider', key: 'a.provider', label: 'a.provider', join: '' },
+    project: { cols: 'project_id', key: 'a.project_id::text', label: `coalesce(p.name, '(deleted project)')`, join: 'left join project p on p.id = a.project_id' },
+    apiKey: { cols: 'api_key_id', key: 'a.api_key_id::text', label: `coalesce(k.name || ' (' || k.prefix || '…)', '(deleted key)')`, join: 'left join api_key k on k.id = a.api_key_id' },
   }[r.by];
   const rows = await em.execute<(SumRow & { key: string; label: string; provider?: string })[]>(
-    `select ${group.key} as key, ${group.label} as label${r.by === 'model' ? ', r.provider as provider' : ''}, ${SUMS.replace(/sum\((\w+)\)/g, 'sum(r.$1)')}
-       from usage_rollup r ${group.join} where ${w.sql} group by ${group.cols}
-      order by sum(r.cost_nanos) desc, sum(r.requests) desc, 1 limit ?`,
+    `select ${group.key} as key, ${group.label} as label${r.by === 'model' ? ', a.provider as provider' : ''}, a.*
+       from (select ${group.cols}, ${BREAKDOWN_SUMS} from usage_rollup where ${w.sql} group by ${group.cols}) a ${group.join}
+      order by a.cost_nanos desc, a.requests desc, 1 limit ?`,
     [...w.params, limit],
   );
   return rows.map((row) => {
-    const m = metrics(row);
+    const requests = num(row.requests);
     return {
       key: row.key,
       label: row.label,
       ...(row.provider ? { provider: row.provider } : {}),
-      requests: m.requests,
-      errors: m.errors,
-      cacheHits: m.cacheHits,
-      inputTokens: m.inputTokens,
-      outputTokens: m.outputTokens,
-      cachedTokens: m.cachedTokens,
-      cost: m.cost,
-      latencyP50Ms: m.latencyP50Ms,
-      latencyP95Ms: m.latencyP95Ms,
+      requests,
+      errors: num(row.errors),
+      cacheHits: num(row.cache_hits),
+      inputTokens: num(row.input_tokens),
+      outputTokens: num(row.output_tokens),
+      cachedTokens: num(row.cached_tokens),
+      cost: nanosToDecimal(BigInt(row.cost_nanos ?? 0)),
+      latencyAvgMs: requests ? Math.round((num(row.latency_sum_ms) / requests) * 10) / 10 : null,
     };
   });
 }

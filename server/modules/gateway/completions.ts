@@ -174,13 +174,13 @@ async function plainCompletion(deps: CompletionDeps, caller: CallerContext, repl
     const res = await call.response;
     const text = await res.text();
     if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, text);
-    const { completion, usage } = target.adapter.parseResponse(text);
+    const { completion, usage, passThrough } = target.adapter.parseResponse(text);
     const finalUsage = usage ?? { inputTokens: estimateTokens(JSON.stringify(body.messages).length), outputTokens: estimateTokens(text.length), cachedTokens: 0 };
     if (key) {
       await writeCache(deps.runtime.query, { projectId: project.id, key, provider: target.provider, model: target.model, ttlSeconds: project.cacheTtlSeconds, response: completion, usage: finalUsage });
     }
     if (client.gone()) throw new GatewayError(499, 'client closed the connection', 'server_error', 'canceled');
-    reply.header('x-gateway-cache', key ? 'miss' : 'off').type('application/json').send(JSON.stringify(completion));
+    reply.header('x-gateway-cache', key ? 'miss' : 'off').type('application/json').send(passThrough ? text : JSON.stringify(completion));
     rec.finish({ status: 200, usage: finalUsage, paidBy: target.paidBy, responseBody: completion });
   } catch (err) {
     if (client.gone()) {

@@ -73,6 +73,28 @@ const UPSERT_ROLLUPS = `insert into usage_rollup (${ROLLUP_COLUMNS.join(', ')})
   order by ${ROLLUP_KEY.join(', ')}
   on conflict (${ROLLUP_KEY.join(', ')}) do update set ${ROLLUP_SUMS.map(([c]) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ')}`;
 
+const PROJECT_KEY = ['org_id', 'hour', 'project_id'];
+const UPSERT_PROJECT_ROLLUPS = `insert into usage_rollup_project (${[...PROJECT_KEY, ...ROLLUP_SUMS.map(([c]) => c)].join(', ')})
+  select ${[...PROJECT_KEY, ...ROLLUP_SUMS.map(([c]) => c)].join(', ')} from jsonb_to_recordset(?::jsonb)
+    as r(${[...PROJECT_KEY.map((c, i) => `${c} ${ROLLUP_KEY_TYPES[i]}`), ...ROLLUP_SUMS.map(([c, t]) => `${c} ${t}`)].join(', ')})
+  order by ${PROJECT_KEY.join(', ')}
+  on conflict (${PROJECT_KEY.join(', ')}) do update set ${ROLLUP_SUMS.map(([c]) => `${c} = usage_rollup_project.${c} + excluded.${c}`).join(', ')}`;
+
+/** The detailed rollups summed per organization, hour and project. */
+export function projectRollupRows(rows: RollupRow[]): RollupRow[] {
+  const out = new Map<string, RollupRow>();
+  for (const row of rows) {
+    const id = `${row.org_id}|${row.hour}|${row.project_id}`;
+    const acc = out.get(id);
+    if (!acc) {
+      out.set(id, { ...Object.fromEntries(PROJECT_KEY.map((k) => [k, row[k]!])), ...Object.fromEntries(ROLLUP_SUMS.map(([c]) => [c, row[c]!])) });
+      continue;
+    }
+    for (const [c, type] of ROLLUP_SUMS) acc[c] = type === 'bigint' ? (BigInt(acc[c]!) + BigInt(row[c]!)).toString() : Number(acc[c]) + Number(row[c]);
+  }
+  return [...out.values()];
+}
+
 /** PostgreSQL text and jsonb cannot hold NUL characters. */
 const withoutNul = (json: string) => json.replace(/\\u0000/g, '\\ufffd');
 
@@ -270,7 +292,9 @@ export class UsageMeter {
         );
       }
       await em.execute(INSERT_LOGS, [withoutNul(JSON.stringify(records.map(logRow)))]);
-      await em.execute(UPSERT_ROLLUPS, [JSON.stringify(rollupRows(records))]);
+      const rollups = rollupRows(records);
+      await em.execute(UPSERT_ROLLUPS, [JSON.stringify(rollups)]);
+      await em.execute(UPSERT_PROJECT_ROLLUPS, [JSON.stringify(projectRollupRows(rollups))]);
       // One deduction per organization, in a fixed order (the balance update row-locks the organization).
       const perOrg = new Map<string, { cost: bigint; requests: number }>();
       for (const r of records) {

@@ -74,18 +74,27 @@ export function postJson(url: string, headers: Record<string, string>, payload: 
         status: res.statusCode ?? 502,
         headers: res.headers,
         body,
-        async text(maxBytes = 20 * 1024 * 1024) {
-          const parts: Buffer[] = [];
-          let size = 0;
-          for await (const chunk of body()) {
-            size += chunk.length;
-            if (size > maxBytes) {
-              res.destroy();
-              throw upstreamFailed(`${providerLabel} sent a response larger than ${maxBytes} bytes`);
-            }
-            parts.push(chunk);
-          }
-          return Buffer.concat(parts).toString('utf8');
+        text(maxBytes = 20 * 1024 * 1024) {
+          // Plain events rather than the async iterator: this is the hot path of non-streaming calls.
+          return new Promise<string>((resolve, reject) => {
+            const parts: Buffer[] = [];
+            let size = 0;
+            res.on('data', (chunk: Buffer) => {
+              idle.refresh();
+              size += chunk.length;
+              if (size > maxBytes) {
+                failure = upstreamFailed(`${providerLabel} sent a response larger than ${maxBytes} bytes`);
+                res.destroy();
+                return;
+              }
+              parts.push(chunk);
+            });
+            res.on('end', () => (failure ? reject(failure) : resolve(parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts).toString('utf8'))));
+            res.on('error', () => reject(failure ?? upstreamFailed(`${providerLabel} closed the connection mid-response`, 'upstream_disconnected')));
+            res.on('close', () => {
+              if (!res.complete) reject(failure ?? upstreamFailed(`${providerLabel} closed the connection mid-response`, 'upstream_disconnected'));
+            });
+          });
         },
         abort() {
           aborted = true;

@@ -27,7 +27,8 @@ export function openAiCompatible(label: string, opts: { streamOptions: boolean }
       if (!completion || typeof completion !== 'object' || !Array.isArray(completion.choices)) {
         throw upstreamFailed(`${label} sent a response without choices`, 'upstream_malformed');
       }
-      return { completion, usage: openAiUsage(completion.usage) };
+      // The answer is already OpenAI's shape: its bytes go to the client unchanged.
+      return { completion, usage: openAiUsage(completion.usage), passThrough: true };
     },
     async *streamChunks(body: AsyncIterable<Buffer>) {
       const parser = new SseParser();

@@ -35,7 +35,7 @@ export interface ProtocolAdapter {
   /** Builds the upstream request for a chat request already pointed at the upstream model. */
   prepare(body: ChatRequest, upstreamModel: string, stream: boolean, maxOutputTokens: number | null): { payload: string };
   /** Upstream's successful non-streaming answer, as an OpenAI chat.completion, and its usage. */
-  parseResponse(text: string): { completion: Record<string, unknown>; usage: TokenUsage | null };
+  parseResponse(text: string): { completion: Record<string, unknown>; usage: TokenUsage | null; passThrough?: boolean };
   /** Upstream's stream as OpenAI chunks; the last one carries `usage` with empty `choices`. */
   streamChunks(body: AsyncIterable<Buffer>): AsyncGenerator<ChatChunk>;
 }
