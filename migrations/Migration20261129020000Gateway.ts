@@ -64,6 +64,18 @@ export class Migration20261129020000Gateway extends Migration {
       ${bucketColumns('int')},
       primary key ("org_id", "hour", "project_id", "api_key_id", "provider", "model"));`);
 
+    // The same sums per project and hour (no key/provider/model): summaries and time series read these.
+    this.addSql(`create table "usage_rollup_project" (
+      "org_id" uuid not null references "organization" ("id") on delete cascade deferrable initially deferred,
+      "hour" timestamptz not null, "project_id" uuid not null,
+      "requests" int not null default 0, "errors" int not null default 0, "cache_hits" int not null default 0,
+      "canceled" int not null default 0, "streamed" int not null default 0,
+      "input_tokens" bigint not null default 0, "output_tokens" bigint not null default 0, "cached_tokens" bigint not null default 0,
+      "cost_nanos" bigint not null default 0, "charged_nanos" bigint not null default 0,
+      "latency_sum_ms" bigint not null default 0, "ttft_sum_ms" bigint not null default 0, "ttft_count" int not null default 0,
+      ${bucketColumns('int')},
+      primary key ("org_id", "hour", "project_id"));`);
+
     // Cached responses of non-streaming requests, shared by every instance.
     this.addSql(`create table "response_cache" (
       "project_id" uuid not null references "project" ("id") on delete cascade deferrable initially deferred,
@@ -75,6 +87,6 @@ export class Migration20261129020000Gateway extends Migration {
   }
 
   override async down(): Promise<void> {
-    for (const t of ['response_cache', 'usage_rollup', 'request_log', 'provider_key', 'api_key']) this.addSql(`drop table if exists "${t}" cascade;`);
+    for (const t of ['response_cache', 'usage_rollup_project', 'usage_rollup', 'request_log', 'provider_key', 'api_key']) this.addSql(`drop table if exists "${t}" cascade;`);
   }
 }

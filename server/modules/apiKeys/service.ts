@@ -81,7 +81,7 @@ export async function revokeApiKey(work: Work, input: { apiKeyId: string; userId
   }
   if (!row.revoked_at) {
     await em.execute('update api_key set revoked_at = now(), revoked_by = ? where id = ?', [input.userId, input.apiKeyId]);
-    await notifyInvalidation(em, { kind: 'apiKey', apiKeyId: input.apiKeyId });
+    await notifyInvalidation(work, { kind: 'apiKey', apiKeyId: input.apiKeyId });
     work.audit(row.org_id, 'apiKey.revoked', { type: 'api_key', id: input.apiKeyId }, { name: row.name, prefix: row.prefix }, null);
   }
   return loadApiKey(em, input.apiKeyId);

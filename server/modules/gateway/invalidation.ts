@@ -6,14 +6,29 @@
  */
 import pg from 'pg';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
 
 export const GATEWAY_CACHE_CHANNEL = 'gateway_cache';
 
-export type Invalidation = { kind: 'apiKey'; apiKeyId: string } | { kind: 'providerKeys'; orgId: string };
+export type Invalidation = ({ kind: 'apiKey'; apiKeyId: string } | { kind: 'providerKeys'; orgId: string }) & { nonce?: string };
 
-/** Queue a NOTIFY in the caller's transaction. */
-export async function notifyInvalidation(em: EntityManager, message: Invalidation): Promise<void> {
-  await em.execute('select pg_notify(?, ?)', [GATEWAY_CACHE_CHANNEL, JSON.stringify(message)]);
+/**
+ * Queue a NOTIFY in the caller's transaction. The command then waits (briefly, after commit) until
+ * its own instance hears it back: PostgreSQL delivers it to every listener at once, so by the time
+ * the command answers, the other instances have it too.
+ */
+export async function notifyInvalidation(work: { em: EntityManager; deps: object; afterCommit(fn: () => Promise<void>): void }, message: Invalidation): Promise<void> {
+  const nonce = randomUUID();
+  await work.em.execute('select pg_notify(?, ?)', [GATEWAY_CACHE_CHANNEL, JSON.stringify({ ...message, nonce })]);
+  work.afterCommit(() => awaitEcho(work.deps, nonce));
+}
+
+const echoWaiters = new WeakMap<object, (nonce: string, timeoutMs: number) => Promise<void>>();
+export function onEcho(deps: object, wait: (nonce: string, timeoutMs: number) => Promise<void>): void {
+  echoWaiters.set(deps, wait);
+}
+async function awaitEcho(deps: object, nonce: string): Promise<void> {
+  await echoWaiters.get(deps)?.(nonce, 500);
 }
 
 export interface InvalidationHandlers {

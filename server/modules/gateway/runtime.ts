@@ -15,7 +15,7 @@ import type { ProviderKeyKind } from '../../../shared/models.js';
 import type { Services } from '../../trpc/context.js';
 import { hashApiKey, looksLikeApiKey } from '../apiKeys/keys.js';
 import { rateLimited, unauthorized } from './errors.js';
-import { InvalidationListener, type Invalidation } from './invalidation.js';
+import { InvalidationListener, onEcho, type Invalidation } from './invalidation.js';
 import type { ProjectMode, ProviderCredential } from './targets.js';
 
 export interface KeyInfo {
@@ -77,6 +77,9 @@ export class GatewayRuntime {
   private readonly orgs = new Map<string, Timed<OrgInfo> & { unsubscribe: () => void }>();
   private readonly credentials = new Map<string, Timed<ProviderCredential[]>>();
   private readonly listener: InvalidationListener;
+  private readonly echoes = new Map<string, () => void>();
+  /** Nonces heard before anyone waited for them (the echo can beat the committing code). */
+  private readonly heard = new Set<string>();
   readonly query: Query;
 
   constructor(
@@ -86,6 +89,22 @@ export class GatewayRuntime {
     const connection = (services.orm as MikroORM).em.getConnection();
     this.query = <T>(sql: string, params: unknown[]) => connection.execute(sql, params as never[]) as Promise<T>;
     this.listener = new InvalidationListener(databaseUrl, { apply: (m) => this.apply(m), reset: () => this.reset() }, services.log);
+    onEcho(services, (nonce, timeoutMs) => this.echo(nonce, timeoutMs));
+  }
+
+  /** Resolves when this instance has heard the invalidation `nonce` (or after timeoutMs). */
+  private echo(nonce: string, timeoutMs: number): Promise<void> {
+    if (!this.listener.listening || this.heard.delete(nonce)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.echoes.delete(nonce);
+        resolve();
+      }, timeoutMs);
+      this.echoes.set(nonce, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   async start(): Promise<void> {
@@ -102,6 +121,16 @@ export class GatewayRuntime {
   }
 
   private apply(message: Invalidation): void {
+    if (message.nonce) {
+      const waiter = this.echoes.get(message.nonce);
+      if (waiter) {
+        waiter();
+        this.echoes.delete(message.nonce);
+      } else {
+        this.heard.add(message.nonce);
+        if (this.heard.size > 1000) this.heard.delete(this.heard.values().next().value as string);
+      }
+    }
     if (message.kind === 'apiKey') {
       const hash = this.keyHashById.get(message.apiKeyId);
       if (hash) this.keys.delete(hash);

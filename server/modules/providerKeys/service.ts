@@ -119,7 +119,7 @@ export async function createProviderKey(
      values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, 'active', ?, now(), now())`,
     [id, input.orgId, input.provider, name, baseUrl, JSON.stringify(checked.options), box.seal(input.key), checked.last4, input.userId],
   );
-  await notifyInvalidation(em, { kind: 'providerKeys', orgId: input.orgId });
+  await notifyInvalidation(work, { kind: 'providerKeys', orgId: input.orgId });
   work.audit(input.orgId, 'providerKey.created', { type: 'provider_key', id }, null, { provider: input.provider, name, baseUrl, last4: checked.last4 });
   const rows = await em.execute<ProviderKeyRow[]>(`select ${COLUMNS} from provider_key where id = ?`, [id]);
   return providerKeyView(rows[0]!);
@@ -155,7 +155,7 @@ export async function updateProviderKey(
     `update provider_key set name = ?, base_url = ?, options = ?::jsonb, status = ?, last4 = ?, sealed_key = coalesce(?, sealed_key), updated_at = now() where id = ?`,
     [name, baseUrl, JSON.stringify(options), status, last4, sealed, current.id],
   );
-  await notifyInvalidation(em, { kind: 'providerKeys', orgId: current.org_id });
+  await notifyInvalidation(work, { kind: 'providerKeys', orgId: current.org_id });
   const before = { name: current.name, status: current.status, baseUrl: current.base_url, last4: current.last4 };
   const after = { name, status, baseUrl, last4, ...(sealed ? { rotated: true } : {}) };
   work.audit(current.org_id, sealed ? 'providerKey.rotated' : 'providerKey.updated', { type: 'provider_key', id: current.id }, before, after);
@@ -168,7 +168,7 @@ export async function deleteProviderKey(work: Work, providerKeyId: string) {
   const rows = await em.execute<ProviderKeyRow[]>(`delete from provider_key where id = ? returning ${COLUMNS}`, [providerKeyId]);
   const gone = rows[0];
   if (!gone) throw notFound('provider key');
-  await notifyInvalidation(em, { kind: 'providerKeys', orgId: gone.org_id });
+  await notifyInvalidation(work, { kind: 'providerKeys', orgId: gone.org_id });
   work.audit(gone.org_id, 'providerKey.deleted', { type: 'provider_key', id: gone.id }, { provider: gone.provider, name: gone.name, last4: gone.last4 }, null);
   return { ok: true as const };
 }
