@@ -22,6 +22,16 @@ let embedded: EmbeddedDatabase | null = null;
 let dir: string | null = null;
 
 export async function setup(project: TestProject) {
+  try {
+    await prepareDatabase(project);
+  } catch (err) {
+    // vitest reports a failed global setup as "no test files" and can exit 0: fail loudly instead.
+    console.error('test database setup failed:', err);
+    process.exit(1);
+  }
+}
+
+async function prepareDatabase(project: TestProject) {
   let adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) {
     dir = mkdtempSync(join(tmpdir(), 'gateway-test-pg-'));
