@@ -4,15 +4,19 @@ import { render } from 'solid-js/web';
 import { OrgLayout } from './layout/OrgLayout.js';
 import { Shell } from './layout/Shell.js';
 import { AccountPage } from './pages/Account.js';
+import { AnalyticsPage } from './pages/Analytics.js';
+import { ApiKeysPage } from './pages/ApiKeys.js';
 import { AuditPage } from './pages/Audit.js';
 import { AuthFrame, SignInPage, SignUpPage } from './pages/Auth.js';
 import { BillingPage } from './pages/billing/BillingPage.js';
 import { TransactionsPage } from './pages/billing/Transactions.js';
 import { HomePage } from './pages/Home.js';
 import { InvitePage } from './pages/Invite.js';
+import { LogsPage } from './pages/Logs.js';
 import { NewOrganizationPage } from './pages/NewOrganization.js';
 import { OverviewPage } from './pages/Overview.js';
 import { ProjectsPage } from './pages/Projects.js';
+import { ProviderKeysPage } from './pages/ProviderKeys.js';
 import { SettingsPage } from './pages/Settings.js';
 import { TeamPage } from './pages/Team.js';
 import { loadMe, me, meError } from './state/session.js';
@@ -118,6 +122,10 @@ render(
       <Route path="/org/:orgId" component={OrgSection}>
         <Route path="/" component={OrgIndex} />
         <Route path="/overview" component={OverviewPage} />
+        <Route path="/analytics" component={AnalyticsPage} />
+        <Route path="/logs" component={LogsPage} />
+        <Route path="/keys" component={ApiKeysPage} />
+        <Route path="/provider-keys" component={ProviderKeysPage} />
         <Route path="/projects" component={ProjectsPage} />
         <Route path="/team" component={TeamPage} />
         <Route path="/billing" component={BillingPage} />

@@ -150,6 +150,10 @@ function SideNav(props: { open: boolean }) {
   const base = () => `/org/${ctx.orgId()}`;
   const links = () => [
     { href: `${base()}/overview`, label: 'Overview', show: true },
+    { href: `${base()}/analytics`, label: 'Analytics', show: true },
+    { href: `${base()}/logs`, label: 'Request log', show: true },
+    { href: `${base()}/keys`, label: 'API keys', show: true },
+    { href: `${base()}/provider-keys`, label: 'Provider keys', show: ctx.can('providerKey.manage') },
     { href: `${base()}/projects`, label: 'Projects', show: true },
     { href: `${base()}/team`, label: 'Team', show: true },
     { href: `${base()}/billing`, label: 'Billing', show: ctx.can('billing.view') },

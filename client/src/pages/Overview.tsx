@@ -1,4 +1,4 @@
-/** Overview: credits (live), plan, and places the usage charts will fill. */
+/** Overview: credits (live), plan, and the last 24 hours of gateway usage (live). */
 import { A } from '@solidjs/router';
 import { createResource, For, onCleanup, onMount, Show } from 'solid-js';
 import { createStore, reconcile } from 'solid-js/store';
@@ -10,6 +10,9 @@ import { useOrg } from '../state/org-context.js';
 import { Badge, Card, ErrorState, Loading, PageHeader } from '../ui/components.js';
 import { formatDateTime } from '../ui/format.js';
 import { formatAmount, TYPE_LABELS, type Transaction } from './billing/common.js';
+import { CostChart, RequestsChart } from './Analytics.js';
+import { createUsage } from '../state/usage.js';
+import { formatCost, formatCount, formatPercent } from '../ui/usage-format.js';
 
 export function OverviewPage() {
   const ctx = useOrg();
@@ -68,29 +71,7 @@ export function OverviewPage() {
         </Card>
       </div>
       <div class="grid grid-2">
-        <Card title="Usage" description="Requests, tokens and cost over the last 30 days.">
-          <div class="placeholder" aria-label="Usage chart placeholder">
-            <p>Usage analytics will appear here once requests flow through the gateway.</p>
-          </div>
-          <dl class="facts facts-inline">
-            <div>
-              <dt>Requests</dt>
-              <dd>—</dd>
-            </div>
-            <div>
-              <dt>Tokens</dt>
-              <dd>—</dd>
-            </div>
-            <div>
-              <dt>Cost</dt>
-              <dd>—</dd>
-            </div>
-            <div>
-              <dt>Cache hit rate</dt>
-              <dd>—</dd>
-            </div>
-          </dl>
-        </Card>
+        <UsageCard />
         <CreditsCard />
       </div>
     </div>
@@ -185,5 +166,48 @@ function RecentTransactions() {
         </p>
       </Show>
     </Show>
+  );
+}
+
+/** Requests, tokens, cost and cache hits of the last 24 hours, moving as traffic flows. */
+function UsageCard() {
+  const ctx = useOrg();
+  const usage = createUsage(ctx, () => ({ range: '24h', projectId: null }));
+  const s = () => usage.state.summary;
+  return (
+    <Card
+      title="Usage"
+      description="Requests, tokens and cost over the last 24 hours."
+      actions={
+        <A href={`/org/${ctx.orgId()}/analytics`} class="btn btn-secondary btn-sm">
+          Analytics
+        </A>
+      }
+    >
+      <Show when={usage.state.loaded} fallback={<Show when={usage.state.error} fallback={<Loading />}><ErrorState error={usage.state.error} retry={() => void usage.reload()} /></Show>}>
+        <dl class="facts facts-inline" aria-live="polite">
+          <div>
+            <dt>Requests</dt>
+            <dd data-testid="overview-requests">{formatCount(s()?.requests)}</dd>
+          </div>
+          <div>
+            <dt>Tokens</dt>
+            <dd>{formatCount((s()?.inputTokens ?? 0) + (s()?.outputTokens ?? 0))}</dd>
+          </div>
+          <div>
+            <dt>Cost</dt>
+            <dd data-testid="overview-cost">{formatCost(s()?.cost)}</dd>
+          </div>
+          <div>
+            <dt>Cache hit rate</dt>
+            <dd>{formatPercent(s()?.cacheHitRate)}</dd>
+          </div>
+        </dl>
+        <RequestsChart series={usage.state.series} testId="overview-requests-chart" height={180} />
+        <Show when={Number(s()?.cost ?? 0) > 0}>
+          <CostChart series={usage.state.series} height={140} />
+        </Show>
+      </Show>
+    </Card>
   );
 }

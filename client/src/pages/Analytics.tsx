@@ -1,0 +1,187 @@
+/** Analytics: summary cards and uPlot charts over a range, by organization or project; live. */
+import { createMemo, createResource, createSignal, For, Show } from 'solid-js';
+import type uPlot from 'uplot';
+import { api } from '../api.js';
+import { useOrg } from '../state/org-context.js';
+import { createUsage, RANGES, type BreakdownRow, type Point, type RangeId, type Summary } from '../state/usage.js';
+import { barChartOptions, Chart, CHART_COLORS, timeChartOptions } from '../ui/Chart.js';
+import { Card, EmptyState, ErrorState, Loading, PageHeader, SelectField } from '../ui/components.js';
+import { formatCost, formatCount, formatMs, formatPercent } from '../ui/usage-format.js';
+
+export function AnalyticsPage() {
+  const ctx = useOrg();
+  const [range, setRange] = createSignal<RangeId>('7d');
+  const [projectId, setProjectId] = createSignal<string>('');
+  const [projects] = createResource(() => ctx.orgId(), (orgId) => api.project.list.query({ orgId }));
+  const usage = createUsage(ctx, () => ({ range: range(), projectId: projectId() || null }), { breakdowns: true });
+  const projectOptions = () => [{ value: '', label: 'All projects' }, ...(projects() ?? []).map((p) => ({ value: p.id, label: p.name }))];
+
+  return (
+    <div class="page">
+      <PageHeader title="Analytics" description="Requests, errors, tokens, cost and latency of the gateway. Updates live while traffic flows." />
+      <div class="toolbar analytics-filters" role="group" aria-label="Filters">
+        <div class="toolbar-filter">
+          <SelectField label="Range" value={range()} options={RANGES} onChange={setRange} />
+        </div>
+        <div class="toolbar-filter">
+          <SelectField label="Project" value={projectId()} options={projectOptions()} onChange={setProjectId} />
+        </div>
+      </div>
+      <Show when={usage.state.loaded} fallback={<Show when={usage.state.error} fallback={<Loading label="Loading analytics…" />}><ErrorState error={usage.state.error} retry={() => void usage.reload()} /></Show>}>
+        <SummaryCards summary={usage.state.summary!} />
+        <div class="grid grid-2">
+          <Card title="Requests and errors">
+            <RequestsChart series={usage.state.series} testId="requests-chart" />
+          </Card>
+          <Card title="Cost">
+            <CostChart series={usage.state.series} />
+          </Card>
+          <Card title="Tokens by model">
+            <BreakdownChart rows={usage.state.byModel} by="Model" label="Tokens" value={(r) => r.inputTokens + r.outputTokens} color={CHART_COLORS[0]!} empty="No tokens in this range." />
+          </Card>
+          <Card title="Provider distribution" description="Requests per provider.">
+            <BreakdownChart rows={usage.state.byProvider} by="Provider" label="Requests" value={(r) => r.requests} color={CHART_COLORS[4]!} empty="No requests in this range." />
+          </Card>
+          <Card title="Cache hit rate">
+            <CacheChart series={usage.state.series} />
+          </Card>
+          <Card title="Latency" description="p50 and p95 per bucket.">
+            <LatencyChart series={usage.state.series} />
+          </Card>
+        </div>
+        <Card title="Cost by model">
+          <BreakdownTable rows={usage.state.byModel} />
+        </Card>
+      </Show>
+    </div>
+  );
+}
+
+export function SummaryCards(props: { summary: Summary }) {
+  const s = () => props.summary;
+  const cards = () => [
+    { label: 'Requests', value: formatCount(s().requests), hint: `${formatCount(s().cacheHits)} from cache`, id: 'summary-requests' },
+    { label: 'Errors', value: formatCount(s().errors), hint: `${formatPercent(s().errorRate)} error rate`, id: 'summary-errors' },
+    { label: 'Cache hits', value: formatPercent(s().cacheHitRate), hint: `${formatCount(s().cacheHits)} of ${formatCount(s().requests)} requests`, id: 'summary-cache' },
+    { label: 'Tokens', value: formatCount(s().inputTokens + s().outputTokens), hint: `${formatCount(s().inputTokens)} in · ${formatCount(s().outputTokens)} out`, id: 'summary-tokens' },
+    { label: 'Cost', value: formatCost(s().cost), hint: `${formatCost(s().charged)} on credits`, id: 'summary-cost' },
+    { label: 'Latency p50', value: formatMs(s().latencyP50Ms), hint: `p95 ${formatMs(s().latencyP95Ms)}`, id: 'summary-latency' },
+  ];
+  return (
+    <div class="grid grid-6" aria-live="polite">
+      <For each={cards()}>
+        {(c) => (
+          <Card class="stat">
+            <p class="stat-label">{c.label}</p>
+            <p class="stat-value" data-testid={c.id}>
+              {c.value}
+            </p>
+            <p class="stat-hint">{c.hint}</p>
+          </Card>
+        )}
+      </For>
+    </div>
+  );
+}
+
+const xs = (series: readonly Point[]) => series.map((p) => new Date(p.t).getTime() / 1000);
+
+export function RequestsChart(props: { series: readonly Point[]; testId?: string; height?: number }) {
+  const data = createMemo<uPlot.AlignedData>(() => [xs(props.series), props.series.map((p) => p.requests), props.series.map((p) => p.errors)]);
+  return (
+    <Chart
+      label="Requests and errors over time"
+      testId={props.testId}
+      height={props.height}
+      data={data()}
+      options={() => timeChartOptions([{ label: 'Requests', color: CHART_COLORS[0]!, fill: true }, { label: 'Errors', color: CHART_COLORS[1]! }])}
+    />
+  );
+}
+
+export function CostChart(props: { series: readonly Point[]; height?: number }) {
+  const data = createMemo<uPlot.AlignedData>(() => [xs(props.series), props.series.map((p) => Number(p.cost))]);
+  return (
+    <Chart
+      label="Cost over time"
+      height={props.height}
+      data={data()}
+      options={() => timeChartOptions([{ label: 'Cost', color: CHART_COLORS[2]!, fill: true, value: (v) => formatCost(v ?? 0) }], (v) => formatCost(v))}
+    />
+  );
+}
+
+function CacheChart(props: { series: readonly Point[] }) {
+  const data = createMemo<uPlot.AlignedData>(() => [xs(props.series), props.series.map((p) => (p.requests ? (p.cacheHits / p.requests) * 100 : null))]);
+  return (
+    <Chart
+      label="Cache hit rate over time"
+      data={data()}
+      options={() => timeChartOptions([{ label: 'Cache hit rate', color: CHART_COLORS[3]!, value: (v) => (v == null ? '—' : `${v.toFixed(1)}%`) }], (v) => `${v}%`)}
+    />
+  );
+}
+
+function LatencyChart(props: { series: readonly Point[] }) {
+  const data = createMemo<uPlot.AlignedData>(() => [xs(props.series), props.series.map((p) => p.latencyP50Ms ?? null), props.series.map((p) => p.latencyP95Ms ?? null)]);
+  return (
+    <Chart
+      label="Latency p50 and p95 over time"
+      data={data()}
+      options={() =>
+        timeChartOptions(
+          [
+            { label: 'p50', color: CHART_COLORS[0]!, value: (v) => formatMs(v) },
+            { label: 'p95', color: CHART_COLORS[5]!, value: (v) => formatMs(v) },
+          ],
+          (v) => `${v}ms`,
+        )
+      }
+    />
+  );
+}
+
+function BreakdownChart(props: { rows: readonly BreakdownRow[]; by: string; label: string; value: (r: BreakdownRow) => number; color: string; empty: string }) {
+  const labels = createMemo(() => props.rows.map((r) => r.label ?? r.key));
+  const data = createMemo<uPlot.AlignedData>(() => [props.rows.map((_, i) => i), props.rows.map(props.value)]);
+  return (
+    <Show when={props.rows.length > 0} fallback={<EmptyState title={props.empty} />}>
+      <Chart label={`${props.label} by ${labels().join(', ')}`} shape={labels().join('|')} data={data()} options={() => barChartOptions(labels(), props.by, [{ label: props.label, color: props.color }])} />
+    </Show>
+  );
+}
+
+function BreakdownTable(props: { rows: readonly BreakdownRow[] }) {
+  return (
+    <Show when={props.rows.length > 0} fallback={<p class="muted">No usage in this range.</p>}>
+      <div class="table-wrap">
+        <table class="table table-stack">
+          <thead>
+            <tr>
+              <th scope="col">Model</th>
+              <th scope="col" class="num">Requests</th>
+              <th scope="col" class="num">Errors</th>
+              <th scope="col" class="num">Input tokens</th>
+              <th scope="col" class="num">Output tokens</th>
+              <th scope="col" class="num">Cost</th>
+            </tr>
+          </thead>
+          <tbody>
+            <For each={props.rows}>
+              {(r) => (
+                <tr>
+                  <td class="cell-title">{r.key}</td>
+                  <td class="num" data-label="Requests">{formatCount(r.requests)}</td>
+                  <td class="num" data-label="Errors">{formatCount(r.errors)}</td>
+                  <td class="num" data-label="Input tokens">{formatCount(r.inputTokens)}</td>
+                  <td class="num" data-label="Output tokens">{formatCount(r.outputTokens)}</td>
+                  <td class="num" data-label="Cost">{formatCost(r.cost)}</td>
+                </tr>
+              )}
+            </For>
+          </tbody>
+        </table>
+      </div>
+    </Show>
+  );
+}
