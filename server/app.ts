@@ -140,6 +140,12 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
       const key = auth.sessionId ?? `token:${auth.tokenId}`;
       const off = bus.onSessionEnded(key, () => ws.close(4001, 'session ended'));
       ws.once('close', off);
+      // A sign-out that landed between authenticating and listening above would otherwise leave
+      // this socket open: check once more now that the listener is in place.
+      const table = auth.sessionId ? 'session' : 'api_token';
+      const id = auth.sessionId ?? auth.tokenId;
+      const still = await orm.em.fork().execute(`select 1 from ${table} where id = ?`, [id]);
+      if (still.length === 0) ws.close(4001, 'session ended');
     }
     return ctx;
   };

@@ -29,5 +29,6 @@ export function formatDollars(decimal: string): string {
   const abs = negative ? -nanos : nanos;
   const cents = (abs + 5_000_000n) / 10_000_000n;
   const whole = (cents / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return `${negative ? '-' : ''}$${whole}.${(cents % 100n).toString().padStart(2, '0')}`;
+  // An amount that rounds to zero cents is shown without a sign.
+  return `${negative && cents > 0n ? '-' : ''}$${whole}.${(cents % 100n).toString().padStart(2, '0')}`;
 }

@@ -63,6 +63,7 @@ describe('formatDollars', () => {
     ['2.675', '$2.68'], // a float would print 2.67
     ['-1234.5', '-$1,234.50'],
     ['-0.005', '-$0.01'],
+    ['-0.004', '$0.00'], // rounds to zero: no sign
   ])('%s -> %s', (decimal, text) => {
     expect(formatDollars(decimal)).toBe(text);
   });
