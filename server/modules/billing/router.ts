@@ -10,7 +10,7 @@ import { cancelSubscription } from './subscriptions.js';
 import { listPaymentMethods, removePaymentMethod, setDefaultPaymentMethod } from './payment-methods.js';
 import { creditBackUsage, refundPurchase } from './refunds.js';
 import { listBudgetAlerts, setBudgetAlert } from './alerts.js';
-import { badRequest } from '../../trpc/errors.js';
+import { badRequest, notFound } from '../../trpc/errors.js';
 
 export const billingRouter = router({
   overview: orgProcedure('billing.view')
@@ -81,7 +81,7 @@ export const billingRouter = router({
       const type = rows[0]?.type;
       if (type === 'usage') return runCommand(ctx.services, ctx.user.id, (work) => creditBackUsage(work, ctx.orgId, input.transactionId, input.reason));
       if (type === 'purchase' || type === 'auto_topup') return refundPurchase(ctx.services, ctx.orgId, ctx.user.id, input.transactionId, input.reason);
-      if (!type) return refundPurchase(ctx.services, ctx.orgId, ctx.user.id, input.transactionId, input.reason); // NOT_FOUND
+      if (!type) throw notFound('transaction');
       throw badRequest('only usage charges and credit purchases can be refunded');
     }),
   budgetAlerts: router({

@@ -1,7 +1,6 @@
 /** Read side of billing: the balance and the transaction history (with CSV export). */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { nanosToDecimal } from '../../../shared/money.js';
-import { notFound } from '../../trpc/errors.js';
 import type { LedgerType } from './entities.js';
 
 interface LedgerRow {
@@ -55,16 +54,6 @@ async function ledgerPage(em: EntityManager, orgId: string, opts: { cursor?: str
       where ${where.join(' and ')} order by l.id desc limit ?`,
     params,
   );
-}
-
-export async function billingOverview(em: EntityManager, orgId: string) {
-  const rows = await em.execute<{ credits_nanos: string; plan: string; billing_cycle: string | null }[]>(
-    'select credits_nanos, plan, billing_cycle from organization where id = ?',
-    [orgId],
-  );
-  const org = rows[0];
-  if (!org) throw notFound('organization');
-  return { credits: nanosToDecimal(BigInt(org.credits_nanos)), plan: org.plan, billingCycle: org.billing_cycle };
 }
 
 export async function listTransactions(em: EntityManager, orgId: string, opts: { cursor?: string; limit?: number; type?: LedgerType }) {

@@ -5,7 +5,7 @@
  * are fetched from Stripe before the transaction, so events arriving out of order end right.
  */
 import type Stripe from 'stripe';
-import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { formatDollars, nanosToDecimal } from '../../../shared/money.js';
 import { runCommand, type Work } from '../../events/unit-of-work.js';
 import type { Services } from '../../trpc/context.js';
@@ -263,7 +263,3 @@ async function applyEvent(work: Work, services: Services, event: Stripe.Event, p
   }
 }
 
-export async function countProcessedEvents(em: EntityManager): Promise<number> {
-  const rows = await em.execute<{ n: string }[]>('select count(*) as n from stripe_event');
-  return Number(rows[0]!.n);
-}
