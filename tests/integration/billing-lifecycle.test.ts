@@ -154,6 +154,49 @@ describe('refunds', () => {
     expect(await balance(orgId)).toBe(decimalToNanos('70'));
   });
 
+  it('records a dashboard refund once when its webhook arrives at the same moment', async () => {
+    const orgId = await newOrg('Refund Race');
+    await buy(orgId, 30);
+    const purchase = (await owner.client.billing.transactions.query({ orgId, type: 'purchase' })).items[0]!;
+    await fakeStripe(app).drain();
+    // Hold the organization row. The webhook queues on it first (the fake answers the refund call
+    // only once its charge.refunded webhook is waiting), then the refund action queues behind it;
+    // then both go. The action must find the webhook's entry rather than trip over it.
+    const lockWaiters = async () => {
+      const rows = await db().execute<{ n: string }[]>(
+        `select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+      );
+      return Number(rows[0]!.n);
+    };
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const holder = db().transactional(async (em) => {
+      await em.execute('select id from organization where id = ? for update', [orgId]);
+      await released;
+    });
+    const fake = fakeStripe(app);
+    const createRefund = fake.createRefund;
+    fake.createRefund = async (...args) => {
+      const made = await createRefund.apply(fake, args);
+      await waitFor(async () => (await lockWaiters()) >= 1, 10_000, 'the webhook to wait on the organization');
+      return made;
+    };
+    let refund: Promise<{ amount: string }>;
+    try {
+      refund = owner.client.billing.refund.mutate({ orgId, transactionId: purchase.id, reason: 'ordered twice' });
+      await waitFor(async () => (await lockWaiters()) >= 2, 10_000, 'the refund action to wait behind it');
+    } finally {
+      fake.createRefund = createRefund;
+    }
+    release();
+    await holder;
+    expect((await refund).amount).toBe('30.00');
+    await fakeStripe(app).drain();
+    const refunds = (await owner.client.billing.transactions.query({ orgId, type: 'refund' })).items;
+    expect(refunds).toEqual([expect.objectContaining({ amount: '-30.00', description: `Refund of purchase #${purchase.id}: ordered twice` })]);
+    expect(await balance(orgId)).toBe(0n);
+  });
+
   it('keeps the ledger right for a refund made in the Stripe dashboard', async () => {
     const orgId = await newOrg('Dashboard Refund');
     await buy(orgId, 40);

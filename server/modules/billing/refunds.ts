@@ -84,17 +84,52 @@ export async function refundPurchase(services: Services, orgId: string, actorId:
   );
   const amount = centsToNanos(refundCents);
   return runCommand(services, actorId, async (work) => {
-    const seen = await work.em.execute<{ id: string; balance_after_nanos: string }[]>('select id, balance_after_nanos from credit_ledger where refund_id = ?', [refund.id]);
-    if (seen[0]) return { refundId: refund.id, amount: nanosToDecimal(amount), credits: nanosToDecimal(BigInt(seen[0].balance_after_nanos)) };
-    const posted = await postLedgerEntry(work, orgId, {
-      type: 'refund',
-      amountNanos: -amount,
-      description: `Refund of purchase #${entry.id}: ${reason}`,
-      paymentIntentId: entry.payment_intent_id,
+    // Stripe's charge.refunded webhook may record this refund at the same moment; recordRefund
+    // serialises the two on the organization row, and whichever comes second finds it recorded.
+    const posted = await recordRefund(work, orgId, {
       refundId: refund.id,
-      relatedEntryId: entry.id,
+      amountNanos: amount,
+      paymentIntentId: entry.payment_intent_id!,
+      purchaseEntryId: entry.id,
+      reason,
     });
     work.audit(orgId, 'billing.purchase_refunded', { type: 'transaction', id: entry.id }, null, { amount: nanosToDecimal(amount), reason, refundId: refund.id });
     return { refundId: refund.id, amount: nanosToDecimal(amount), credits: nanosToDecimal(posted.balanceAfterNanos) };
   });
+}
+
+export interface RefundRecord {
+  refundId: string;
+  amountNanos: bigint;
+  paymentIntentId: string;
+  /** The purchase refunded from the dashboard (from the refund's metadata when a webhook records it). */
+  purchaseEntryId?: string | null;
+  reason?: string | null;
+  stripeEventId?: string;
+}
+
+/**
+ * Puts a Stripe refund on the ledger once. Both the dashboard's refund action and the
+ * charge.refunded webhook call this; the organization row lock makes the check and the insert one
+ * step, so neither trips over the other's unique refund id. A refund made from the dashboard reads
+ * the same whichever of the two records it.
+ */
+export async function recordRefund(work: Work, orgId: string, r: RefundRecord): Promise<{ id: string; balanceAfterNanos: bigint; created: boolean }> {
+  const locked = await work.em.execute<{ credits_nanos: string }[]>('select credits_nanos from organization where id = ? for update', [orgId]);
+  if (!locked[0]) throw notFound('organization');
+  const seen = await work.em.execute<{ id: string; balance_after_nanos: string }[]>('select id, balance_after_nanos from credit_ledger where refund_id = ?', [r.refundId]);
+  if (seen[0]) return { id: String(seen[0].id), balanceAfterNanos: BigInt(locked[0].credits_nanos), created: false };
+  const description = r.purchaseEntryId
+    ? `Refund of purchase #${r.purchaseEntryId}${r.reason ? `: ${r.reason}` : ''}`
+    : `Refund of ${formatDollars(nanosToDecimal(r.amountNanos))} (made in Stripe)`;
+  const posted = await postLedgerEntry(work, orgId, {
+    type: 'refund',
+    amountNanos: -r.amountNanos,
+    description,
+    paymentIntentId: r.paymentIntentId,
+    refundId: r.refundId,
+    relatedEntryId: r.purchaseEntryId ?? undefined,
+    stripeEventId: r.stripeEventId,
+  });
+  return { ...posted, created: true };
 }

@@ -11,6 +11,7 @@ import { runCommand, type Work } from '../../events/unit-of-work.js';
 import type { Services } from '../../trpc/context.js';
 import { centsToNanos, loadBillingState, organizationOf } from './account.js';
 import { postLedgerEntry } from './ledger.js';
+import { recordRefund } from './refunds.js';
 import { recordAutoTopUpOutcome } from './auto-top-up.js';
 import { applySubscription, subscriptionIdOfInvoice } from './subscriptions.js';
 import { ownerEmails } from './notify.js';
@@ -193,15 +194,15 @@ async function applyEvent(work: Work, services: Services, event: Stripe.Event, p
       if (credited.length === 0) return orgId;
       for (const refund of charge.refunds?.data ?? []) {
         if (refund.status !== 'succeeded' && refund.status !== 'pending') continue;
-        const seen = await em.execute<{ id: string }[]>('select id from credit_ledger where refund_id = ?', [refund.id]);
-        if (seen.length > 0) continue; // made from the dashboard's refund action: already in the ledger
-        const amount = centsToNanos(refund.amount);
-        await postLedgerEntry(work, orgId, {
-          type: 'refund',
-          amountNanos: -amount,
-          description: `Refund of ${formatDollars(nanosToDecimal(amount))} (made in Stripe)`,
-          paymentIntentId: piId(charge.payment_intent),
+        // A refund made from the dashboard carries its purchase and reason in metadata, so it reads
+        // the same whether this webhook or the dashboard's action records it first.
+        const purchaseEntryId = refund.metadata?.orgId === orgId ? (refund.metadata?.ledgerEntryId ?? null) : null;
+        await recordRefund(work, orgId, {
           refundId: refund.id,
+          amountNanos: centsToNanos(refund.amount),
+          paymentIntentId: piId(charge.payment_intent)!,
+          purchaseEntryId: purchaseEntryId && credited.some((c) => String(c.id) === purchaseEntryId) ? purchaseEntryId : null,
+          reason: purchaseEntryId ? (refund.metadata?.note ?? null) : null,
           stripeEventId: event.id,
         });
       }
