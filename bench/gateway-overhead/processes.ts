@@ -52,7 +52,9 @@ function stopper(child: ChildProcess) {
 const here = dirname(fileURLToPath(import.meta.url));
 
 export async function startTsChild(script: string, env: Record<string, string>, what: string): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to our gateway's process only.
+  const extra = script === 'gateway-server.ts' ? (process.env.GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean) : [];
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', join(here, script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const { url, fields } = await waitReady(child, what);
   return { url, fields, pid: child.pid!, stop: stopper(child) };
 }

@@ -86,4 +86,6 @@ export async function evaluateAlerts(work: Work, orgId: string): Promise<void> {
   }
 }
 
-onBalanceChanged(async (work, orgId) => evaluateAlerts(work, orgId));
+onBalanceChanged(async (work, orgId, change) => {
+  if (change.hasAlerts) await evaluateAlerts(work, orgId);
+});

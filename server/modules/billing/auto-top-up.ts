@@ -44,12 +44,8 @@ export async function updateAutoTopUp(work: Work, orgId: string, input: { enable
 
 /** Registered once: a balance that drops below an enabled threshold starts a top-up right after commit. */
 onBalanceChanged(async (work, orgId, change) => {
-  if (change.deltaNanos >= 0n) return;
-  const rows = await work.em.execute<{ go: boolean }[]>(
-    'select auto_top_up_enabled and credits_nanos < auto_top_up_threshold_nanos as go from organization where id = ?',
-    [orgId],
-  );
-  if (rows[0]?.go && 'billing' in work.deps) work.afterCommit(() => void triggerAutoTopUp(work.deps as Services, orgId).catch(() => {}));
+  if (change.deltaNanos >= 0n || !change.topUpDue) return;
+  if ('billing' in work.deps) work.afterCommit(() => void triggerAutoTopUp(work.deps as Services, orgId).catch(() => {}));
 });
 
 type Claim = { attemptId: string; amountCents: number; customer: string; paymentMethod: string } | { skipped: string };

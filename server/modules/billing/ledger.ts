@@ -23,8 +23,19 @@ export interface LedgerPosting {
   relatedEntryId?: string | null;
 }
 
+/** What an observer is told of a balance change, with the organization's facts read in the same statement. */
+export interface BalanceChange {
+  balanceAfterNanos: bigint;
+  deltaNanos: bigint;
+  type: LedgerType;
+  /** Auto top-up is on and the balance is now under its threshold. */
+  topUpDue: boolean;
+  /** The organization has budget alerts configured. */
+  hasAlerts: boolean;
+}
+
 /** Told of every balance change inside its transaction (budget alerts, auto top-up). */
-export type BalanceObserver = (work: Work, orgId: string, change: { balanceAfterNanos: bigint; deltaNanos: bigint; type: LedgerType }) => Promise<void>;
+export type BalanceObserver = (work: Work, orgId: string, change: BalanceChange) => Promise<void>;
 const observers: BalanceObserver[] = [];
 export function onBalanceChanged(observer: BalanceObserver): void {
   if (!observers.includes(observer)) observers.push(observer);
@@ -35,42 +46,50 @@ export interface PostedEntry {
   balanceAfterNanos: bigint;
 }
 
+// One statement: the balance UPDATE (row-locking the organization until commit), the ledger row
+// carrying the balance after, and what the balance observers need to know, in one round trip.
+const POST_ENTRY = `with balance as (
+    update organization set credits_nanos = credits_nanos + ?::bigint where id = ?
+    returning id, credits_nanos,
+      (auto_top_up_enabled and credits_nanos < auto_top_up_threshold_nanos) as top_up_due,
+      exists (select 1 from budget_alert a where a.org_id = organization.id) as has_alerts
+  ), entry as (
+    insert into credit_ledger (org_id, type, amount_nanos, balance_after_nanos, status, description, actor_id,
+       stripe_event_id, payment_intent_id, invoice_id, refund_id, request_count, related_entry_id, created_at)
+    select balance.id, ?, ?::bigint, balance.credits_nanos, ?, ?, ?, ?, ?, ?, ?, ?, ?, now() from balance
+    returning id
+  )
+  select entry.id, balance.credits_nanos, balance.top_up_due, balance.has_alerts from entry, balance`;
+
 /** Posts one entry and moves the balance by its amount (a failed/pending entry moves nothing). */
 export async function postLedgerEntry(work: Work, orgId: string, posting: LedgerPosting): Promise<PostedEntry> {
   const { em } = work;
   const status = posting.status ?? 'completed';
   const delta = status === 'completed' ? posting.amountNanos : 0n;
-  const balance = await em.execute<{ credits_nanos: string }[]>(
-    'update organization set credits_nanos = credits_nanos + ?::bigint where id = ? returning credits_nanos',
-    [delta.toString(), orgId],
-  );
-  if (balance.length === 0) throw notFound('organization');
-  const balanceAfter = BigInt(balance[0]!.credits_nanos);
-  const inserted = await em.execute<{ id: string }[]>(
-    `insert into credit_ledger (org_id, type, amount_nanos, balance_after_nanos, status, description, actor_id,
-       stripe_event_id, payment_intent_id, invoice_id, refund_id, request_count, related_entry_id, created_at)
-     values (?, ?, ?::bigint, ?::bigint, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()) returning id`,
-    [
-      orgId,
-      posting.type,
-      posting.amountNanos.toString(),
-      balanceAfter.toString(),
-      status,
-      posting.description.slice(0, 500),
-      work.actorId,
-      posting.stripeEventId ?? null,
-      posting.paymentIntentId ?? null,
-      posting.invoiceId ?? null,
-      posting.refundId ?? null,
-      posting.requestCount ?? null,
-      posting.relatedEntryId ?? null,
-    ],
-  );
+  const rows = await em.execute<{ id: string; credits_nanos: string; top_up_due: boolean | null; has_alerts: boolean }[]>(POST_ENTRY, [
+    delta.toString(),
+    orgId,
+    posting.type,
+    posting.amountNanos.toString(),
+    status,
+    posting.description.slice(0, 500),
+    work.actorId,
+    posting.stripeEventId ?? null,
+    posting.paymentIntentId ?? null,
+    posting.invoiceId ?? null,
+    posting.refundId ?? null,
+    posting.requestCount ?? null,
+    posting.relatedEntryId ?? null,
+  ]);
+  const row = rows[0];
+  if (!row) throw notFound('organization');
+  const balanceAfter = BigInt(row.credits_nanos);
   if (delta !== 0n) {
     work.emit(orgId, { type: 'credits.changed', credits: nanosToDecimal(balanceAfter) });
-    for (const observe of observers) await observe(work, orgId, { balanceAfterNanos: balanceAfter, deltaNanos: delta, type: posting.type });
+    const change: BalanceChange = { balanceAfterNanos: balanceAfter, deltaNanos: delta, type: posting.type, topUpDue: row.top_up_due === true, hasAlerts: row.has_alerts };
+    for (const observe of observers) await observe(work, orgId, change);
   }
-  return { id: String(inserted[0]!.id), balanceAfterNanos: balanceAfter };
+  return { id: String(row.id), balanceAfterNanos: balanceAfter };
 }
 
 /**

@@ -13,6 +13,7 @@
  * database is unreachable); those calls were served but are neither logged nor charged.
  * A committed batch is never partially applied: logs, rollups and the deduction commit together.
  */
+import type { Knex } from '@mikro-orm/postgresql';
 import { nanosToDecimal } from '../../../shared/money.js';
 import { runCommand } from '../../events/unit-of-work.js';
 import { deductUsage } from '../billing/ledger.js';
@@ -79,6 +80,18 @@ const UPSERT_PROJECT_ROLLUPS = `insert into usage_rollup_project (${[...PROJECT_
     as r(${[...PROJECT_KEY.map((c, i) => `${c} ${ROLLUP_KEY_TYPES[i]}`), ...ROLLUP_SUMS.map(([c, t]) => `${c} ${t}`)].join(', ')})
   order by ${PROJECT_KEY.join(', ')}
   on conflict (${PROJECT_KEY.join(', ')}) do update set ${ROLLUP_SUMS.map(([c]) => `${c} = usage_rollup_project.${c} + excluded.${c}`).join(', ')}`;
+
+const LAST_USED = `update api_key k set last_used_at = greatest(k.last_used_at, t.at)
+  from (select key::uuid as id, value::timestamptz as at from jsonb_each_text(?::jsonb) order by 1) t where k.id = t.id`;
+
+// A batch's logs, rollups, per-project rollups and keys' last use in ONE statement (one round trip;
+// PostgreSQL runs the data-modifying parts in the order written, so two instances take row locks
+// in the same order). Parameters travel as bound values, not spliced into the SQL text.
+const WRITE_BATCH = `with logs as (${INSERT_LOGS}),
+  rollups as (${UPSERT_ROLLUPS}),
+  project_rollups as (${UPSERT_PROJECT_ROLLUPS}),
+  touched as (${LAST_USED})
+  select 1`;
 
 /** The detailed rollups summed per organization, hour and project. */
 export function projectRollupRows(rows: RollupRow[]): RollupRow[] {
@@ -236,7 +249,7 @@ export class UsageMeter {
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.commit(batch);
+        await this.commit(batch, attempt > 1);
         this.stats.batches++;
         this.stats.records += batch.length;
         try {
@@ -266,16 +279,23 @@ export class UsageMeter {
     }
   }
 
-  private async commit(batch: UsageRecord[]): Promise<void> {
+  /**
+   * One transaction per batch: the batch's rows in one statement, then one deduction per
+   * organization through billing. `checkOrganizations` (on retries) first drops the records of
+   * organizations deleted since their call; the first attempt assumes none was.
+   */
+  private async commit(batch: UsageRecord[], checkOrganizations: boolean): Promise<void> {
     await runCommand(this.services, null, async (work) => {
       const { em } = work;
-      // Organizations deleted since the call: their records go with them.
-      const orgIds = [...new Set(batch.map((r) => r.orgId))];
-      const present = new Set(
-        (await em.execute<{ id: string }[]>('select id from organization where id in (select jsonb_array_elements_text(?::jsonb)::uuid)', [JSON.stringify(orgIds)])).map((r) => r.id),
-      );
-      const records = present.size === orgIds.length ? batch : batch.filter((r) => present.has(r.orgId));
-      if (records.length === 0) return;
+      let records = batch;
+      if (checkOrganizations) {
+        const orgIds = [...new Set(batch.map((r) => r.orgId))];
+        const present = new Set(
+          (await em.execute<{ id: string }[]>('select id from organization where id in (select jsonb_array_elements_text(?::jsonb)::uuid)', [JSON.stringify(orgIds)])).map((r) => r.id),
+        );
+        records = present.size === orgIds.length ? batch : batch.filter((r) => present.has(r.orgId));
+        if (records.length === 0) return;
+      }
 
       const now = Date.now();
       const keysToTouch: Record<string, string> = {};
@@ -283,18 +303,16 @@ export class UsageMeter {
         const last = this.lastUsedWritten.get(r.apiKeyId) ?? 0;
         if (now - last >= LAST_USED_EVERY_MS) keysToTouch[r.apiKeyId] = r.createdAt.toISOString();
       }
-      const touched = Object.keys(keysToTouch).sort();
-      if (touched.length > 0) {
-        await em.execute(
-          `update api_key k set last_used_at = greatest(k.last_used_at, t.at)
-             from (select key::uuid as id, value::timestamptz as at from jsonb_each_text(?::jsonb)) t where k.id = t.id`,
-          [JSON.stringify(Object.fromEntries(touched.map((k) => [k, keysToTouch[k]])))],
-        );
-      }
-      await em.execute(INSERT_LOGS, [withoutNul(JSON.stringify(records.map(logRow)))]);
+      const touched = Object.keys(keysToTouch);
       const rollups = rollupRows(records);
-      await em.execute(UPSERT_ROLLUPS, [JSON.stringify(rollups)]);
-      await em.execute(UPSERT_PROJECT_ROLLUPS, [JSON.stringify(projectRollupRows(rollups))]);
+      const trx = em.getTransactionContext<Knex.Transaction>();
+      if (!trx) throw new Error('the usage batch must run in a transaction');
+      await trx.raw(WRITE_BATCH, [
+        withoutNul(JSON.stringify(records.map(logRow))),
+        JSON.stringify(rollups),
+        JSON.stringify(projectRollupRows(rollups)),
+        JSON.stringify(keysToTouch),
+      ]);
       // One deduction per organization, in a fixed order (the balance update row-locks the organization).
       const perOrg = new Map<string, { cost: bigint; requests: number }>();
       for (const r of records) {
