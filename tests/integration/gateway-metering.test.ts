@@ -247,6 +247,34 @@ describe('retention level, live usage events, drain on close', () => {
     }
   });
 
+  it("a batch holding a deleted organization's calls still commits everyone else's", async () => {
+    const c = await startTestApp({ databaseUrl: a.databaseUrl, env: fakeUpstreamEnv(upstream.url, { GATEWAY_BATCH_WINDOW_MS: '20' }) });
+    try {
+      const kept = await gatewaySetup(a, owner, { name: 'Kept Org' });
+      const before = await balanceOf(a, kept.orgId);
+      const meter = gatewayOf(c.services)!.meter;
+      const record = (orgId: string, projectId: string, apiKeyId: string) => ({
+        orgId, projectId, apiKeyId, provider: 'openai', model: 'gpt-4o-mini', inputTokens: 10, outputTokens: 20, cachedTokens: 0,
+        costNanos: 1234n, paidBy: 'credits' as const, latencyMs: 3, ttftMs: null, status: 200, error: null,
+        cached: false, streamed: false, canceled: false, requestBody: null, responseBody: null, createdAt: new Date(),
+      });
+      // The same batch: three calls of a live organization and two of one deleted since its calls.
+      const gone = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()] as const;
+      for (let i = 0; i < 3; i++) meter.record(record(kept.orgId, kept.projectId, kept.apiKeyId));
+      for (let i = 0; i < 2; i++) meter.record(record(...gone));
+      await meter.drain();
+      expect(meter.stats.dropped).toBe(0);
+      expect(await logsOf(a, kept.orgId)).toHaveLength(3);
+      expect(await usageLedgerOf(a, kept.orgId)).toMatchObject({ total: 3702n, requests: 3 });
+      expect(await balanceOf(a, kept.orgId)).toBe(before - 3702n);
+      const { balanceNanos, ledgerSumNanos } = await ledgerCheck(a.orm.em.fork(), kept.orgId);
+      expect(balanceNanos).toBe(ledgerSumNanos);
+      expect(await sql(a, 'select id from request_log where org_id = ?', [gone[0]])).toHaveLength(0);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('closing an instance (the SIGTERM path) commits every pending record first', async () => {
     const c = await startTestApp({ databaseUrl: a.databaseUrl, env: fakeUpstreamEnv(upstream.url, { GATEWAY_BATCH_WINDOW_MS: '20' }) });
     const { orgId, key } = await gatewaySetup(a, owner);
