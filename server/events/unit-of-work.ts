@@ -5,6 +5,7 @@
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import type { OrgEvent } from '../../shared/events.js';
 import { AuditEntry } from '../modules/audit/entities.js';
 import { OutboxEmail } from '../email/entities.js';
@@ -24,6 +25,13 @@ export interface Work {
 
 export interface WorkDeps { orm: MikroORM; bus: EventBus; mailer: Mailer }
 
+/** What most domain code needs of a transaction: raw SQL with `?` parameters. */
+export type Sql = Pick<EntityManager, 'execute'>;
+/** A unit of work over plain SQL: what runSqlCommand gives, and all that SQL-only domain code asks for. */
+export type SqlWork = Omit<Work, 'em'> & { em: Sql };
+
+type PendingEvent = { orgId: string; event: OrgEvent; store: boolean };
+
 function eventLockKey(orgId: string): string {
   return `org-events:${orgId}`;
 }
@@ -33,7 +41,7 @@ function eventLockKey(orgId: string): string {
  * `lockOrgId` is set: the CTE's data dependency orders the lock before the id is drawn).
  * Returns the new event's id.
  */
-async function storeAndNotify(tx: EntityManager, bus: EventBus, event: OrgEvent, busEvent: BusEvent, lockOrgId: string | null): Promise<string> {
+async function storeAndNotify(tx: Sql, bus: EventBus, event: OrgEvent, busEvent: BusEvent, lockOrgId: string | null): Promise<string> {
   const payload = bus.notifyPayloadSql(busEvent, 'stored.id::text');
   const rows = await tx.execute<{ id: string }[]>(
     `with ${lockOrgId ? 'lock as (select pg_advisory_xact_lock(hashtextextended(?, 0))),' : ''}
@@ -54,8 +62,33 @@ async function storeAndNotify(tx: EntityManager, bus: EventBus, event: OrgEvent,
   return String(rows[0]!.id);
 }
 
+/**
+ * Stores and NOTIFYs a command's events inside its transaction.
+ * Event ids must become visible in id order per organization, or a subscriber that has seen id 11
+ * would skip a late-committing id 10 (and replay from lastEventId would miss it). Holding a
+ * per-organization lock from id allocation to commit makes commit order equal id order. Nearly
+ * every command touches one organization: then the statement storing its first event takes the
+ * lock itself, saving a round trip.
+ */
+async function publishEvents(tx: Sql, bus: EventBus, actorId: string | null, events: PendingEvent[]): Promise<void> {
+  const now = new Date();
+  const storedOrgs = [...new Set(events.filter((e) => e.store).map((e) => e.orgId))].sort();
+  let lockWith: string | null = storedOrgs.length === 1 ? storedOrgs[0]! : null;
+  if (storedOrgs.length > 1) for (const orgId of storedOrgs) await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [eventLockKey(orgId)]);
+  for (const { orgId, event, store } of events) {
+    const busEvent: BusEvent = { ...event, orgId, actorId, at: now.toISOString() };
+    if (store) {
+      busEvent.id = await storeAndNotify(tx, bus, event, busEvent, lockWith);
+      lockWith = null;
+    } else {
+      const payload = bus.encodeForNotify(busEvent);
+      if (payload !== null) await tx.execute('select pg_notify(?, ?)', [ORG_CHANNEL, payload]);
+    }
+  }
+}
+
 export async function runCommand<T>(deps: WorkDeps, actorId: string | null, fn: (work: Work) => Promise<T>, em?: EntityManager): Promise<T> {
-  const events: { orgId: string; event: OrgEvent; store: boolean }[] = [];
+  const events: PendingEvent[] = [];
   const emails: { id: string; to: string; subject: string; text: string }[] = [];
   const after: (() => void | Promise<void>)[] = [];
   const base = em ?? deps.orm.em.fork();
@@ -80,25 +113,7 @@ export async function runCommand<T>(deps: WorkDeps, actorId: string | null, fn: 
     for (const m of emails) tx.create(OutboxEmail, { id: m.id, to: m.to, subject: m.subject, text: m.text, status: 'pending', createdAt: new Date(), error: null, sentAt: null });
     // One flush for the change itself, its audit entries and its emails.
     await tx.flush();
-    const now = new Date();
-    // Event ids must become visible in id order per organization, or a subscriber that has seen
-    // id 11 would skip a late-committing id 10 (and replay from lastEventId would miss it). Holding
-    // a per-organization lock from id allocation to commit makes commit order equal id order.
-    // Nearly every command touches one organization: then the statement storing its first event
-    // takes the lock itself, saving a round trip.
-    const storedOrgs = [...new Set(events.filter((e) => e.store).map((e) => e.orgId))].sort();
-    let lockWith: string | null = storedOrgs.length === 1 ? storedOrgs[0]! : null;
-    if (storedOrgs.length > 1) for (const orgId of storedOrgs) await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [eventLockKey(orgId)]);
-    for (const { orgId, event, store } of events) {
-      const busEvent: BusEvent = { ...event, orgId, actorId, at: now.toISOString() };
-      if (store) {
-        busEvent.id = await storeAndNotify(tx, deps.bus, event, busEvent, lockWith);
-        lockWith = null;
-      } else {
-        const payload = deps.bus.encodeForNotify(busEvent);
-        if (payload !== null) await tx.execute('select pg_notify(?, ?)', [ORG_CHANNEL, payload]);
-      }
-    }
+    await publishEvents(tx, deps.bus, actorId, events);
     return value;
   });
 
@@ -111,4 +126,74 @@ export async function runCommand<T>(deps: WorkDeps, actorId: string | null, fn: 
     }
   }
   return result;
+}
+
+/**
+ * runCommand on a plain `pg` connection, for hot paths whose work is SQL only (the usage meter's
+ * group commit): the same unit of work (events stored and NOTIFYed in the transaction, audit entries,
+ * emails in the outbox, after-commit hooks) without the ORM's per-transaction and per-query cost.
+ * `?` placeholders, as with EntityManager.execute.
+ */
+export async function runSqlCommand<T>(deps: WorkDeps, pool: pg.Pool, actorId: string | null, fn: (work: SqlWork) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  const events: PendingEvent[] = [];
+  const emails: { id: string; to: string; subject: string; text: string }[] = [];
+  const after: (() => void | Promise<void>)[] = [];
+  const audits: { org_id: string; actor_id: string | null; action: string; target_type: string; target_id: string | null; before: object | null; after: object | null; created_at: string }[] = [];
+  const tx: Sql = {
+    execute: (async (text: string, params: unknown[] = []) => {
+      let n = 0;
+      const result = await client.query(text.replace(/\?/g, () => `$${++n}`), params);
+      return result.rows;
+    }) as Sql['execute'],
+  };
+  const work: SqlWork = {
+    em: tx,
+    deps,
+    actorId,
+    emit: (orgId, event, opts) => events.push({ orgId, event, store: opts?.store ?? true }),
+    audit: (orgId, action, target, before, afterState) =>
+      audits.push({ org_id: orgId, actor_id: actorId, action, target_type: target.type, target_id: target.id ?? null, before: before ?? null, after: afterState ?? null, created_at: new Date().toISOString() }),
+    email: (to, subject, text) => emails.push({ id: randomUUID(), to, subject, text }),
+    afterCommit: (f) => after.push(f),
+  };
+  let broken = false;
+  let value: T;
+  try {
+    await client.query('begin');
+    value = await fn(work);
+    if (audits.length > 0) {
+      await tx.execute(
+        `insert into audit_log (org_id, actor_id, action, target_type, target_id, before, after, created_at)
+         select org_id, actor_id, action, target_type, target_id, before, after, created_at from jsonb_to_recordset(?::jsonb)
+           as r(org_id uuid, actor_id uuid, action varchar, target_type varchar, target_id varchar, before jsonb, after jsonb, created_at timestamptz)`,
+        [JSON.stringify(audits)],
+      );
+    }
+    if (emails.length > 0) {
+      await tx.execute(
+        `insert into email_outbox (id, recipient, subject, body, status, created_at)
+         select id, recipient, subject, body, 'pending', now() from jsonb_to_recordset(?::jsonb) as r(id uuid, recipient varchar, subject varchar, body text)`,
+        [JSON.stringify(emails.map((m) => ({ id: m.id, recipient: m.to, subject: m.subject, body: m.text })))],
+      );
+    }
+    await publishEvents(tx, deps.bus, actorId, events);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback').catch(() => {
+      broken = true;
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+  for (const m of emails) void deps.mailer.deliver(m.id, m.to, m.subject, m.text);
+  for (const f of after) {
+    try {
+      await f();
+    } catch {
+      // after-commit hooks are best effort; the change itself is committed
+    }
+  }
+  return value;
 }

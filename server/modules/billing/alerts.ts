@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { formatDollars, nanosToDecimal } from '../../../shared/money.js';
-import type { Work } from '../../events/unit-of-work.js';
+import type { Sql, SqlWork, Work } from '../../events/unit-of-work.js';
 import { centsToNanos } from './account.js';
 import { onBalanceChanged } from './ledger.js';
 import { ownerEmails } from './notify.js';
@@ -24,7 +24,7 @@ export async function listBudgetAlerts(em: EntityManager, orgId: string) {
   };
 }
 
-export async function monthlySpend(em: EntityManager, orgId: string): Promise<bigint> {
+export async function monthlySpend(em: Sql, orgId: string): Promise<bigint> {
   const rows = await em.execute<{ spent: string | null }[]>(
     `select -coalesce(sum(amount_nanos), 0) as spent from credit_ledger
       where org_id = ? and status = 'completed' and type in ('usage', 'usage_credit') and created_at >= date_trunc('month', now())`,
@@ -51,7 +51,7 @@ export async function setBudgetAlert(work: Work, orgId: string, kind: AlertKind,
   return listBudgetAlerts(em, orgId);
 }
 
-export async function evaluateAlerts(work: Work, orgId: string): Promise<void> {
+export async function evaluateAlerts(work: SqlWork, orgId: string): Promise<void> {
   const { em } = work;
   const alerts = await em.execute<AlertRow[]>('select id, kind, threshold_nanos, triggered, last_triggered_at from budget_alert where org_id = ? for update', [orgId]);
   if (alerts.length === 0) return;

@@ -5,7 +5,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { nanosToDecimal } from '../../../shared/money.js';
-import type { Work } from '../../events/unit-of-work.js';
+import type { SqlWork } from '../../events/unit-of-work.js';
 import { badRequest, notFound } from '../../trpc/errors.js';
 import type { LedgerType } from './entities.js';
 
@@ -35,7 +35,7 @@ export interface BalanceChange {
 }
 
 /** Told of every balance change inside its transaction (budget alerts, auto top-up). */
-export type BalanceObserver = (work: Work, orgId: string, change: BalanceChange) => Promise<void>;
+export type BalanceObserver = (work: SqlWork, orgId: string, change: BalanceChange) => Promise<void>;
 const observers: BalanceObserver[] = [];
 export function onBalanceChanged(observer: BalanceObserver): void {
   if (!observers.includes(observer)) observers.push(observer);
@@ -62,7 +62,7 @@ const POST_ENTRY = `with balance as (
   select entry.id, balance.credits_nanos, balance.top_up_due, balance.has_alerts from entry, balance`;
 
 /** Posts one entry and moves the balance by its amount (a failed/pending entry moves nothing). */
-export async function postLedgerEntry(work: Work, orgId: string, posting: LedgerPosting): Promise<PostedEntry> {
+export async function postLedgerEntry(work: SqlWork, orgId: string, posting: LedgerPosting): Promise<PostedEntry> {
   const { em } = work;
   const status = posting.status ?? 'completed';
   const delta = status === 'completed' ? posting.amountNanos : 0n;
@@ -97,7 +97,7 @@ export async function postLedgerEntry(work: Work, orgId: string, posting: Ledger
  * The balance may go below zero by the cost of requests already served; new credit-paid requests
  * are refused while it is at or below zero.
  */
-export async function deductUsage(work: Work, orgId: string, costNanos: bigint, meta: { requestCount?: number; description?: string } = {}): Promise<PostedEntry> {
+export async function deductUsage(work: SqlWork, orgId: string, costNanos: bigint, meta: { requestCount?: number; description?: string } = {}): Promise<PostedEntry> {
   if (costNanos < 0n) throw badRequest('usage cost cannot be negative');
   const requests = meta.requestCount ?? 1;
   return postLedgerEntry(work, orgId, {

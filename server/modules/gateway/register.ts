@@ -29,7 +29,7 @@ export async function registerGateway(app: FastifyInstance, services: Services, 
   const runtime = new GatewayRuntime(services, databaseUrl);
   await runtime.start();
   const events = new UsageEvents(services);
-  const meter = new UsageMeter(services, { windowMs: config.batchWindowMs, onCommitted: (records) => events.add(records) });
+  const meter = new UsageMeter(services, { windowMs: config.batchWindowMs, databaseUrl, onCommitted: (records) => events.add(records) });
   const deps = { runtime, meter, config, log: services.log };
 
   await app.register(
@@ -66,7 +66,7 @@ export async function registerGateway(app: FastifyInstance, services: Services, 
     meter,
     events,
     async close() {
-      await meter.drain();
+      await meter.close();
       await events.close();
       await runtime.stop();
     },

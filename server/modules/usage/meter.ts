@@ -13,9 +13,9 @@
  * database is unreachable); those calls were served but are neither logged nor charged.
  * A committed batch is never partially applied: logs, rollups and the deduction commit together.
  */
-import type { Knex } from '@mikro-orm/postgresql';
+import pg from 'pg';
 import { nanosToDecimal } from '../../../shared/money.js';
-import { runCommand } from '../../events/unit-of-work.js';
+import { runSqlCommand } from '../../events/unit-of-work.js';
 import { deductUsage } from '../billing/ledger.js';
 import type { Services } from '../../trpc/context.js';
 import { LATENCY_COLUMNS, latencyBucket } from './histogram.js';
@@ -189,6 +189,8 @@ export function rollupRows(records: UsageRecord[]): RollupRow[] {
 
 export interface MeterOptions {
   windowMs: number;
+  /** The meter commits on its own small connection pool, through runSqlCommand. */
+  databaseUrl: string;
   maxBatch?: number;
   onCommitted?: (records: UsageRecord[]) => void;
 }
@@ -202,6 +204,7 @@ export class UsageMeter {
   private closing = false;
   private readonly lastUsedWritten = new Map<string, number>();
   private readonly maxBatch: number;
+  private readonly pool: pg.Pool;
   /** Batches committed and records lost (for tests, benches and the logs). */
   readonly stats = { batches: 0, records: 0, failures: 0, dropped: 0 };
 
@@ -210,6 +213,9 @@ export class UsageMeter {
     private readonly opts: MeterOptions,
   ) {
     this.maxBatch = opts.maxBatch ?? 2000;
+    // One batch commits at a time; a second connection covers a broken one being replaced.
+    this.pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 2, idleTimeoutMillis: 60_000, application_name: 'usage-meter' });
+    this.pool.on('error', (err) => this.services.log.warn({ err }, 'usage meter connection lost'));
   }
 
   record(r: UsageRecord): void {
@@ -285,7 +291,7 @@ export class UsageMeter {
    * organizations deleted since their call; the first attempt assumes none was.
    */
   private async commit(batch: UsageRecord[], checkOrganizations: boolean): Promise<void> {
-    await runCommand(this.services, null, async (work) => {
+    await runSqlCommand(this.services, this.pool, null, async (work) => {
       const { em } = work;
       let records = batch;
       if (checkOrganizations) {
@@ -305,9 +311,7 @@ export class UsageMeter {
       }
       const touched = Object.keys(keysToTouch);
       const rollups = rollupRows(records);
-      const trx = em.getTransactionContext<Knex.Transaction>();
-      if (!trx) throw new Error('the usage batch must run in a transaction');
-      await trx.raw(WRITE_BATCH, [
+      await em.execute(WRITE_BATCH, [
         withoutNul(JSON.stringify(records.map(logRow))),
         JSON.stringify(rollups),
         JSON.stringify(projectRollupRows(rollups)),
@@ -331,6 +335,12 @@ export class UsageMeter {
         for (const id of touched) this.lastUsedWritten.set(id, now);
       });
     });
+  }
+
+  /** Drains, then closes the meter's connections. */
+  async close(): Promise<void> {
+    await this.drain();
+    await this.pool.end();
   }
 
   /** Commits everything pending (SIGTERM path); resolves when nothing is left. */
