@@ -38,7 +38,7 @@ const envSchema = z.object({
   DASHSCOPE_BASE_URL: z.string().url().optional(),
   GATEWAY_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
   GATEWAY_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
-  GATEWAY_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(20).default(5),
+  GATEWAY_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(20).default(15),
 });
 
 export type Env = z.infer<typeof envSchema>;

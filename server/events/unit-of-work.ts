@@ -128,6 +128,24 @@ export async function runCommand<T>(deps: WorkDeps, actorId: string | null, fn: 
   return result;
 }
 
+const statements = new Map<string, { name?: string; text: string }>();
+const MAX_NAMED_STATEMENTS = 200;
+
+/**
+ * `?` placeholders become `$n`; the statement gets a name (so each connection parses and plans it
+ * once, not per call) unless too many distinct texts were seen, which only generated SQL would do.
+ */
+function preparedStatement(sql: string): { name?: string; text: string } {
+  let prepared = statements.get(sql);
+  if (!prepared) {
+    let n = 0;
+    const text = sql.replace(/\?/g, () => `$${++n}`);
+    prepared = statements.size < MAX_NAMED_STATEMENTS ? { name: `uow_${statements.size}`, text } : { text };
+    if (prepared.name) statements.set(sql, prepared);
+  }
+  return prepared;
+}
+
 /**
  * runCommand on a plain `pg` connection, for hot paths whose work is SQL only (the usage meter's
  * group commit): the same unit of work (events stored and NOTIFYed in the transaction, audit entries,
@@ -141,11 +159,7 @@ export async function runSqlCommand<T>(deps: WorkDeps, pool: pg.Pool, actorId: s
   const after: (() => void | Promise<void>)[] = [];
   const audits: { org_id: string; actor_id: string | null; action: string; target_type: string; target_id: string | null; before: object | null; after: object | null; created_at: string }[] = [];
   const tx: Sql = {
-    execute: (async (text: string, params: unknown[] = []) => {
-      let n = 0;
-      const result = await client.query(text.replace(/\?/g, () => `$${++n}`), params);
-      return result.rows;
-    }) as Sql['execute'],
+    execute: (async (text: string, params: unknown[] = []) => (await client.query({ ...preparedStatement(text), values: params })).rows) as Sql['execute'],
   };
   const work: SqlWork = {
     em: tx,

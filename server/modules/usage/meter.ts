@@ -2,9 +2,9 @@
  * Metering by group commit. Gateway calls hand their records to the meter after the response; the
  * meter commits them in batches, each batch ONE transaction holding the request logs, the hourly
  * rollups (with latency histograms), API keys' last use, and one ledger deduction per organization
- * through billing's deductUsage. A batch starts `windowMs` after its first record, or at once when
- * the previous commit finishes with records waiting, so records are committed within ~25 ms of
- * their response under normal load.
+ * through billing's deductUsage. A batch commits `windowMs` (15 ms by default) after its oldest
+ * record's response, so records are committed within ~25 ms of their response under normal load,
+ * and under load batches grow rather than commits running back to back.
  *
  * What a crash can lose: records live in process memory between the response and their commit.
  * SIGTERM (BuiltApp.close) stops accepting requests, waits for calls in flight, and drains every
@@ -199,14 +199,15 @@ const LAST_USED_EVERY_MS = 60_000;
 
 export class UsageMeter {
   private pending: UsageRecord[] = [];
+  private oldestPendingAt = 0;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private closing = false;
   private readonly lastUsedWritten = new Map<string, number>();
   private readonly maxBatch: number;
   private readonly pool: pg.Pool;
-  /** Batches committed and records lost (for tests, benches and the logs). */
-  readonly stats = { batches: 0, records: 0, failures: 0, dropped: 0 };
+  /** Batches committed, records lost, and the longest wait from a response to its commit (tests, benches, logs). */
+  readonly stats = { batches: 0, records: 0, failures: 0, dropped: 0, maxLagMs: 0 };
 
   constructor(
     private readonly services: Services,
@@ -219,17 +220,29 @@ export class UsageMeter {
   }
 
   record(r: UsageRecord): void {
+    if (this.pending.length === 0) this.oldestPendingAt = performance.now();
     this.pending.push(r);
-    if (this.running) return; // the running loop takes it with the next batch
-    if (this.pending.length >= this.maxBatch || this.opts.windowMs === 0) return this.kick();
-    this.timer ??= setTimeout(() => {
-      this.timer = null;
-      this.kick();
-    }, this.opts.windowMs);
+    if (!this.running) this.schedule();
   }
 
   get pendingCount(): number {
     return this.pending.length;
+  }
+
+  /**
+   * The next batch commits `windowMs` after its oldest record was answered (at once when closing or
+   * when a full batch waits). Records that arrive during a commit wait out their own window too, so
+   * under load batches grow rather than commits following one another back to back.
+   */
+  private schedule(): void {
+    if (this.running || this.pending.length === 0) return;
+    const now = this.closing || this.opts.windowMs === 0 || this.pending.length >= this.maxBatch;
+    const wait = now ? 0 : this.oldestPendingAt + this.opts.windowMs - performance.now();
+    if (wait <= 0) return this.kick();
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      this.kick();
+    }, wait);
   }
 
   private kick(): void {
@@ -238,17 +251,15 @@ export class UsageMeter {
       this.timer = null;
     }
     if (this.running || this.pending.length === 0) return;
-    this.running = this.loop().finally(() => {
+    // Leftovers of an oversized backlog keep the old timestamp: they are due at once.
+    const batch = this.pending.splice(0, this.maxBatch);
+    const oldest = this.oldestPendingAt;
+    this.running = this.commitWithRetry(batch).finally(() => {
+      // From the oldest record's response to its commit (or to giving up on it).
+      this.stats.maxLagMs = Math.max(this.stats.maxLagMs, Math.round(performance.now() - oldest));
       this.running = null;
-      if (this.pending.length) this.kick();
+      this.schedule();
     });
-  }
-
-  private async loop(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0, this.maxBatch);
-      await this.commitWithRetry(batch);
-    }
   }
 
   private async commitWithRetry(batch: UsageRecord[]): Promise<void> {
