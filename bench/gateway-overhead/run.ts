@@ -5,33 +5,46 @@
  * taken per response from autocannon's `response` events (sub-millisecond precision; its own
  * histogram rounds to whole milliseconds).
  *
- * Knobs: BENCH_RATE (requests/s of the latency runs, 300), BENCH_SECONDS (10), BENCH_CONNECTIONS
- * (throughput runs, 32), DATABASE_URL (else an embedded PostgreSQL in a temp dir), PORTKEY=0 to skip it.
+ * Three loads, each run on the three targets in turn, ROUNDS times over, so the machine's drift
+ * hits every target alike; a figure is the median of its rounds:
+ * - light: one connection at most BENCH_RATE calls/s. Each call meets an otherwise idle server, so
+ *   the added latency is the gateway's own work, not queueing behind other calls.
+ * - burst: 8 connections at BENCH_RATE calls/s (autocannon sends each second's quota back to back,
+ *   so up to 8 calls wait on each other).
+ * - throughput: BENCH_CONNECTIONS connections at full speed.
+ * The CPU each process used per call (from /proc) is reported for the light load.
+ *
+ * Knobs: BENCH_RATE (300), BENCH_SECONDS (8), BENCH_CONNECTIONS (32), ROUNDS (3), DATABASE_URL (else
+ * an embedded PostgreSQL in a temp dir), PORTKEY=0 to skip Portkey.
  */
 import autocannon from 'autocannon';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { startDatabase } from '../live-fanout/setup.js';
 import { startPortkey, startTsChild, type Child } from './processes.js';
 
 const RATE = Number(process.env.BENCH_RATE ?? 300);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const WITH_PORTKEY = process.env.PORTKEY !== '0';
+/** LOAD=light|burst|throughput runs only that load (for profiling); the summary then needs all three. */
+const ONLY_LOAD = process.env.LOAD;
 
 interface Target {
   name: string;
   url: string;
   headers: Record<string, string>;
   body: string;
+  pid: number;
 }
 
 interface Run {
   p50: number;
-  p90: number;
   p99: number;
-  mean: number;
   rps: number;
   errors: number;
+  /** CPU ms per call: the target's own process, PostgreSQL's processes, the fake upstream. */
+  cpu: { own: number; postgres: number; upstream: number };
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -39,6 +52,22 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
+/** CPU time (ms) of the processes whose command line matches. */
+function cpuMs(match: (cmdline: string, pid: number) => boolean): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), Number(pid))) continue;
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks * 10; // USER_HZ is 100
+}
+
+let upstreamPid = 0;
 async function load(t: Target, opts: { seconds: number; connections: number; rate?: number }): Promise<Run> {
   const latencies: number[] = [];
   let errors = 0;
@@ -55,26 +84,36 @@ async function load(t: Target, opts: { seconds: number; connections: number; rat
     if (status === 200) latencies.push(ms);
     else errors++;
   });
+  const before = [cpuMs((_c, pid) => pid === t.pid), cpuMs((c) => c.startsWith('postgres')), cpuMs((_c, pid) => pid === upstreamPid)];
   const result = await instance;
+  const after = [cpuMs((_c, pid) => pid === t.pid), cpuMs((c) => c.startsWith('postgres')), cpuMs((_c, pid) => pid === upstreamPid)];
+  const n = Math.max(1, latencies.length);
   latencies.sort((a, b) => a - b);
-  const mean = latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length);
-  return { p50: percentile(latencies, 0.5), p90: percentile(latencies, 0.9), p99: percentile(latencies, 0.99), mean, rps: result.requests.average, errors: errors + result.errors };
+  return {
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    rps: result.requests.average,
+    errors: errors + result.errors,
+    cpu: { own: (after[0]! - before[0]!) / n, postgres: (after[1]! - before[1]!) / n, upstream: (after[2]! - before[2]!) / n },
+  };
 }
 
 const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const db = await startDatabase();
 const children: Child[] = [];
 try {
   const upstream = await startTsChild('upstream-server.ts', {}, 'the fake upstream');
   children.push(upstream);
+  upstreamPid = upstream.pid;
   const gateway = await startTsChild('gateway-server.ts', { DATABASE_URL: db.url, UPSTREAM_URL: upstream.url }, 'our gateway');
   children.push(gateway);
   const [apiKey] = gateway.fields;
   const messages = [{ role: 'user', content: 'Say hello to the benchmark [chunks:20]' }];
   const targets: Target[] = [
-    { name: 'direct (fake upstream)', url: upstream.url, headers: { authorization: 'Bearer sk-direct' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages }) },
-    { name: 'our gateway (metered)', url: gateway.url, headers: { authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages }) },
+    { name: 'direct (fake upstream)', url: upstream.url, headers: { authorization: 'Bearer sk-direct' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages }), pid: upstream.pid },
+    { name: 'our gateway (metered)', url: gateway.url, headers: { authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages }), pid: gateway.pid },
   ];
   if (WITH_PORTKEY) {
     const portkey = await startPortkey(18787 + Math.floor(Math.random() * 1000));
@@ -84,35 +123,59 @@ try {
       url: portkey.url,
       headers: { authorization: 'Bearer sk-portkey', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${upstream.url}/v1` },
       body: JSON.stringify({ model: 'gpt-4o-mini', messages }),
+      pid: portkey.pid,
     });
   }
-  const results: Record<string, { latency: Run; throughput: Run }> = {};
+  const loads = {
+    light: { seconds: SECONDS, connections: 1, rate: RATE },
+    burst: { seconds: SECONDS, connections: 8, rate: RATE },
+    throughput: { seconds: SECONDS, connections: CONNECTIONS },
+  } as const;
+  type LoadName = keyof typeof loads;
+  const runs = new Map<string, Run[]>();
   for (const t of targets) {
-    process.stdout.write(`${t.name}: warm-up... `);
+    process.stdout.write(`warming up ${t.name}...\n`);
     await load(t, { seconds: 3, connections: 8, rate: RATE });
-    process.stdout.write(`latency at ${RATE}/s... `);
-    const latency = await load(t, { seconds: SECONDS, connections: 8, rate: RATE });
-    process.stdout.write(`throughput with ${CONNECTIONS} connections...\n`);
-    const throughput = await load(t, { seconds: SECONDS, connections: CONNECTIONS });
-    results[t.name] = { latency, throughput };
   }
-  const direct = results[targets[0]!.name]!;
-  const rows = targets.map((t) => {
-    const r = results[t.name]!;
-    return {
-      target: t.name,
-      p50: round(r.latency.p50),
-      p99: round(r.latency.p99),
-      addedP50: t === targets[0] ? 0 : round(r.latency.p50 - direct.latency.p50),
-      addedP99: t === targets[0] ? 0 : round(r.latency.p99 - direct.latency.p99),
-      rps: Math.round(r.throughput.rps),
-      errors: r.latency.errors + r.throughput.errors,
-    };
-  });
-  console.log(`\n| target | p50 ms | p99 ms | added p50 ms | added p99 ms | max req/s (${CONNECTIONS} conns) | errors |`);
-  console.log('|---|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.target} | ${r.p50} | ${r.p99} | ${r.addedP50} | ${r.addedP99} | ${r.rps} | ${r.errors} |`);
-  writeFileSync(new URL('./last-run.json', import.meta.url), JSON.stringify({ at: new Date().toISOString(), rate: RATE, seconds: SECONDS, connections: CONNECTIONS, rows }, null, 2) + '\n');
+  for (let r = 1; r <= ROUNDS; r++) {
+    for (const [name, opts] of Object.entries(loads) as [LoadName, (typeof loads)[LoadName]][]) {
+      if (ONLY_LOAD && name !== ONLY_LOAD) continue;
+      for (const t of targets) {
+        const run = await load(t, opts);
+        const key = `${t.name}|${name}`;
+        runs.set(key, [...(runs.get(key) ?? []), run]);
+        process.stdout.write(`round ${r} ${name.padEnd(10)} ${t.name.padEnd(24)} p50 ${round(run.p50)} ms, p99 ${round(run.p99)} ms, ${Math.round(run.rps)}/s\n`);
+      }
+    }
+  }
+  if (!ONLY_LOAD) {
+    const fig = (t: Target, loadName: LoadName, pick: (r: Run) => number) => median(runs.get(`${t.name}|${loadName}`)!.map(pick));
+    const direct = targets[0]!;
+    const rows = targets.map((t) => {
+      const added = (loadName: LoadName, q: 'p50' | 'p99') => (t === direct ? 0 : round(fig(t, loadName, (r) => r[q]) - fig(direct, loadName, (r) => r[q])));
+      return {
+        target: t.name,
+        light: { p50: round(fig(t, 'light', (r) => r.p50)), p99: round(fig(t, 'light', (r) => r.p99)), addedP50: added('light', 'p50'), addedP99: added('light', 'p99') },
+        burst: { p50: round(fig(t, 'burst', (r) => r.p50)), p99: round(fig(t, 'burst', (r) => r.p99)), addedP50: added('burst', 'p50'), addedP99: added('burst', 'p99') },
+        rps: Math.round(fig(t, 'throughput', (r) => r.rps)),
+        cpuPerCall: {
+          own: round(fig(t, 'light', (r) => r.cpu.own)),
+          postgres: round(fig(t, 'light', (r) => r.cpu.postgres)),
+          upstream: round(fig(t, 'light', (r) => r.cpu.upstream)),
+        },
+        errors: [...runs.entries()].filter(([k]) => k.startsWith(`${t.name}|`)).reduce((n, [, rs]) => n + rs.reduce((m, x) => m + x.errors, 0), 0),
+      };
+    });
+    console.log(`\nMedians of ${ROUNDS} rounds of ${SECONDS} s. light = 1 connection at ${RATE}/s; burst = 8 connections at ${RATE}/s; throughput = ${CONNECTIONS} connections.\n`);
+    console.log('| target | light p50 ms | light p99 ms | added p50 | added p99 | burst p50 ms | burst p99 ms | burst added p50 | burst added p99 | max req/s | CPU ms per call (own / PostgreSQL) | errors |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const r of rows) {
+      console.log(
+        `| ${r.target} | ${r.light.p50} | ${r.light.p99} | ${r.light.addedP50} | ${r.light.addedP99} | ${r.burst.p50} | ${r.burst.p99} | ${r.burst.addedP50} | ${r.burst.addedP99} | ${r.rps} | ${r.cpuPerCall.own} / ${r.cpuPerCall.postgres} | ${r.errors} |`,
+      );
+    }
+    writeFileSync(new URL('./last-run.json', import.meta.url), JSON.stringify({ at: new Date().toISOString(), rate: RATE, seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, rows }, null, 2) + '\n');
+  }
 } finally {
   for (const c of children.reverse()) await c.stop();
   await db.stop();
