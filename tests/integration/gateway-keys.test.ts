@@ -10,6 +10,7 @@ import { signUp } from '../helpers/client.js';
 import { sql } from '../helpers/db-state.js';
 import { fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { flushUsage, gatewaySetup, logsOf, newOwner, rawChat, type Owner } from '../helpers/gateway.js';
+import { liveConnection } from '../helpers/live.js';
 
 let upstream: FakeUpstream;
 let a: TestApp;
@@ -143,5 +144,31 @@ describe('provider keys', () => {
     await owner.client.providerKey.create.mutate({ orgId, provider: 'custom', name: 'local-llm', baseUrl: 'http://localhost:11434/v1', key: 'ollama-key' });
     expect(await codeOf(owner.client.providerKey.create.mutate({ orgId, provider: 'custom', name: 'Local-LLM', baseUrl: 'http://x.example/v1', key: 'other-key' }))).toBe('CONFLICT');
     expect((await owner.client.providerKey.list.query({ orgId })).map((k) => k.name)).toEqual(['azure', 'alibaba', 'local-llm']);
+  });
+});
+
+describe('live key events', () => {
+  it('every member watching sees API keys and provider keys change, from any instance, without secrets', async () => {
+    const { orgId, projectId } = await gatewaySetup(a, owner);
+    const live = liveConnection(b.url, { cookie: owner.cookieHeader() });
+    try {
+      const sub = live.subscribe(orgId);
+      await sub.until('subscribed', () => sub.started);
+      const { apiKey, key } = await owner.client.apiKey.create.mutate({ projectId, name: 'watched key' });
+      await sub.event('apiKey.changed', (e) => e.apiKeyId === apiKey.id && e.change === 'created' && e.projectId === projectId);
+      await owner.client.apiKey.revoke.mutate({ apiKeyId: apiKey.id });
+      await sub.event('apiKey.changed', (e) => e.apiKeyId === apiKey.id && e.change === 'revoked');
+      const pk = await owner.client.providerKey.create.mutate({ orgId, provider: 'anthropic', key: 'sk-ant-live-secret-9876' });
+      await sub.event('providerKey.changed', (e) => e.providerKeyId === pk.id && e.change === 'created');
+      await owner.client.providerKey.update.mutate({ providerKeyId: pk.id, status: 'disabled' });
+      await sub.event('providerKey.changed', (e) => e.providerKeyId === pk.id && e.change === 'updated');
+      await owner.client.providerKey.delete.mutate({ providerKeyId: pk.id });
+      await sub.event('providerKey.changed', (e) => e.providerKeyId === pk.id && e.change === 'deleted');
+      const wire = JSON.stringify(sub.received);
+      expect(wire).not.toContain(key);
+      expect(wire).not.toContain('live-secret');
+    } finally {
+      await live.close();
+    }
   });
 });

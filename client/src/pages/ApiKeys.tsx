@@ -55,6 +55,8 @@ export function ApiKeysPage() {
   onCleanup(() => clearTimeout(timer));
   ctx.onEvent((e) => {
     if (e.type === 'usage') refreshSoon();
+    // Created or revoked by another member (or in another tab): show it at once.
+    if (e.type === 'apiKey.changed' && e.projectId === projectId()) void load();
     if (e.type.startsWith('project.')) void refetchProjects();
   });
   

@@ -48,6 +48,10 @@ function ProviderKeysContent() {
     }
   };
   onMount(() => void load());
+  // Added, rotated, disabled or deleted by another owner or admin: show it at once.
+  ctx.onEvent((e) => {
+    if (e.type === 'providerKey.changed') void load();
+  });
 
   return (
     <div class="page">

@@ -63,6 +63,7 @@ export async function createApiKey(work: Work, input: { orgId: string; projectId
     [id, input.orgId, input.projectId, input.name, prefix, hash, input.rpmLimit ?? null, input.userId],
   );
   work.audit(input.orgId, 'apiKey.created', { type: 'api_key', id }, null, { name: input.name, prefix, projectId: input.projectId, rpmLimit: input.rpmLimit ?? null });
+  work.emit(input.orgId, { type: 'apiKey.changed', projectId: input.projectId, apiKeyId: id, change: 'created' });
   const apiKey = await loadApiKey(em, id);
   return { apiKey, key };
 }
@@ -70,8 +71,8 @@ export async function createApiKey(work: Work, input: { orgId: string; projectId
 /** Developers revoke the keys they created; owners and admins revoke any. Revoking twice is a no-op. */
 export async function revokeApiKey(work: Work, input: { apiKeyId: string; userId: string; role: Role }) {
   const { em } = work;
-  const rows = await em.execute<{ org_id: string; created_by: string | null; revoked_at: Date | null; name: string; prefix: string }[]>(
-    'select org_id, created_by, revoked_at, name, prefix from api_key where id = ? for update',
+  const rows = await em.execute<{ org_id: string; project_id: string; created_by: string | null; revoked_at: Date | null; name: string; prefix: string }[]>(
+    'select org_id, project_id, created_by, revoked_at, name, prefix from api_key where id = ? for update',
     [input.apiKeyId],
   );
   const row = rows[0];
@@ -83,6 +84,7 @@ export async function revokeApiKey(work: Work, input: { apiKeyId: string; userId
     await em.execute('update api_key set revoked_at = now(), revoked_by = ? where id = ?', [input.userId, input.apiKeyId]);
     await notifyInvalidation(work, { kind: 'apiKey', apiKeyId: input.apiKeyId });
     work.audit(row.org_id, 'apiKey.revoked', { type: 'api_key', id: input.apiKeyId }, { name: row.name, prefix: row.prefix }, null);
+    work.emit(row.org_id, { type: 'apiKey.changed', projectId: row.project_id, apiKeyId: input.apiKeyId, change: 'revoked' });
   }
   return loadApiKey(em, input.apiKeyId);
 }

@@ -121,6 +121,7 @@ export async function createProviderKey(
   );
   await notifyInvalidation(work, { kind: 'providerKeys', orgId: input.orgId });
   work.audit(input.orgId, 'providerKey.created', { type: 'provider_key', id }, null, { provider: input.provider, name, baseUrl, last4: checked.last4 });
+  work.emit(input.orgId, { type: 'providerKey.changed', providerKeyId: id, change: 'created' });
   const rows = await em.execute<ProviderKeyRow[]>(`select ${COLUMNS} from provider_key where id = ?`, [id]);
   return providerKeyView(rows[0]!);
 }
@@ -159,6 +160,7 @@ export async function updateProviderKey(
   const before = { name: current.name, status: current.status, baseUrl: current.base_url, last4: current.last4 };
   const after = { name, status, baseUrl, last4, ...(sealed ? { rotated: true } : {}) };
   work.audit(current.org_id, sealed ? 'providerKey.rotated' : 'providerKey.updated', { type: 'provider_key', id: current.id }, before, after);
+  work.emit(current.org_id, { type: 'providerKey.changed', providerKeyId: current.id, change: 'updated' });
   const updated = await em.execute<ProviderKeyRow[]>(`select ${COLUMNS} from provider_key where id = ?`, [current.id]);
   return providerKeyView(updated[0]!);
 }
@@ -170,5 +172,6 @@ export async function deleteProviderKey(work: Work, providerKeyId: string) {
   if (!gone) throw notFound('provider key');
   await notifyInvalidation(work, { kind: 'providerKeys', orgId: gone.org_id });
   work.audit(gone.org_id, 'providerKey.deleted', { type: 'provider_key', id: gone.id }, { provider: gone.provider, name: gone.name, last4: gone.last4 }, null);
+  work.emit(gone.org_id, { type: 'providerKey.changed', providerKeyId: gone.id, change: 'deleted' });
   return { ok: true as const };
 }
