@@ -81,7 +81,7 @@ export async function usageLedgerOf(app: TestApp, orgId: string): Promise<{ tota
   return { total: -BigInt(row!.total ?? 0), requests: Number(row!.requests ?? 0), entries: Number(row!.entries) };
 }
 
-export async function rawChat(app: TestApp, key: string | null, body: unknown, headers: Record<string, string> = {}) {
+export async function rawChat(app: Pick<TestApp, 'url'>, key: string | null, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${app.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },

@@ -17,6 +17,7 @@ const config = loadConfig({
   HOST: '127.0.0.1',
   DATA_DIR: dataDir,
   APP_SECRET: 'test-secret-test-secret-test-secret-0123456789',
+  ...(JSON.parse(process.env.INSTANCE_CONFIG ?? '{}') as Record<string, string>),
 });
 const built = await buildApp({ config, databaseUrl, logger: process.env.TEST_LOG ? { level: process.env.TEST_LOG } : false, jobs: false });
 await built.app.listen({ port: 0, host: '127.0.0.1' });

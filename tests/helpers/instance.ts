@@ -10,9 +10,10 @@ export interface ChildInstance {
 
 const script = fileURLToPath(new URL('./instance-main.ts', import.meta.url));
 
-export async function startChildInstance(databaseUrl: string, timeoutMs = 30_000): Promise<ChildInstance> {
+/** `config` adds settings to the child's configuration (e.g. the fake upstream's URLs). */
+export async function startChildInstance(databaseUrl: string, timeoutMs = 30_000, config: Record<string, string> = {}): Promise<ChildInstance> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, DATABASE_URL: databaseUrl },
+    env: { ...process.env, DATABASE_URL: databaseUrl, INSTANCE_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let stderr = '';

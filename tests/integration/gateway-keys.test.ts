@@ -11,6 +11,7 @@ import { sql } from '../helpers/db-state.js';
 import { fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { flushUsage, gatewaySetup, logsOf, newOwner, rawChat, type Owner } from '../helpers/gateway.js';
 import { liveConnection } from '../helpers/live.js';
+import { startChildInstance } from '../helpers/instance.js';
 
 let upstream: FakeUpstream;
 let a: TestApp;
@@ -31,7 +32,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   return (err as { data?: { code?: string } }).data?.code;
 }
 
-const chat = (app: TestApp, key: string) => rawChat(app, key, { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+const chat = (app: Pick<TestApp, 'url'>, key: string) => rawChat(app, key, { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
 
 beforeAll(async () => {
   upstream = await startFakeUpstream();
@@ -91,6 +92,29 @@ describe('API keys', () => {
     expect((await chat(a, key)).status).toBe(401);
     await Promise.all([flushUsage(a), flushUsage(b)]);
     expect((await logsOf(a, orgId)).map((l) => l.status)).toEqual([200, 200]);
+  });
+
+  it('a revoke answers only once every instance has dropped the key: a paused instance holds it up', async () => {
+    const child = await startChildInstance(a.databaseUrl, 60_000, fakeUpstreamEnv(upstream.url));
+    const resume = () => process.kill(child.pid, 'SIGCONT');
+    try {
+      const { apiKeyId, key } = await gatewaySetup(a, owner);
+      expect((await chat(child, key)).status).toBe(200);
+      expect((await chat(child, key)).status).toBe(200); // served from the child's cache
+      // The child cannot read its invalidation while stopped; the revoke must wait for it.
+      process.kill(child.pid, 'SIGSTOP');
+      const started = performance.now();
+      const revoked = owner.client.apiKey.revoke.mutate({ apiKeyId });
+      const timer = setTimeout(resume, 400);
+      await revoked;
+      clearTimeout(timer);
+      resume();
+      expect(performance.now() - started).toBeGreaterThanOrEqual(350);
+      expect((await chat(child, key)).status).toBe(401);
+    } finally {
+      resume();
+      await child.stop();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 /** Gateway key format: `sk-gw-` + 40 random base62 characters; the first 12 characters are its visible prefix. */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 
 export const KEY_PREFIX = 'sk-gw-';
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -19,6 +19,11 @@ export function generateApiKey(): { key: string; prefix: string; hash: Buffer } 
 
 export function hashApiKey(key: string): Buffer {
   return createHash('sha256').update(key).digest();
+}
+
+/** The same SHA-256 as hex, one-shot (the gateway's per-call lookup key). */
+export function apiKeyHashHex(key: string): string {
+  return hash('sha256', key, 'hex');
 }
 
 /** Cheap shape check before any lookup (anything else is a bad key without touching the database). */

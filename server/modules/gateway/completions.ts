@@ -10,7 +10,7 @@ import type { UsageMeter, UsageRecord } from '../usage/meter.js';
 import { cacheKey, readCache, writeCache } from './cache.js';
 import { badRequest, fromUpstreamStatus, GatewayError, noCredits } from './errors.js';
 import type { CallerContext, GatewayRuntime } from './runtime.js';
-import { resolveTarget, type Target } from './targets.js';
+import { resolveTarget, type ProviderCredential, type Target } from './targets.js';
 import { postJson } from './upstream/http.js';
 import { openAiUsage, PARTIAL_USAGE, type ChatChunk, type ChatRequest } from './upstream/types.js';
 
@@ -106,6 +106,34 @@ class CallRecord {
   }
 }
 
+/**
+ * Routed targets per organization credential list (the runtime keeps one list object per
+ * organization until its provider keys change), project mode and model name: routing and URL and
+ * header building happen once, not on every call.
+ */
+const targets = new WeakMap<ProviderCredential[], Map<string, Target>>();
+const MAX_TARGETS_PER_ORG = 500;
+
+async function targetFor(deps: CompletionDeps, caller: CallerContext, model: string, rec: CallRecord): Promise<Target> {
+  const creds = await deps.runtime.providerCredentials(caller.org.id);
+  const cacheKey = `${caller.project.mode}\u0000${model}`;
+  let known = targets.get(creds);
+  const cached = known?.get(cacheKey);
+  if (cached) return cached;
+  const route = routeModel(model, (name) => creds.some((c) => c.kind === 'custom' && c.name.toLowerCase() === name.toLowerCase()));
+  if (!route) throw badRequest(`model "${model}" is not in the catalog; use provider/model (e.g. openai/gpt-4o-mini) or see GET /v1/models`, 'model_not_found');
+  if (route.kind === 'catalog') {
+    rec.provider = route.provider;
+    rec.model = route.model;
+  }
+  const target = await resolveTarget(deps.config, caller.project.mode, route, creds);
+  if (target.reusable) {
+    if (!known) targets.set(creds, (known = new Map()));
+    if (known.size < MAX_TARGETS_PER_ORG) known.set(cacheKey, target);
+  }
+  return target;
+}
+
 export async function handleChatCompletion(deps: CompletionDeps, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   const started = performance.now();
   const createdAt = new Date();
@@ -116,14 +144,7 @@ export async function handleChatCompletion(deps: CompletionDeps, req: FastifyReq
     rec.model = body.model;
     rec.streamed = body.stream === true;
     if (rec.retain) rec.requestBody = retained(body);
-    const creds = await deps.runtime.providerCredentials(caller.org.id);
-    const route = routeModel(body.model, (name) => creds.some((c) => c.kind === 'custom' && c.name.toLowerCase() === name.toLowerCase()));
-    if (!route) throw badRequest(`model "${body.model}" is not in the catalog; use provider/model (e.g. openai/gpt-4o-mini) or see GET /v1/models`, 'model_not_found');
-    if (route.kind === 'catalog') {
-      rec.provider = route.provider;
-      rec.model = route.model;
-    }
-    const target = await resolveTarget(deps.config, caller.project.mode, route, creds);
+    const target = await targetFor(deps, caller, body.model, rec);
     rec.target = target;
     rec.provider = target.provider;
     rec.model = target.model;

@@ -9,30 +9,44 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 
 export const GATEWAY_CACHE_CHANNEL = 'gateway_cache';
+/** Each instance answers an invalidation here once it has applied it. */
+export const GATEWAY_CACHE_ACK_CHANNEL = 'gateway_cache_ack';
+const LISTENER_NAME = 'gateway-cache-listener';
+/** How long a command waits for every instance to confirm; an instance slower than this is likely gone. */
+const ACK_TIMEOUT_MS = 2_000;
 
 export type Invalidation = ({ kind: 'apiKey'; apiKeyId: string } | { kind: 'providerKeys'; orgId: string }) & { nonce?: string };
 
 /**
- * Queue a NOTIFY in the caller's transaction. The command then waits (briefly, after commit) until
- * its own instance hears it back: PostgreSQL delivers it to every listener at once, so by the time
- * the command answers, the other instances have it too.
+ * Queue a NOTIFY in the caller's transaction, counting the instances listening at that moment. After
+ * commit the command waits until every one of them has confirmed that it applied the change (on
+ * GATEWAY_CACHE_ACK_CHANNEL), so when the command answers, no instance serves from a stale cache.
+ * An instance that does not confirm within ACK_TIMEOUT_MS is likely gone (its listener connection
+ * closing makes it drop its caches when it comes back).
  */
-export async function notifyInvalidation(work: { em: EntityManager; deps: object; afterCommit(fn: () => Promise<void>): void }, message: Invalidation): Promise<void> {
+export async function notifyInvalidation(work: { em: Pick<EntityManager, 'execute'>; deps: object; afterCommit(fn: () => Promise<void>): void }, message: Invalidation): Promise<void> {
   const nonce = randomUUID();
-  await work.em.execute('select pg_notify(?, ?)', [GATEWAY_CACHE_CHANNEL, JSON.stringify({ ...message, nonce })]);
-  work.afterCommit(() => awaitEcho(work.deps, nonce));
+  const rows = await work.em.execute<{ listeners: string }[]>(
+    `select pg_notify(?, ?), (select count(*) from pg_stat_activity where datname = current_database() and application_name = ?) as listeners`,
+    [GATEWAY_CACHE_CHANNEL, JSON.stringify({ ...message, nonce }), LISTENER_NAME],
+  );
+  const listeners = Number(rows[0]?.listeners ?? 0);
+  work.afterCommit(() => awaitAcks(work.deps, nonce, listeners));
 }
 
-const echoWaiters = new WeakMap<object, (nonce: string, timeoutMs: number) => Promise<void>>();
-export function onEcho(deps: object, wait: (nonce: string, timeoutMs: number) => Promise<void>): void {
-  echoWaiters.set(deps, wait);
+type AckWaiter = (nonce: string, instances: number, timeoutMs: number) => Promise<void>;
+const ackWaiters = new WeakMap<object, AckWaiter>();
+export function onAcks(deps: object, wait: AckWaiter): void {
+  ackWaiters.set(deps, wait);
 }
-async function awaitEcho(deps: object, nonce: string): Promise<void> {
-  await echoWaiters.get(deps)?.(nonce, 500);
+async function awaitAcks(deps: object, nonce: string, instances: number): Promise<void> {
+  await ackWaiters.get(deps)?.(nonce, instances, ACK_TIMEOUT_MS);
 }
 
 export interface InvalidationHandlers {
   apply(message: Invalidation): void;
+  /** An instance confirmed it applied the invalidation `nonce`. */
+  ack(nonce: string): void;
   /** The connection was (re)established or lost: anything cached may be stale. */
   reset(): void;
 }
@@ -61,7 +75,7 @@ export class InvalidationListener {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'gateway-cache-listener' });
+    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: LISTENER_NAME });
     let up = false;
     const lost = (err?: unknown) => {
       if (!up) return;
@@ -75,17 +89,24 @@ export class InvalidationListener {
     };
     client.on('notification', (msg) => {
       if (!msg.payload) return;
+      if (msg.channel === GATEWAY_CACHE_ACK_CHANNEL) return this.handlers.ack(msg.payload);
+      let message: Invalidation;
       try {
-        this.handlers.apply(JSON.parse(msg.payload) as Invalidation);
+        message = JSON.parse(msg.payload) as Invalidation;
+        this.handlers.apply(message);
       } catch {
         this.handlers.reset();
+        return;
       }
+      // Applied (synchronously, above): tell the command that is waiting for every instance.
+      if (message.nonce) client.query('select pg_notify($1, $2)', [GATEWAY_CACHE_ACK_CHANNEL, message.nonce]).catch(() => {});
     });
     client.on('error', lost);
     client.on('end', () => lost(new Error('connection ended')));
     try {
       await client.connect();
       await client.query(`LISTEN ${GATEWAY_CACHE_CHANNEL}`);
+      await client.query(`LISTEN ${GATEWAY_CACHE_ACK_CHANNEL}`);
     } catch (err) {
       client.end().catch(() => {});
       throw err;

@@ -13,9 +13,9 @@ import { decimalToNanos } from '../../../shared/money.js';
 import type { PlanId, RetentionLevel } from '../../../shared/plans.js';
 import type { ProviderKeyKind } from '../../../shared/models.js';
 import type { Services } from '../../trpc/context.js';
-import { hashApiKey, looksLikeApiKey } from '../apiKeys/keys.js';
+import { apiKeyHashHex, looksLikeApiKey } from '../apiKeys/keys.js';
 import { rateLimited, unauthorized } from './errors.js';
-import { InvalidationListener, onEcho, type Invalidation } from './invalidation.js';
+import { InvalidationListener, onAcks, type Invalidation } from './invalidation.js';
 import type { ProjectMode, ProviderCredential } from './targets.js';
 
 export interface KeyInfo {
@@ -77,9 +77,10 @@ export class GatewayRuntime {
   private readonly orgs = new Map<string, Timed<OrgInfo> & { unsubscribe: () => void }>();
   private readonly credentials = new Map<string, Timed<ProviderCredential[]>>();
   private readonly listener: InvalidationListener;
-  private readonly echoes = new Map<string, () => void>();
-  /** Nonces heard before anyone waited for them (the echo can beat the committing code). */
-  private readonly heard = new Set<string>();
+  /** Commands on this instance waiting for every instance to confirm an invalidation. */
+  private readonly ackWaiters = new Map<string, { needed: number; got: number; done: () => void }>();
+  /** Confirmations heard before anyone waited for them (they can beat the committing code). */
+  private readonly earlyAcks = new Map<string, number>();
   readonly query: Query;
 
   constructor(
@@ -88,23 +89,44 @@ export class GatewayRuntime {
   ) {
     const connection = (services.orm as MikroORM).em.getConnection();
     this.query = <T>(sql: string, params: unknown[]) => connection.execute(sql, params as never[]) as Promise<T>;
-    this.listener = new InvalidationListener(databaseUrl, { apply: (m) => this.apply(m), reset: () => this.reset() }, services.log);
-    onEcho(services, (nonce, timeoutMs) => this.echo(nonce, timeoutMs));
+    this.listener = new InvalidationListener(databaseUrl, { apply: (m) => this.apply(m), ack: (nonce) => this.ack(nonce), reset: () => this.reset() }, services.log);
+    onAcks(services, (nonce, instances, timeoutMs) => this.awaitAcks(nonce, instances, timeoutMs));
   }
 
-  /** Resolves when this instance has heard the invalidation `nonce` (or after timeoutMs). */
-  private echo(nonce: string, timeoutMs: number): Promise<void> {
-    if (!this.listener.listening || this.heard.delete(nonce)) return Promise.resolve();
+  /** Resolves once `instances` instances confirmed the invalidation `nonce` (or after timeoutMs). */
+  private awaitAcks(nonce: string, instances: number, timeoutMs: number): Promise<void> {
+    const early = this.earlyAcks.get(nonce) ?? 0;
+    this.earlyAcks.delete(nonce);
+    if (!this.listener.listening || early >= instances) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        this.echoes.delete(nonce);
+        const waiter = this.ackWaiters.get(nonce);
+        this.ackWaiters.delete(nonce);
+        this.services.log.warn({ nonce, confirmed: waiter?.got ?? early, instances }, 'not every instance confirmed a gateway cache invalidation in time');
         resolve();
       }, timeoutMs);
-      this.echoes.set(nonce, () => {
-        clearTimeout(timer);
-        resolve();
+      this.ackWaiters.set(nonce, {
+        needed: instances,
+        got: early,
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
       });
     });
+  }
+
+  private ack(nonce: string): void {
+    const waiter = this.ackWaiters.get(nonce);
+    if (waiter) {
+      if (++waiter.got >= waiter.needed) {
+        this.ackWaiters.delete(nonce);
+        waiter.done();
+      }
+      return;
+    }
+    this.earlyAcks.set(nonce, (this.earlyAcks.get(nonce) ?? 0) + 1);
+    if (this.earlyAcks.size > 1000) this.earlyAcks.delete(this.earlyAcks.keys().next().value as string);
   }
 
   async start(): Promise<void> {
@@ -121,16 +143,6 @@ export class GatewayRuntime {
   }
 
   private apply(message: Invalidation): void {
-    if (message.nonce) {
-      const waiter = this.echoes.get(message.nonce);
-      if (waiter) {
-        waiter();
-        this.echoes.delete(message.nonce);
-      } else {
-        this.heard.add(message.nonce);
-        if (this.heard.size > 1000) this.heard.delete(this.heard.values().next().value as string);
-      }
-    }
     if (message.kind === 'apiKey') {
       const hash = this.keyHashById.get(message.apiKeyId);
       if (hash) this.keys.delete(hash);
@@ -214,8 +226,7 @@ export class GatewayRuntime {
     if (!m) throw unauthorized('missing API key: send Authorization: Bearer <your project API key>');
     const key = m[1]!;
     if (!looksLikeApiKey(key)) throw unauthorized();
-    const hash = hashApiKey(key);
-    const hashHex = hash.toString('hex');
+    const hashHex = apiKeyHashHex(key);
     const now = Date.now();
     const trusted = this.trusted;
     const cached = trusted ? this.keys.get(hashHex) : undefined;
@@ -230,7 +241,7 @@ export class GatewayRuntime {
               o.plan, o.retention_level, o.credits_nanos
          from api_key k join project p on p.id = k.project_id join organization o on o.id = k.org_id
         where k.key_hash = ?`,
-      [hash],
+      [Buffer.from(hashHex, 'hex')],
     );
     const row = rows[0];
     if (!row || row.revoked_at) {

@@ -37,6 +37,8 @@ export interface Target {
   providerKeyId: string | null;
   entry: PricedModel | undefined;
   label: string;
+  /** False when the target holds something short-lived (a Vertex access token). */
+  reusable: boolean;
 }
 
 const adapters = new Map<string, ProtocolAdapter>();
@@ -133,9 +135,10 @@ export async function resolveTarget(config: GatewayConfig, mode: ProjectMode, ro
     if (mode === 'credits') throw badRequest(`this project pays with credits only; custom providers ("${route.name}") need project mode provider-keys or hybrid`, 'model_not_available');
     const cred = creds.find((c) => c.kind === 'custom' && c.name.toLowerCase() === route.name.toLowerCase())!;
     const ep = await endpoint(config, cred, route.model);
+    const reusable = true;
     // A custom server serving a catalog model name (e.g. a proxy) shows that model's price; it is never charged.
     const entry = findModelByName(route.model);
-    return { ...ep, provider: 'custom', model: `${cred.name}/${route.model}`, paidBy: 'provider_key', providerKeyId: cred.id, entry, label: `custom provider "${cred.name}"` };
+    return { ...ep, provider: 'custom', model: `${cred.name}/${route.model}`, paidBy: 'provider_key', providerKeyId: cred.id, entry, label: `custom provider "${cred.name}"`, reusable };
   }
   const { provider, model, entry } = route;
   const label = PROVIDER_LABELS[provider];
@@ -154,5 +157,5 @@ export async function resolveTarget(config: GatewayConfig, mode: ProjectMode, ro
     if (!entry) throw badRequest(`model "${model}" is not in the ${label} catalog; credits pay only for catalog models (GET /v1/models lists them)`, 'model_not_found');
   }
   const ep = await endpoint(config, cred, model);
-  return { ...ep, provider, model, paidBy, providerKeyId: cred.id === 'operator' ? null : cred.id, entry, label: provider };
+  return { ...ep, provider, model, paidBy, providerKeyId: cred.id === 'operator' ? null : cred.id, entry, label: provider, reusable: cred.kind !== 'vertex' };
 }

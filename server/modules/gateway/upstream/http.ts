@@ -19,12 +19,28 @@ export interface UpstreamCall {
   abort(): void;
 }
 
+/** Upstream URLs parsed once: a handful of distinct ones serve every call. */
+const parsedUrls = new Map<string, { isHttps: boolean; hostname: string; port: string; path: string; auth?: string }>();
+function parseUrl(url: string) {
+  let parsed = parsedUrls.get(url);
+  if (!parsed) {
+    const u = new URL(url);
+    // IPv6 literals come bracketed from URL; the request options want them bare.
+    parsed = { isHttps: u.protocol === 'https:', hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port, path: `${u.pathname}${u.search}`, ...(u.username ? { auth: `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` } : {}) };
+    if (parsedUrls.size < 1000) parsedUrls.set(url, parsed);
+  }
+  return parsed;
+}
+
 export function postJson(url: string, headers: Record<string, string>, payload: string, timeoutMs: number, providerLabel: string): { response: Promise<UpstreamCall>; abort(): void } {
-  const target = new URL(url);
-  const isHttps = target.protocol === 'https:';
+  const { isHttps, hostname, port, path, auth } = parseUrl(url);
   let settled = false;
   let aborted = false;
-  const req = (isHttps ? https : http).request(target, {
+  const req = (isHttps ? https : http).request({
+    hostname,
+    port: port || undefined,
+    path,
+    auth,
     method: 'POST',
     agent: isHttps ? httpsAgent : httpAgent,
     headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), accept: 'application/json, text/event-stream' },
