@@ -29,7 +29,12 @@ export async function registerGateway(app: FastifyInstance, services: Services, 
   const runtime = new GatewayRuntime(services, databaseUrl);
   await runtime.start();
   const events = new UsageEvents(services);
-  const meter = new UsageMeter(services, { windowMs: config.batchWindowMs, databaseUrl, onCommitted: (records) => events.add(records) });
+  const meter = new UsageMeter(services, {
+    windowMs: config.batchWindowMs,
+    databaseUrl,
+    onCommitted: (records) => events.add(records),
+    onBalance: (orgId, credits) => runtime.setBalance(orgId, credits),
+  });
   const deps = { runtime, meter, config, log: services.log };
 
   await app.register(

@@ -193,6 +193,8 @@ export interface MeterOptions {
   databaseUrl: string;
   maxBatch?: number;
   onCommitted?: (records: UsageRecord[]) => void;
+  /** The balance a committed batch left an organization with (this instance's gateway refuses on it at once). */
+  onBalance?: (orgId: string, creditsNanos: bigint) => void;
 }
 
 const LAST_USED_EVERY_MS = 60_000;
@@ -338,12 +340,16 @@ export class UsageMeter {
         t.requests++;
         perOrg.set(r.orgId, t);
       }
+      const balances: [string, bigint][] = [];
       for (const orgId of [...perOrg.keys()].sort()) {
         const t = perOrg.get(orgId)!;
-        await deductUsage(work, orgId, t.cost, { requestCount: t.requests, description: `Usage: ${t.requests} request${t.requests === 1 ? '' : 's'} (${nanosToDecimal(t.cost)})` });
+        const posted = await deductUsage(work, orgId, t.cost, { requestCount: t.requests, description: `Usage: ${t.requests} request${t.requests === 1 ? '' : 's'} (${nanosToDecimal(t.cost)})` });
+        balances.push([orgId, posted.balanceAfterNanos]);
       }
       work.afterCommit(() => {
         for (const id of touched) this.lastUsedWritten.set(id, now);
+        // Other instances learn the balance from credits.changed; this one need not wait for it.
+        for (const [orgId, balance] of balances) this.opts.onBalance?.(orgId, balance);
       });
     });
   }
