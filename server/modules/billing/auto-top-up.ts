@@ -120,8 +120,10 @@ async function chargeAttempt(services: Services, orgId: string, claim: { attempt
   }
   await services.orm.em.fork().execute('update auto_top_up_attempt set payment_intent_id = ?, updated_at = now() where id = ?', [pi.id, claim.attemptId]);
   if (pi.status === 'succeeded') {
-    // Credit at once from Stripe's answer; the payment_intent.succeeded webhook finds it done.
+    // Credit at once from Stripe's answer; the payment_intent.succeeded webhook finds it done. The
+    // organization row lock orders this against that webhook, so whichever comes second sees the other.
     await runCommand(services, null, async (work) => {
+      await work.em.execute('select id from organization where id = ? for update', [orgId]);
       const done = await work.em.execute<{ id: string }[]>(
         `select id from credit_ledger where payment_intent_id = ? and type = 'auto_topup' and status = 'completed'`,
         [pi.id],
@@ -131,8 +133,9 @@ async function chargeAttempt(services: Services, orgId: string, claim: { attempt
         await postLedgerEntry(work, orgId, { type: 'auto_topup', amountNanos: amount, description: `Auto top-up: ${formatDollars(nanosToDecimal(amount))}`, paymentIntentId: pi.id });
       }
       await recordAutoTopUpOutcome(work, services, orgId, claim.attemptId, { status: 'succeeded', paymentIntentId: pi.id });
-    }).catch(() => {
-      // The webhook won the race to credit it (unique payment intent); nothing lost.
+    }).catch((err) => {
+      // The payment succeeded at Stripe; its webhook credits it if this could not.
+      services.log.error({ err, orgId, paymentIntentId: pi.id }, 'auto top-up: crediting from the payment answer failed; the webhook will credit it');
     });
     return 'succeeded';
   }

@@ -83,6 +83,8 @@ async function applyOnce(services: Services, event: Stripe.Event, prepared: Prep
 }
 
 async function creditPayment(work: Work, orgId: string, type: 'purchase' | 'auto_topup', pi: { id: string; amountCents: number }, eventId: string) {
+  // Locked first, so two events for one payment (or the auto top-up's own crediting) take turns.
+  await work.em.execute('select id from organization where id = ? for update', [orgId]);
   const exists = await work.em.execute<{ id: string }[]>(
     `select id from credit_ledger where payment_intent_id = ? and type in ('purchase', 'auto_topup') and status = 'completed'`,
     [pi.id],
