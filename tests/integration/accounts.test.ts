@@ -190,14 +190,19 @@ describe('rate limits', () => {
 });
 
 describe('two-factor authentication (TOTP)', () => {
-  /** The current code, or (offsetSteps != 0) the code of another 30-second step, outside the grace window. */
+  /**
+   * The current code, or the code of another 30-second step: ±1 is inside the grace window for clock
+   * drift, ±10 is not. Codes are single-use per step, so each accepted code below is from a later
+   * step than the one before (enable -1, sign-in 0, disable +1): time only moves forward between
+   * them, so the order holds even across a step boundary.
+   */
   const codeFor = (secret: string, offsetSteps = 0) => {
     const key = decodeBase32IgnorePadding(secret);
     if (offsetSteps === 0) return generateTOTP(key, 30, 6);
     return generateHOTP(key, BigInt(Math.floor(Date.now() / 30_000) + offsetSteps), 6);
   };
 
-  it('sets up, enables with a real code, requires the code at sign-in, and disables', async () => {
+  it('sets up, enables with a real code, requires the code at sign-in, refuses a used code, and disables', async () => {
     const tess = await signUp(app.url, 'Tess Totp');
     const { secret, otpauthUri } = await tess.client.auth.twoFactor.setup.mutate();
     expect(secret).toMatch(/^[A-Z2-7]{32}$/);
@@ -211,7 +216,7 @@ describe('two-factor authentication (TOTP)', () => {
     expect(wrongEnable.ok ? 'ok' : wrongEnable.code).toBe('BAD_REQUEST');
     expect((await tess.client.auth.me.query())?.user.twoFactorEnabled).toBe(false);
 
-    const enabled = await tess.client.auth.twoFactor.enable.mutate({ code: codeFor(secret) });
+    const enabled = await tess.client.auth.twoFactor.enable.mutate({ code: codeFor(secret, -1) });
     expect(enabled.user.twoFactorEnabled).toBe(true);
     expect((await tess.client.auth.me.query())?.user.twoFactorEnabled).toBe(true);
 
@@ -229,9 +234,16 @@ describe('two-factor authentication (TOTP)', () => {
     expect(wrongPassword.ok ? 'ok' : wrongPassword.code).toBe('UNAUTHORIZED');
     expect((await sessionsOf(tess.user.id)).length).toBe(sessionsBefore);
     // With the code: signed in.
-    const step2 = await browser.client.auth.signIn.mutate({ email: tess.email, password: PASSWORD, totp: codeFor(secret) });
+    const code = codeFor(secret);
+    const step2 = await browser.client.auth.signIn.mutate({ email: tess.email, password: PASSWORD, totp: code });
     expect('user' in step2 && step2.user?.id).toBe(tess.user.id);
     expect((await browser.client.auth.me.query())?.user.id).toBe(tess.user.id);
+    // The same code again (someone who saw it, or a replayed request): refused, no session.
+    const sessionsAfter = (await sessionsOf(tess.user.id)).length;
+    const replayed = await call(app.url, 'mutation', 'auth.signIn', { email: tess.email, password: PASSWORD, totp: code });
+    expect(replayed.ok ? 'ok' : replayed.code).toBe('UNAUTHORIZED');
+    expect((await sessionsOf(tess.user.id)).length).toBe(sessionsAfter);
+
 
     // A second setup while enabled is refused (it would silently replace the device).
     const resetup = await call(app.url, 'mutation', 'auth.twoFactor.setup', undefined, { cookie: tess.cookieHeader() });
@@ -240,12 +252,27 @@ describe('two-factor authentication (TOTP)', () => {
     const wrongDisable = await call(app.url, 'mutation', 'auth.twoFactor.disable', { code: codeFor(secret, 10) }, { cookie: tess.cookieHeader() });
     expect(wrongDisable.ok ? 'ok' : wrongDisable.code).toBe('BAD_REQUEST');
     expect((await tess.client.auth.me.query())?.user.twoFactorEnabled).toBe(true);
-    const disabled = await tess.client.auth.twoFactor.disable.mutate({ code: codeFor(secret) });
+    // Turning it off asks for a code too, and a spent one does not do.
+    const spent = await call(app.url, 'mutation', 'auth.twoFactor.disable', { code }, { cookie: tess.cookieHeader() });
+    expect(spent.ok ? 'ok' : spent.code).toBe('BAD_REQUEST');
+    const disabled = await tess.client.auth.twoFactor.disable.mutate({ code: codeFor(secret, 1) });
     expect(disabled.user.twoFactorEnabled).toBe(false);
     const [row] = await sql<{ totp_secret: string | null; totp_pending_secret: string | null }>(app, 'select totp_secret, totp_pending_secret from app_user where id = ?', [tess.user.id]);
     expect(row).toEqual({ totp_secret: null, totp_pending_secret: null });
     const plain = await browserClient(app.url).client.auth.signIn.mutate({ email: tess.email, password: PASSWORD });
     expect('user' in plain).toBe(true);
+  });
+
+  it('two sign-ins racing with one code: exactly one gets a session', async () => {
+    const rita = await signUp(app.url, 'Rita Race');
+    const { secret } = await rita.client.auth.twoFactor.setup.mutate();
+    await rita.client.auth.twoFactor.enable.mutate({ code: codeFor(secret, -1) });
+    const before = (await sessionsOf(rita.user.id)).length;
+    const code = codeFor(secret);
+    const raced = await Promise.all([0, 1, 2].map(() => call(app.url, 'mutation', 'auth.signIn', { email: rita.email, password: PASSWORD, totp: code })));
+    expect(raced.filter((r) => r.ok)).toHaveLength(1);
+    expect(raced.filter((r) => !r.ok).map((r) => (r.ok ? 'ok' : r.code))).toEqual(['UNAUTHORIZED', 'UNAUTHORIZED']);
+    expect((await sessionsOf(rita.user.id)).length).toBe(before + 1);
   });
 });
 

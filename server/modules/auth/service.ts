@@ -6,7 +6,7 @@ import { ApiToken, User, type UserEntity } from './entities.js';
 import { decoyHash, hashPassword, verifyPassword } from '../../auth/password.js';
 import { createSession } from '../../auth/session.js';
 import { consumeRateLimit, resetRateLimit, SIGN_IN_PER_EMAIL, SIGN_IN_PER_IP, SIGN_UP_PER_IP } from '../../auth/rate-limit.js';
-import { generateTotpKey, totpUri, verifyTotp } from '../../auth/two-factor.js';
+import { generateTotpKey, totpStep, totpUri } from '../../auth/two-factor.js';
 import type { SecretBox } from '../../auth/secrets.js';
 import { createApiToken } from '../../auth/api-token.js';
 import { conflict, badRequest, notFound } from '../../trpc/errors.js';
@@ -39,6 +39,21 @@ export async function signUp(em: EntityManager, input: { email: string; password
   return { user, session, token };
 }
 
+/**
+ * Accepts a two-factor code once: it must match the key, and its 30-second step must be later than
+ * the last one accepted for this user (one atomic UPDATE, so two requests racing with the same code
+ * cannot both pass). A code seen by someone looking over a shoulder is already spent.
+ */
+async function consumeTotp(em: EntityManager, userId: string, base32Key: string, code: string): Promise<boolean> {
+  const step = totpStep(base32Key, code);
+  if (step === null) return false;
+  const taken = await em.execute<{ id: string }[]>(
+    'update app_user set totp_last_step = ? where id = ? and (totp_last_step is null or totp_last_step < ?) returning id',
+    [step.toString(), userId, step.toString()],
+  );
+  return taken.length > 0;
+}
+
 export async function signIn(
   em: EntityManager,
   box: SecretBox,
@@ -55,8 +70,8 @@ export async function signIn(
   if (!user || !valid) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'email or password is incorrect' });
   if (user.totpSecret) {
     if (!input.totp) return { twoFactorRequired: true as const };
-    if (!verifyTotp(box.open(user.totpSecret), input.totp)) {
-      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'that two-factor code is not valid; use the current code from your authenticator app' });
+    if (!(await consumeTotp(em, user.id, box.open(user.totpSecret), input.totp))) {
+      throw new TRPCError({ code: 'UNAUTHORIZED', message: 'that two-factor code is not valid or was already used; enter the next code from your authenticator app' });
     }
   }
   await resetRateLimit(em, `signin:email:${input.email}`);
@@ -77,7 +92,9 @@ export async function enableTwoFactor(em: EntityManager, box: SecretBox, userId:
   const user = await em.findOneOrFail(User, { id: userId });
   if (user.totpSecret) throw badRequest('two-factor authentication is already on');
   if (!user.totpPendingSecret) throw badRequest('start the setup first');
-  if (!verifyTotp(box.open(user.totpPendingSecret), code)) throw badRequest('that code is not valid; check the time on your device and try the current code');
+  // A new device: codes of the previous one say nothing about it.
+  await em.execute('update app_user set totp_last_step = null where id = ?', [userId]);
+  if (!(await consumeTotp(em, userId, box.open(user.totpPendingSecret), code))) throw badRequest('that code is not valid; check the time on your device and try the current code');
   user.totpSecret = user.totpPendingSecret;
   user.totpPendingSecret = null;
   await em.flush();
@@ -87,7 +104,7 @@ export async function enableTwoFactor(em: EntityManager, box: SecretBox, userId:
 export async function disableTwoFactor(em: EntityManager, box: SecretBox, userId: string, code: string) {
   const user = await em.findOneOrFail(User, { id: userId });
   if (!user.totpSecret) throw badRequest('two-factor authentication is not on');
-  if (!verifyTotp(box.open(user.totpSecret), code)) throw badRequest('that code is not valid');
+  if (!(await consumeTotp(em, userId, box.open(user.totpSecret), code))) throw badRequest('that code is not valid or was already used; enter the next code from your authenticator app');
   user.totpSecret = null;
   await em.flush();
   return userView(user);
