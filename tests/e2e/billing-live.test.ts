@@ -4,43 +4,21 @@
  * Overview, opened before and never reloaded, shows $25.00. The admin sees billing read-only; the
  * purchase is on the Transactions page; a refund asks for a reason and shows the server's refusal.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import type { TestApp } from '../helpers/app.js';
 import { signUp } from '../helpers/client.js';
-import { artifact, browserUnavailableReason, launchChromium, signedInContext } from './browser.js';
+import { SKIP_BROWSER_TESTS, WAIT, artifact, browserWorld } from './browser.js';
 
-const unavailable = browserUnavailableReason();
-const mustRun = process.env.CI === 'true';
-if (unavailable && !mustRun) console.warn(`[e2e] skipping browser tests: ${unavailable}`);
-
-const WAIT = { timeout: 10_000 };
-
-describe.skipIf(!!unavailable && !mustRun)('billing in the browser', () => {
+describe.skipIf(SKIP_BROWSER_TESTS)('billing in the browser', () => {
+  const world = browserWorld();
   let app: TestApp;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-
-  beforeAll(async () => {
-    if (unavailable) throw new Error(`browser tests must run under CI=true, but ${unavailable}`);
-    app = await startTestApp();
-    browser = await launchChromium();
+  const contexts = world.contexts;
+  beforeAll(() => {
+    app = world.app;
   });
 
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await app?.close();
-  });
-
-  async function pageFor(cookies: Map<string, string>): Promise<Page> {
-    const context = await signedInContext(browser, app.url, cookies);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => console.error('[browser error]', err.message));
-    return page;
-  }
+  const pageFor = (cookies: Map<string, string>): Promise<Page> => world.page(cookies);
 
   it('buys credits through the test checkout; a second member sees the balance live', async () => {
     try {

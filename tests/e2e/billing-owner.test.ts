@@ -5,42 +5,21 @@
  * checkout, then cancelling at period end ("Pro until ...").
  * Then auto top-up trouble: a card that needs its holder (3-D Secure) and auto top-up switched off.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import type { TestApp } from '../helpers/app.js';
 import { payCheckout } from '../helpers/billing.js';
 import { signUp } from '../helpers/client.js';
-import { artifact, browserUnavailableReason, launchChromium, signedInContext } from './browser.js';
+import { SKIP_BROWSER_TESTS, WAIT, artifact, browserWorld } from './browser.js';
 
-const unavailable = browserUnavailableReason();
-const mustRun = process.env.CI === 'true';
-const WAIT = { timeout: 10_000 };
-
-describe.skipIf(!!unavailable && !mustRun)('billing controls of an owner in the browser', () => {
+describe.skipIf(SKIP_BROWSER_TESTS)('billing controls of an owner in the browser', () => {
+  const world = browserWorld();
   let app: TestApp;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-
-  beforeAll(async () => {
-    if (unavailable) throw new Error(`browser tests must run under CI=true, but ${unavailable}`);
-    app = await startTestApp();
-    browser = await launchChromium();
+  beforeAll(() => {
+    app = world.app;
   });
 
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await app?.close();
-  });
-
-  async function pageFor(cookies: Map<string, string>): Promise<Page> {
-    const context = await signedInContext(browser, app.url, cookies);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => console.error('[browser error]', err.message));
-    return page;
-  }
+  const pageFor = (cookies: Map<string, string>): Promise<Page> => world.page(cookies);
 
   it('sets alerts and auto top-up, adds a payment method, subscribes to Pro and cancels at period end', async () => {
     const owner = await signUp(app.url, 'Petra Owner');

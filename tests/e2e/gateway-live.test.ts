@@ -4,48 +4,32 @@
  * and credits card without a reload; Analytics, the request log (with its detail view) and the
  * provider keys page render. Screenshots at 1280 and 390 px go to test-artifacts/e2e/.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { signUp } from '../helpers/client.js';
 import { fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { grantCredits } from '../helpers/gateway.js';
-import { artifact, browserUnavailableReason, launchChromium, signedInContext } from './browser.js';
+import { SKIP_BROWSER_TESTS, WAIT, artifact, browserWorld } from './browser.js';
 
-const unavailable = browserUnavailableReason();
-const mustRun = process.env.CI === 'true';
-if (unavailable && !mustRun) console.warn(`[e2e] skipping browser tests: ${unavailable}`);
-
-const WAIT = { timeout: 10_000 };
-
-describe.skipIf(!!unavailable && !mustRun)('gateway pages in the browser', () => {
+describe.skipIf(SKIP_BROWSER_TESTS)('gateway pages in the browser', () => {
   let upstream: FakeUpstream;
+  const world = browserWorld(
+    async () => {
+      upstream = await startFakeUpstream();
+      return startTestApp({ env: fakeUpstreamEnv(upstream.url) });
+    },
+    async () => {
+      await upstream?.close();
+    },
+  );
   let app: TestApp;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-
-  beforeAll(async () => {
-    if (unavailable) throw new Error(`browser tests must run under CI=true, but ${unavailable}`);
-    upstream = await startFakeUpstream();
-    app = await startTestApp({ env: fakeUpstreamEnv(upstream.url) });
-    browser = await launchChromium();
+  const contexts = world.contexts;
+  beforeAll(() => {
+    app = world.app;
   });
 
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await app?.close();
-    await upstream?.close();
-  });
-
-  async function pageFor(cookies: Map<string, string>): Promise<Page> {
-    const context = await signedInContext(browser, app.url, cookies);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => console.error('[browser error]', err.message));
-    return page;
-  }
+  const pageFor = (cookies: Map<string, string>): Promise<Page> => world.page(cookies);
 
   async function chat(key: string, content: string, stream = false) {
     const res = await fetch(`${app.url}/v1/chat/completions`, {

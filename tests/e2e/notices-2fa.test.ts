@@ -3,33 +3,19 @@
  * organization deleted): a clear notice and a move to another organization, without a reload.
  * Then two-factor sign-in through the UI.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { decodeBase32IgnorePadding } from '@oslojs/encoding';
 import { generateHOTP, generateTOTP } from '@oslojs/otp';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import type { TestApp } from '../helpers/app.js';
 import { signUp } from '../helpers/client.js';
-import { artifact, browserUnavailableReason, launchChromium, signedInContext } from './browser.js';
+import { SKIP_BROWSER_TESTS, WAIT, artifact, browserWorld } from './browser.js';
 
-const unavailable = browserUnavailableReason();
-const mustRun = process.env.CI === 'true';
-const WAIT = { timeout: 10_000 };
-
-describe.skipIf(!!unavailable && !mustRun)('losing access, and two-factor sign-in, in the browser', () => {
+describe.skipIf(SKIP_BROWSER_TESTS)('losing access, and two-factor sign-in, in the browser', () => {
+  const world = browserWorld();
   let app: TestApp;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-
-  beforeAll(async () => {
-    if (unavailable) throw new Error(`browser tests must run under CI=true, but ${unavailable}`);
-    app = await startTestApp();
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await app?.close();
+  beforeAll(() => {
+    app = world.app;
   });
 
   async function track<T>(page: Page, name: string, run: () => Promise<T>): Promise<T> {
@@ -49,10 +35,7 @@ describe.skipIf(!!unavailable && !mustRun)('losing access, and two-factor sign-i
     const invite = await owner.client.team.invite.mutate({ orgId: shared.id, email: member.email, role: 'developer' });
     await member.client.team.acceptInvitation.mutate({ token: invite.inviteUrl.split('/invite/')[1]! });
 
-    const context = await signedInContext(browser, app.url, member.cookies);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
+    const page = await world.page(member.cookies);
     await track(page, 'removed', async () => {
       await page.goto(`${app.url}/org/${shared.id}/projects`);
       await page.getByText('Default Project').waitFor(WAIT);
@@ -80,10 +63,7 @@ describe.skipIf(!!unavailable && !mustRun)('losing access, and two-factor sign-i
 
   it('turns on two-factor authentication and signs in with a code', async () => {
     const user = await signUp(app.url, 'Tess Totp');
-    const context = await signedInContext(browser, app.url, user.cookies);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
+    const page = await world.page(user.cookies);
     // Codes are single-use per 30-second step: turn it on with the previous step's code (inside the
     // clock-drift window), sign in with the current one.
     const code = (secret: string) => generateTOTP(decodeBase32IgnorePadding(secret), 30, 6);

@@ -3,44 +3,23 @@
  * the developer signs up from the invitation link and accepts; the owner promotes them to admin and
  * the developer's Team page grows the invite form without a reload. Presence shows each to the other.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import type { TestApp } from '../helpers/app.js';
 import { uniqueEmail } from '../helpers/client.js';
-import { artifact, browserUnavailableReason, launchChromium } from './browser.js';
-
-const unavailable = browserUnavailableReason();
-const mustRun = process.env.CI === 'true';
-if (unavailable && !mustRun) console.warn(`[e2e] skipping browser tests: ${unavailable}`);
+import { SKIP_BROWSER_TESTS, WAIT, artifact, browserWorld } from './browser.js';
 
 const PASSWORD = 'correct horse battery staple';
-const WAIT = { timeout: 10_000 };
 
-describe.skipIf(!!unavailable && !mustRun)('team collaboration in the browser', () => {
+describe.skipIf(SKIP_BROWSER_TESTS)('team collaboration in the browser', () => {
+  const world = browserWorld();
   let app: TestApp;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-
-  beforeAll(async () => {
-    if (unavailable) throw new Error(`browser tests must run under CI=true, but ${unavailable}`);
-    app = await startTestApp();
-    browser = await launchChromium();
+  const contexts = world.contexts;
+  beforeAll(() => {
+    app = world.app;
   });
 
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await app?.close();
-  });
-
-  async function newPage(): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 820 } });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => console.error('[browser error]', err.message));
-    return page;
-  }
+  const newPage = (): Promise<Page> => world.page();
 
   it('invites, accepts, promotes live, and shows presence', async () => {
     try {
