@@ -8,6 +8,7 @@ import { purgeExpiredLogs } from '../modules/usage/retention.js';
 export const MAINTENANCE_QUEUE = 'maintenance';
 export const AUTO_TOP_UP_QUEUE = 'auto-top-up-sweep';
 export const LOG_RETENTION_QUEUE = 'gateway-log-retention';
+export const EMAIL_RETRY_QUEUE = 'email-retry';
 
 export async function startJobs(databaseUrl: string, services: Services): Promise<PgBoss> {
   const { orm, log } = services;
@@ -32,6 +33,13 @@ export async function startJobs(databaseUrl: string, services: Services): Promis
   await boss.work(LOG_RETENTION_QUEUE, async () => {
     const purged = await purgeExpiredLogs(orm.em.fork());
     log.info(purged, 'request log retention done');
+  });
+  // Emails whose delivery failed, or never happened, when their next attempt is due.
+  await boss.createQueue(EMAIL_RETRY_QUEUE);
+  await boss.schedule(EMAIL_RETRY_QUEUE, '* * * * *', {}, { singletonKey: EMAIL_RETRY_QUEUE });
+  await boss.work(EMAIL_RETRY_QUEUE, async () => {
+    const attempted = await services.mailer.deliverDue();
+    if (attempted > 0) log.info({ attempted }, 'due emails attempted');
   });
   return boss;
 }
