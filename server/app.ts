@@ -14,6 +14,7 @@ import { migrate, openDatabase } from './db/orm.js';
 import { EventBus } from './events/bus.js';
 import { Mailer } from './email/mailer.js';
 import { resolveAppSecret, SecretBox } from './auth/secrets.js';
+import { SocketSessionWatch } from './auth/session-watch.js';
 import { isSameOriginRequest } from './auth/origin.js';
 import { readCookie, SESSION_COOKIE, validateSessionToken } from './auth/session.js';
 import { validateApiToken } from './auth/api-token.js';
@@ -106,6 +107,8 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     log,
   };
   services.presence.start();
+  const socketSessions = new SocketSessionWatch(orm, config.socketSessionCheckMs, log);
+  socketSessions.start();
   let boss: PgBoss | null = null;
   if (opts.jobs) boss = await startJobs(opts.databaseUrl, services);
 
@@ -140,6 +143,8 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
       const key = auth.sessionId ?? `token:${auth.tokenId}`;
       const off = bus.onSessionEnded(key, () => ws.close(4001, 'session ended'));
       ws.once('close', off);
+      // A session can also run out (inactivity) while its socket stays open.
+      if (auth.sessionId) ws.once('close', socketSessions.watch(auth.sessionId, () => ws.close(4001, 'session expired')));
       // A sign-out that landed between authenticating and listening above would otherwise leave
       // this socket open: check once more now that the listener is in place.
       const table = auth.sessionId ? 'session' : 'api_token';
@@ -215,6 +220,7 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     orm,
     async close() {
       services.presence.stop();
+      socketSessions.stop();
       await app.close();
       await gateway.close();
       await boss?.stop({ graceful: true, wait: true }).catch(() => {});

@@ -39,6 +39,8 @@ const envSchema = z.object({
   GATEWAY_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
   GATEWAY_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
   GATEWAY_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(20).default(15),
+  /** How often open WebSockets' sessions are checked for expiry (ms). */
+  SOCKET_SESSION_CHECK_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(600_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -58,6 +60,7 @@ export interface Config {
   embeddedPgPort: number;
   /** Fastify's trustProxy: true, false, or addresses/CIDRs (comma-separated). Default: loopback only. */
   trustProxy: boolean | string;
+  socketSessionCheckMs: number;
   stripe: {
     secretKey?: string;
     webhookSecret?: string;
@@ -115,6 +118,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    socketSessionCheckMs: e.SOCKET_SESSION_CHECK_MS,
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY || undefined,
       webhookSecret: e.STRIPE_WEBHOOK_SECRET || undefined,

@@ -38,7 +38,8 @@ async function expectNothingMoreFor(cutOff: LiveSubscription, name: string) {
 }
 
 beforeAll(async () => {
-  app = await startTestApp();
+  // Sockets' sessions are checked for expiry every 300 ms here (10 minutes by default).
+  app = await startTestApp({ env: { SOCKET_SESSION_CHECK_MS: '300' } });
   owner = await signUp(app.url, 'Olivia Owner');
   ({ organization: { id: orgId } } = await owner.client.organization.create.mutate({ name: 'Access Co' }));
   ownerLive = connect({ cookie: owner.cookieHeader() });
@@ -86,6 +87,19 @@ describe('live.organization access', () => {
     // wsLink reconnects and resubscribes with the old cookie, which no longer authenticates.
     expect(errorCode(await sub.error())).toBe('UNAUTHORIZED');
     await expectNothingMoreFor(sub, 'After sign-out');
+  });
+
+  it('a session that runs out from inactivity has its socket closed', async () => {
+    const member = await addMember(app.url, owner, orgId, 'Idle Ida');
+    const live = connect({ cookie: member.cookieHeader() });
+    const sub = live.subscribe(orgId);
+    await sub.event('presence');
+    // Eleven days without activity, as far as the database knows (the limit is ten).
+    await app.orm.em.fork().execute(`update session set last_verified_at = now() - interval '11 days' where user_id = ?`, [member.user.id]);
+    await sub.until('the socket to close', () => live.closes.find((c) => c.code === 4001 && c.reason === 'session expired'));
+    // wsLink reconnects with the same cookie, which no longer authenticates.
+    expect(errorCode(await sub.error())).toBe('UNAUTHORIZED');
+    await expectNothingMoreFor(sub, 'After expiry');
   });
 
   it('a revoked personal API token receives nothing more (token in connectionParams)', async () => {
