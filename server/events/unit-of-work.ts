@@ -87,9 +87,23 @@ async function publishEvents(tx: Sql, bus: EventBus, actorId: string | null, eve
   }
 }
 
+type PendingEmail = { id: string; to: string; subject: string; text: string };
+
+/** After the commit: hand the emails to the mailer, then run the after-commit hooks (best effort). */
+async function afterCommitted(deps: WorkDeps, emails: PendingEmail[], after: (() => void | Promise<void>)[]): Promise<void> {
+  for (const m of emails) void deps.mailer.deliver(m.id, m.to, m.subject, m.text);
+  for (const f of after) {
+    try {
+      await f();
+    } catch {
+      // after-commit hooks are best effort; the change itself is committed
+    }
+  }
+}
+
 export async function runCommand<T>(deps: WorkDeps, actorId: string | null, fn: (work: Work) => Promise<T>, em?: EntityManager): Promise<T> {
   const events: PendingEvent[] = [];
-  const emails: { id: string; to: string; subject: string; text: string }[] = [];
+  const emails: PendingEmail[] = [];
   const after: (() => void | Promise<void>)[] = [];
   const base = em ?? deps.orm.em.fork();
 
@@ -117,14 +131,7 @@ export async function runCommand<T>(deps: WorkDeps, actorId: string | null, fn: 
     return value;
   });
 
-  for (const m of emails) void deps.mailer.deliver(m.id, m.to, m.subject, m.text);
-  for (const f of after) {
-    try {
-      await f();
-    } catch {
-      // after-commit hooks are best effort; the change itself is committed
-    }
-  }
+  await afterCommitted(deps, emails, after);
   return result;
 }
 
@@ -155,7 +162,7 @@ function preparedStatement(sql: string): { name?: string; text: string } {
 export async function runSqlCommand<T>(deps: WorkDeps, pool: pg.Pool, actorId: string | null, fn: (work: SqlWork) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   const events: PendingEvent[] = [];
-  const emails: { id: string; to: string; subject: string; text: string }[] = [];
+  const emails: PendingEmail[] = [];
   const after: (() => void | Promise<void>)[] = [];
   const audits: { org_id: string; actor_id: string | null; action: string; target_type: string; target_id: string | null; before: object | null; after: object | null; created_at: string }[] = [];
   const tx: Sql = {
@@ -201,13 +208,6 @@ export async function runSqlCommand<T>(deps: WorkDeps, pool: pg.Pool, actorId: s
   } finally {
     client.release(broken);
   }
-  for (const m of emails) void deps.mailer.deliver(m.id, m.to, m.subject, m.text);
-  for (const f of after) {
-    try {
-      await f();
-    } catch {
-      // after-commit hooks are best effort; the change itself is committed
-    }
-  }
+  await afterCommitted(deps, emails, after);
   return value;
 }

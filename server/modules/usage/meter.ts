@@ -208,8 +208,8 @@ export class UsageMeter {
   private readonly lastUsedWritten = new Map<string, number>();
   private readonly maxBatch: number;
   private readonly pool: pg.Pool;
-  /** Batches committed, records lost, and the longest wait from a response to its commit (tests, benches, logs). */
-  readonly stats = { batches: 0, records: 0, failures: 0, dropped: 0, maxLagMs: 0 };
+  /** Batches committed and records lost (for tests, benches and the logs). */
+  readonly stats = { batches: 0, records: 0, failures: 0, dropped: 0 };
 
   constructor(
     private readonly services: Services,
@@ -255,10 +255,7 @@ export class UsageMeter {
     if (this.running || this.pending.length === 0) return;
     // Leftovers of an oversized backlog keep the old timestamp: they are due at once.
     const batch = this.pending.splice(0, this.maxBatch);
-    const oldest = this.oldestPendingAt;
     this.running = this.commitWithRetry(batch).finally(() => {
-      // From the oldest record's response to its commit (or to giving up on it).
-      this.stats.maxLagMs = Math.max(this.stats.maxLagMs, Math.round(performance.now() - oldest));
       this.running = null;
       this.schedule();
     });
