@@ -3,7 +3,7 @@ import { createEffect, createSignal, For, Show } from 'solid-js';
 import { createStore, produce } from 'solid-js/store';
 import { api, type RouterOutputs } from '../api.js';
 import { useOrg } from '../state/org-context.js';
-import { Button, Card, createAction, EmptyState, ErrorState, Loading, PageHeader } from '../ui/components.js';
+import { Button, Card, createAction, EmptyState, ErrorState, Loading, PageHeader, LoadMoreFooter } from '../ui/components.js';
 import { formatDateTime } from '../ui/format.js';
 
 type Entry = RouterOutputs['audit']['list']['items'][number];
@@ -184,13 +184,7 @@ export function AuditPage() {
                   </tbody>
                 </table>
               </div>
-              <Show when={state.nextCursor}>
-                <div class="card-footer">
-                  <Button loading={loadingMore()} onClick={() => void loadMore()}>
-                    Load more
-                  </Button>
-                </div>
-              </Show>
+              <LoadMoreFooter more={!!state.nextCursor} loading={loadingMore()} onLoad={() => void loadMore()} />
             </Card>
           </Show>
         </Show>

@@ -3,7 +3,7 @@ import { createEffect, createResource, createSignal, For, on, onCleanup, Show } 
 import { createStore, reconcile } from 'solid-js/store';
 import { api, type RouterOutputs } from '../api.js';
 import { useOrg } from '../state/org-context.js';
-import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, PageHeader, SelectField, TextField } from '../ui/components.js';
+import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, PageHeader, SelectField, TextField, LoadMoreFooter } from '../ui/components.js';
 import { formatDateTime } from '../ui/format.js';
 import { formatCost, formatCount, formatMs } from '../ui/usage-format.js';
 
@@ -154,13 +154,7 @@ export function LogsPage() {
                 </tbody>
               </table>
             </div>
-            <Show when={state.nextCursor}>
-              <div class="card-footer">
-                <Button loading={loadingMore()} onClick={() => void loadMore()}>
-                  Load more
-                </Button>
-              </div>
-            </Show>
+            <LoadMoreFooter more={!!state.nextCursor} loading={loadingMore()} onLoad={() => void loadMore()} />
           </Show>
         </Show>
       </Card>

@@ -154,6 +154,19 @@ export function PageHeader(props: { title: string; description?: JSX.Element; ac
   );
 }
 
+/** The footer of a cursor-paged list: "Load more" while there is a next page. */
+export function LoadMoreFooter(props: { more: boolean; loading: boolean; onLoad: () => void }) {
+  return (
+    <Show when={props.more}>
+      <div class="card-footer">
+        <Button loading={props.loading} onClick={() => props.onLoad()}>
+          Load more
+        </Button>
+      </div>
+    </Show>
+  );
+}
+
 export function Loading(props: { label?: string }) {
   return (
     <div class="loading" role="status">

@@ -8,7 +8,7 @@ import { refundInput } from '../../../../shared/schemas.js';
 import { api, capitalize } from '../../api.js';
 import { useOrg } from '../../state/org-context.js';
 import { confirmWithInput } from '../../ui/confirm.js';
-import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, SelectField } from '../../ui/components.js';
+import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, SelectField, LoadMoreFooter } from '../../ui/components.js';
 import { formatDateTime } from '../../ui/format.js';
 import { validate } from '../../ui/forms.js';
 import { toast } from '../../ui/toast.js';
@@ -153,13 +153,7 @@ function TransactionsContent() {
                 </tbody>
               </table>
             </div>
-            <Show when={state.nextCursor}>
-              <div class="card-footer">
-                <Button loading={loadingMore()} onClick={() => void loadMore()}>
-                  Load more
-                </Button>
-              </div>
-            </Show>
+            <LoadMoreFooter more={!!state.nextCursor} loading={loadingMore()} onLoad={() => void loadMore()} />
           </Show>
         </Show>
       </Card>
