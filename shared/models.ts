@@ -6,10 +6,16 @@
  * tokens (bigint) once, here. Operators update this table when providers change prices.
  *
  * Cost of one request (exact, integer arithmetic):
- *   numerator = uncachedInput × inputPrice + cachedInput × cachedInputPrice + output × outputPrice
- *   (prices in nano-dollars per million tokens), cost = numerator / 1,000,000 rounded half up to a
- *   whole nano-dollar, once per request. A nano-dollar is 1e-9 USD, so the rounding is at most half
- *   a nano-dollar per request.
+ *   numerator = freshInput × inputPrice + cacheRead × cachedInputPrice + cacheWrite × cacheWritePrice
+ *             + output × outputPrice
+ *   (prices in nano-dollars per million tokens; freshInput = input − cacheRead − cacheWrite),
+ *   cost = numerator / 1,000,000 rounded half up to a whole nano-dollar, once per request. A
+ *   nano-dollar is 1e-9 USD, so the rounding is at most half a nano-dollar per request.
+ *
+ * Cache writes (Anthropic's cache_creation_input_tokens) cost 1.25× the input price on Anthropic;
+ * a model without a cache-write price bills them as input. Long prompts: some models price the
+ * whole request higher once its prompt passes a size (Gemini 2.5 Pro above 200k input tokens,
+ * Qwen's tiers); `tiers` lists those prices, and the tier is chosen by the request's input tokens.
  */
 import { decimalToNanos } from './money.js';
 
@@ -45,16 +51,33 @@ export interface ModelInfo {
   id: string;
   /** Other names clients may use; they route to `id`. */
   aliases?: string[];
-  /** US dollars per million tokens, exact decimals. */
-  price: { input: string; cachedInput: string; output: string };
+  /** US dollars per million tokens, exact decimals (cacheWrite defaults to input). */
+  price: Prices;
+  /** Higher prices for the whole request once its input tokens exceed `above`, ascending. */
+  tiers?: (Prices & { above: number })[];
   contextTokens: number;
   maxOutputTokens: number;
   streaming: boolean;
 }
 
+export interface Prices {
+  input: string;
+  cachedInput: string;
+  cacheWrite?: string;
+  output: string;
+}
+
+/** Integer nano-dollars per million tokens. */
+export interface NanoPrices {
+  input: bigint;
+  cachedInput: bigint;
+  cacheWrite: bigint;
+  output: bigint;
+}
+
 export interface PricedModel extends ModelInfo {
-  /** Integer nano-dollars per million tokens. */
-  nanosPerMTok: { input: bigint; cachedInput: bigint; output: bigint };
+  /** Base prices, plus the long-prompt tiers (ascending by `above`). */
+  nanosPerMTok: NanoPrices & { tiers?: (NanoPrices & { above: number })[] };
 }
 
 const m = (
@@ -66,7 +89,19 @@ const m = (
   contextTokens: number,
   maxOutputTokens: number,
   aliases?: string[],
-): ModelInfo => ({ provider, id, price: { input, cachedInput, output }, contextTokens, maxOutputTokens, streaming: true, ...(aliases ? { aliases } : {}) });
+  more: { cacheWrite?: string; tiers?: ModelInfo['tiers'] } = {},
+): ModelInfo => ({
+  provider,
+  id,
+  price: { input, cachedInput, ...(more.cacheWrite ? { cacheWrite: more.cacheWrite } : {}), output },
+  contextTokens,
+  maxOutputTokens,
+  streaming: true,
+  ...(aliases ? { aliases } : {}),
+  ...(more.tiers ? { tiers: more.tiers } : {}),
+});
+/** Alibaba bills cached input (implicit cache hits) at 20% of the tier's input price. */
+const qwenTier = (above: number, input: string, cachedInput: string, output: string) => ({ above, input, cachedInput, output });
 
 /** Order matters for bare names: the first provider listing a model id serves it. */
 const MODELS: ModelInfo[] = [
@@ -82,15 +117,15 @@ const MODELS: ModelInfo[] = [
   m('openai', 'o3', '2', '0.5', '8', 200_000, 100_000),
   m('openai', 'o4-mini', '1.1', '0.275', '4.4', 200_000, 100_000),
   m('openai', 'o3-mini', '1.1', '0.55', '4.4', 200_000, 100_000),
-  // Anthropic (cache reads at 10% of input; cache writes are billed at the input price here)
-  m('anthropic', 'claude-opus-4-5-20251101', '5', '0.5', '25', 200_000, 64_000, ['claude-opus-4-5']),
-  m('anthropic', 'claude-opus-4-1-20250805', '15', '1.5', '75', 200_000, 32_000, ['claude-opus-4-1']),
-  m('anthropic', 'claude-sonnet-4-5-20250929', '3', '0.3', '15', 200_000, 64_000, ['claude-sonnet-4-5']),
-  m('anthropic', 'claude-sonnet-4-20250514', '3', '0.3', '15', 200_000, 64_000, ['claude-sonnet-4-0']),
-  m('anthropic', 'claude-haiku-4-5-20251001', '1', '0.1', '5', 200_000, 64_000, ['claude-haiku-4-5']),
-  m('anthropic', 'claude-3-5-haiku-20241022', '0.8', '0.08', '4', 200_000, 8_192, ['claude-3-5-haiku-latest']),
-  // Google Gemini (AI Studio or Vertex AI; prompts up to 200k tokens)
-  m('google', 'gemini-2.5-pro', '1.25', '0.125', '10', 1_048_576, 65_536),
+  // Anthropic (cache reads at 10% of input; 5-minute cache writes at 125% of input)
+  m('anthropic', 'claude-opus-4-5-20251101', '5', '0.5', '25', 200_000, 64_000, ['claude-opus-4-5'], { cacheWrite: '6.25' }),
+  m('anthropic', 'claude-opus-4-1-20250805', '15', '1.5', '75', 200_000, 32_000, ['claude-opus-4-1'], { cacheWrite: '18.75' }),
+  m('anthropic', 'claude-sonnet-4-5-20250929', '3', '0.3', '15', 200_000, 64_000, ['claude-sonnet-4-5'], { cacheWrite: '3.75' }),
+  m('anthropic', 'claude-sonnet-4-20250514', '3', '0.3', '15', 200_000, 64_000, ['claude-sonnet-4-0'], { cacheWrite: '3.75' }),
+  m('anthropic', 'claude-haiku-4-5-20251001', '1', '0.1', '5', 200_000, 64_000, ['claude-haiku-4-5'], { cacheWrite: '1.25' }),
+  m('anthropic', 'claude-3-5-haiku-20241022', '0.8', '0.08', '4', 200_000, 8_192, ['claude-3-5-haiku-latest'], { cacheWrite: '1' }),
+  // Google Gemini (AI Studio or Vertex AI); 2.5 Pro costs more for prompts over 200k tokens
+  m('google', 'gemini-2.5-pro', '1.25', '0.125', '10', 1_048_576, 65_536, undefined, { tiers: [{ above: 200_000, input: '2.5', cachedInput: '0.25', output: '15' }] }),
   m('google', 'gemini-2.5-flash', '0.3', '0.03', '2.5', 1_048_576, 65_536),
   m('google', 'gemini-2.5-flash-lite', '0.1', '0.01', '0.4', 1_048_576, 65_536),
   m('google', 'gemini-2.0-flash', '0.1', '0.025', '0.4', 1_048_576, 8_192),
@@ -104,24 +139,30 @@ const MODELS: ModelInfo[] = [
   m('azure', 'gpt-4o-mini', '0.15', '0.075', '0.6', 128_000, 16_384),
   m('azure', 'gpt-5-mini', '0.25', '0.025', '2', 400_000, 128_000),
   m('azure', 'o4-mini', '1.1', '0.275', '4.4', 200_000, 100_000),
-  // Alibaba Cloud Model Studio, international (Singapore) prices; cached input at 20% of input
-  m('alibaba', 'qwen3-max', '1.2', '0.24', '6', 262_144, 65_536),
+  // Alibaba Cloud Model Studio, international (Singapore) prices; cached input at 20% of input;
+  // tiered by the request's input tokens
+  m('alibaba', 'qwen3-max', '1.2', '0.24', '6', 262_144, 65_536, undefined, { tiers: [qwenTier(32_000, '2.4', '0.48', '12'), qwenTier(128_000, '3', '0.6', '15')] }),
   m('alibaba', 'qwen-max', '1.6', '0.32', '6.4', 32_768, 8_192),
-  m('alibaba', 'qwen-plus', '0.4', '0.08', '1.2', 131_072, 16_384),
-  m('alibaba', 'qwen-flash', '0.05', '0.01', '0.4', 1_000_000, 32_768),
+  m('alibaba', 'qwen-plus', '0.4', '0.08', '1.2', 1_000_000, 32_768, undefined, { tiers: [qwenTier(256_000, '1.2', '0.24', '3.6')] }),
+  m('alibaba', 'qwen-flash', '0.05', '0.01', '0.4', 1_000_000, 32_768, undefined, { tiers: [qwenTier(256_000, '0.25', '0.05', '2')] }),
   m('alibaba', 'qwen-turbo', '0.05', '0.01', '0.2', 1_000_000, 16_384),
-  m('alibaba', 'qwen3-coder-plus', '1', '0.2', '5', 1_000_000, 65_536),
+  m('alibaba', 'qwen3-coder-plus', '1', '0.2', '5', 1_000_000, 65_536, undefined, {
+    tiers: [qwenTier(32_000, '1.8', '0.36', '9'), qwenTier(128_000, '3', '0.6', '15'), qwenTier(256_000, '6', '1.2', '60')],
+  }),
 ];
 
-function priced(info: ModelInfo): PricedModel {
+function nanoPrices(p: Prices): NanoPrices {
   return {
-    ...info,
-    nanosPerMTok: {
-      input: decimalToNanos(info.price.input),
-      cachedInput: decimalToNanos(info.price.cachedInput),
-      output: decimalToNanos(info.price.output),
-    },
+    input: decimalToNanos(p.input),
+    cachedInput: decimalToNanos(p.cachedInput),
+    cacheWrite: decimalToNanos(p.cacheWrite ?? p.input),
+    output: decimalToNanos(p.output),
   };
+}
+
+function priced(info: ModelInfo): PricedModel {
+  const tiers = info.tiers?.map((t) => ({ above: t.above, ...nanoPrices(t) })).sort((a, b) => a.above - b.above);
+  return { ...info, nanosPerMTok: { ...nanoPrices(info.price), ...(tiers?.length ? { tiers } : {}) } };
 }
 
 export const MODEL_CATALOG: readonly PricedModel[] = MODELS.map(priced);
@@ -186,16 +227,28 @@ export interface TokenUsage {
   outputTokens: number;
   /** The part of inputTokens read from the provider's prompt cache. */
   cachedTokens: number;
+  /** The part of inputTokens written to the provider's prompt cache (Anthropic); 0 when absent. */
+  cacheWriteTokens?: number;
 }
 
 const PER_MILLION = 1_000_000n;
 
+/** The prices that apply to a request with this many input tokens (its tier, or the base prices). */
+export function pricesFor(prices: PricedModel['nanosPerMTok'], inputTokens: number): NanoPrices {
+  let chosen: NanoPrices = prices;
+  for (const tier of prices.tiers ?? []) if (inputTokens > tier.above) chosen = tier;
+  return chosen;
+}
+
 /** Exact cost in integer nano-dollars, rounded half up once per request (see the header). */
 export function costNanos(prices: PricedModel['nanosPerMTok'], usage: TokenUsage): bigint {
-  const cached = BigInt(Math.max(0, Math.min(usage.cachedTokens, usage.inputTokens)));
-  const uncached = BigInt(Math.max(0, usage.inputTokens)) - cached;
+  const inputTokens = Math.max(0, usage.inputTokens);
+  const p = pricesFor(prices, inputTokens);
+  const cached = Math.max(0, Math.min(usage.cachedTokens, inputTokens));
+  const written = Math.max(0, Math.min(usage.cacheWriteTokens ?? 0, inputTokens - cached));
+  const fresh = BigInt(inputTokens - cached - written);
   const output = BigInt(Math.max(0, usage.outputTokens));
-  const numerator = uncached * prices.input + cached * prices.cachedInput + output * prices.output;
+  const numerator = fresh * p.input + BigInt(cached) * p.cachedInput + BigInt(written) * p.cacheWrite + output * p.output;
   return (numerator + PER_MILLION / 2n) / PER_MILLION;
 }
 

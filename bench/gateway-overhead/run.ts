@@ -5,17 +5,22 @@
  * taken per response from autocannon's `response` events (sub-millisecond precision; its own
  * histogram rounds to whole milliseconds).
  *
- * Three loads, each run on the three targets in turn, ROUNDS times over, so the machine's drift
- * hits every target alike; a figure is the median of its rounds:
- * - light: one connection at most BENCH_RATE calls/s. Each call meets an otherwise idle server, so
- *   the added latency is the gateway's own work, not queueing behind other calls.
- * - burst: 8 connections at BENCH_RATE calls/s (autocannon sends each second's quota back to back,
- *   so up to 8 calls wait on each other).
- * - throughput: BENCH_CONNECTIONS connections at full speed.
+ * Targets: the fake upstream directly; a bare Node proxy (node:http server + undici pool, nothing
+ * else: the floor any Node proxy pays on this machine); our gateway; Portkey's.
+ *
+ * Three loads. Each round runs every load on every target in turn, for BENCH_SECONDS each, and
+ * there are ROUNDS short rounds, so the machine's drift (it is shared) hits every target alike.
+ * Latency percentiles are taken over the calls of all rounds together:
+ * - light: one connection, BENCH_RATE calls/s. autocannon sends each second's quota back to back,
+ *   so on one connection a call never waits behind another: the added latency is the gateway's
+ *   own work per call.
+ * - burst: 8 connections at BENCH_RATE calls/s: up to 8 calls wait on each other.
+ * - throughput: BENCH_CONNECTIONS connections at full speed (req/s: the median round).
  * The CPU each process used per call (from /proc) is reported for the light load.
  *
- * Knobs: BENCH_RATE (300), BENCH_SECONDS (8), BENCH_CONNECTIONS (32), ROUNDS (3), DATABASE_URL (else
- * an embedded PostgreSQL in a temp dir), PORTKEY=0 to skip Portkey.
+ * Knobs: BENCH_RATE (300), BENCH_SECONDS (3), BENCH_CONNECTIONS (32), ROUNDS (8), DATABASE_URL (else
+ * an embedded PostgreSQL in a temp dir), PORTKEY=0 to skip Portkey, LOAD=light|burst|throughput
+ * (one load only, for profiling), GATEWAY_NODE_ARGS (extra node flags for our gateway's process).
  */
 import autocannon from 'autocannon';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,9 +28,9 @@ import { startDatabase } from '../live-fanout/setup.js';
 import { startPortkey, startTsChild, type Child } from './processes.js';
 
 const RATE = Number(process.env.BENCH_RATE ?? 300);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 8);
 const WITH_PORTKEY = process.env.PORTKEY !== '0';
 /** LOAD=light|burst|throughput runs only that load (for profiling); the summary then needs all three. */
 const ONLY_LOAD = process.env.LOAD;
@@ -39,6 +44,8 @@ interface Target {
 }
 
 interface Run {
+  /** Every answered call's latency (ms), so rounds can be pooled. */
+  latencies: number[];
   p50: number;
   p99: number;
   rps: number;
@@ -90,6 +97,7 @@ async function load(t: Target, opts: { seconds: number; connections: number; rat
   const n = Math.max(1, latencies.length);
   latencies.sort((a, b) => a - b);
   return {
+    latencies,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
     rps: result.requests.average,
@@ -110,9 +118,12 @@ try {
   const gateway = await startTsChild('gateway-server.ts', { DATABASE_URL: db.url, UPSTREAM_URL: upstream.url }, 'our gateway');
   children.push(gateway);
   const [apiKey] = gateway.fields;
+  const bare = await startTsChild('bare-proxy-server.ts', { UPSTREAM_URL: upstream.url }, 'the bare proxy');
+  children.push(bare);
   const messages = [{ role: 'user', content: 'Say hello to the benchmark [chunks:20]' }];
   const targets: Target[] = [
     { name: 'direct (fake upstream)', url: upstream.url, headers: { authorization: 'Bearer sk-direct' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages }), pid: upstream.pid },
+    { name: 'bare Node proxy (floor)', url: bare.url, headers: { authorization: 'Bearer sk-direct' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages }), pid: bare.pid },
     { name: 'our gateway (metered)', url: gateway.url, headers: { authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages }), pid: gateway.pid },
   ];
   if (WITH_PORTKEY) {
@@ -144,29 +155,42 @@ try {
         const run = await load(t, opts);
         const key = `${t.name}|${name}`;
         runs.set(key, [...(runs.get(key) ?? []), run]);
-        process.stdout.write(`round ${r} ${name.padEnd(10)} ${t.name.padEnd(24)} p50 ${round(run.p50)} ms, p99 ${round(run.p99)} ms, ${Math.round(run.rps)}/s\n`);
+        process.stdout.write(`round ${r} ${name.padEnd(10)} ${t.name.padEnd(24)} p50 ${round(run.p50)} ms, p99 ${round(run.p99)} ms, ${Math.round(run.rps)}/s cpu ${round(run.cpu.own)}/${round(run.cpu.postgres)}\n`);
       }
     }
   }
   if (!ONLY_LOAD) {
-    const fig = (t: Target, loadName: LoadName, pick: (r: Run) => number) => median(runs.get(`${t.name}|${loadName}`)!.map(pick));
+    const of = (t: Target, loadName: LoadName) => runs.get(`${t.name}|${loadName}`)!;
+    // Latency percentiles over every call of every round (pooled); rates are medians of rounds;
+    // CPU per call is the total CPU over the total calls of the light rounds.
+    const pooled = (t: Target, loadName: LoadName, q: number) => percentile(of(t, loadName).flatMap((r) => r.latencies).sort((a, b) => a - b), q);
+    const cpuPerCall = (t: Target, pick: (r: Run) => number) => {
+      const rs = of(t, 'light');
+      const calls = rs.reduce((n, r) => n + r.latencies.length, 0);
+      return rs.reduce((n, r) => n + pick(r) * Math.max(1, r.latencies.length), 0) / Math.max(1, calls);
+    };
     const direct = targets[0]!;
     const rows = targets.map((t) => {
-      const added = (loadName: LoadName, q: 'p50' | 'p99') => (t === direct ? 0 : round(fig(t, loadName, (r) => r[q]) - fig(direct, loadName, (r) => r[q])));
+      const figs = (loadName: LoadName) => {
+        const p50 = pooled(t, loadName, 0.5);
+        const p99 = pooled(t, loadName, 0.99);
+        return {
+          p50: round(p50),
+          p99: round(p99),
+          addedP50: t === direct ? 0 : round(p50 - pooled(direct, loadName, 0.5)),
+          addedP99: t === direct ? 0 : round(p99 - pooled(direct, loadName, 0.99)),
+        };
+      };
       return {
         target: t.name,
-        light: { p50: round(fig(t, 'light', (r) => r.p50)), p99: round(fig(t, 'light', (r) => r.p99)), addedP50: added('light', 'p50'), addedP99: added('light', 'p99') },
-        burst: { p50: round(fig(t, 'burst', (r) => r.p50)), p99: round(fig(t, 'burst', (r) => r.p99)), addedP50: added('burst', 'p50'), addedP99: added('burst', 'p99') },
-        rps: Math.round(fig(t, 'throughput', (r) => r.rps)),
-        cpuPerCall: {
-          own: round(fig(t, 'light', (r) => r.cpu.own)),
-          postgres: round(fig(t, 'light', (r) => r.cpu.postgres)),
-          upstream: round(fig(t, 'light', (r) => r.cpu.upstream)),
-        },
+        light: figs('light'),
+        burst: figs('burst'),
+        rps: Math.round(median(of(t, 'throughput').map((r) => r.rps))),
+        cpuPerCall: { own: round(cpuPerCall(t, (r) => r.cpu.own)), postgres: round(cpuPerCall(t, (r) => r.cpu.postgres)), upstream: round(cpuPerCall(t, (r) => r.cpu.upstream)) },
         errors: [...runs.entries()].filter(([k]) => k.startsWith(`${t.name}|`)).reduce((n, [, rs]) => n + rs.reduce((m, x) => m + x.errors, 0), 0),
       };
     });
-    console.log(`\nMedians of ${ROUNDS} rounds of ${SECONDS} s. light = 1 connection at ${RATE}/s; burst = 8 connections at ${RATE}/s; throughput = ${CONNECTIONS} connections.\n`);
+    console.log(`\n${ROUNDS} rounds of ${SECONDS} s per load and target, interleaved; latency percentiles over all rounds' calls, req/s the median round. light = 1 connection at ${RATE}/s; burst = 8 connections at ${RATE}/s; throughput = ${CONNECTIONS} connections.\n`);
     console.log('| target | light p50 ms | light p99 ms | added p50 | added p99 | burst p50 ms | burst p99 ms | burst added p50 | burst added p99 | max req/s | CPU ms per call (own / PostgreSQL) | errors |');
     console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const r of rows) {

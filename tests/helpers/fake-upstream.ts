@@ -9,6 +9,7 @@
  *   [malformed]    non-stream: a body that is not JSON; stream: a broken event after the first chunk
  *   [truncate]     stream: end after the first chunk without finishing
  *   [cached:N]     report N cached prompt tokens
+ *   [cachewrite:N] report N prompt tokens written to the cache (Anthropic's cache_creation_input_tokens)
  *   [fail-mid]     stream: an error event after the first chunk
  * Also used by `npm run demo` and the benches.
  */
@@ -85,7 +86,8 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
         }
         const chunks = directive(text, 'chunks') ?? 5;
         const cached = directive(text, 'cached') ?? 0;
-        const promptTokens = promptTokensOf(messages, body.system) + cached;
+        const written = directive(text, 'cachewrite') ?? 0;
+        const promptTokens = promptTokensOf(messages, body.system) + cached + written;
         const words = Array.from({ length: chunks }, (_, i) => `w${i} `);
         const model = String(body.model);
         const stream = body.stream === true;
@@ -107,7 +109,7 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
                 model,
                 content: [{ type: 'text', text: content }],
                 stop_reason: 'end_turn',
-                usage: { input_tokens: promptTokens - cached, output_tokens: chunks, cache_read_input_tokens: cached, cache_creation_input_tokens: 0 },
+                usage: { input_tokens: promptTokens - cached - written, output_tokens: chunks, cache_read_input_tokens: cached, cache_creation_input_tokens: written },
               }
             : {
                 id: 'chatcmpl-fake',
@@ -133,7 +135,7 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
         };
         const created = Math.floor(Date.now() / 1000);
         if (anthropic) {
-          send('message_start', { type: 'message_start', message: { id: 'msg_fake', type: 'message', role: 'assistant', model, content: [], usage: { input_tokens: promptTokens - cached, cache_read_input_tokens: cached, output_tokens: 1 } } });
+          send('message_start', { type: 'message_start', message: { id: 'msg_fake', type: 'message', role: 'assistant', model, content: [], usage: { input_tokens: promptTokens - cached - written, cache_read_input_tokens: cached, cache_creation_input_tokens: written, output_tokens: 1 } } });
           send('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
         }
         for (let i = 0; i < chunks; i++) {

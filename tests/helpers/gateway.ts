@@ -50,6 +50,7 @@ export interface LogRow {
   input_tokens: number;
   output_tokens: number;
   cached_tokens: number;
+  cache_write_tokens: number;
   cost_nanos: string;
   paid_by: string;
   status: number;

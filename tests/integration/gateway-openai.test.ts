@@ -120,6 +120,27 @@ describe('the openai client', () => {
     expect(logs[0]!.cost_nanos).toBe(String(14n * 3000n + 4n * 300n + 5n * 15000n));
   });
 
+  it('bills Anthropic prompt-cache writes at the cache-write price, streaming or not, and shows them', async () => {
+    const { orgId, key } = await gatewaySetup(app, owner);
+    const client = openai(app, key);
+    const plain = await client.chat.completions.create({ model: 'anthropic/claude-sonnet-4-5', messages: [{ role: 'user', content: 'hi [cached:4] [cachewrite:6]' }] });
+    // 10 + 3 words fresh, 4 read, 6 written; the writes are reported next to the reads.
+    expect(plain.usage).toMatchObject({ prompt_tokens: 23, prompt_tokens_details: { cached_tokens: 4, cache_write_tokens: 6 } });
+    const stream = await client.chat.completions.create({ model: 'anthropic/claude-sonnet-4-5', messages: [{ role: 'user', content: 'hi [cachewrite:20] [chunks:2]' }], stream: true, stream_options: { include_usage: true } });
+    for await (const chunk of stream) void chunk;
+    await flushUsage(app);
+    const logs = await logsOf(app, orgId);
+    expect(logs.map((l) => [l.input_tokens, l.cached_tokens, l.cache_write_tokens])).toEqual([
+      [23, 4, 6],
+      [33, 0, 20],
+    ]);
+    // 13 fresh × $3 + 4 read × $0.30 + 6 written × $3.75 + 5 out × $15 (per million, in nano-dollars)
+    expect(logs[0]!.cost_nanos).toBe(String(13n * 3000n + 4n * 300n + 6n * 3750n + 5n * 15000n));
+    expect(logs[1]!.cost_nanos).toBe(String(13n * 3000n + 20n * 3750n + 2n * 15000n));
+    const listed = await owner.client.logs.list.query({ orgId });
+    expect(listed.items.map((l) => l.cacheWriteTokens).sort((a, b) => a - b)).toEqual([6, 20]);
+  });
+
   it('lists the models this project can call', async () => {
     const { key } = await gatewaySetup(app, owner);
     const models = await openai(app, key).models.list();

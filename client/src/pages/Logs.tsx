@@ -198,6 +198,9 @@ function LogDetail(props: { orgId: string; logId: string; onClose: () => void })
                   <div><dt>API key</dt><dd>{l().apiKey.name ?? '—'} <span class="muted small">{l().apiKey.prefix ? `${l().apiKey.prefix}…` : ''}</span></dd></div>
                   <div><dt>Input tokens</dt><dd>{formatCount(l().inputTokens)}</dd></div>
                   <div><dt>Cached input tokens</dt><dd>{formatCount(l().cachedTokens)}</dd></div>
+                  <Show when={l().cacheWriteTokens > 0}>
+                    <div><dt>Cache-write input tokens</dt><dd>{formatCount(l().cacheWriteTokens)}</dd></div>
+                  </Show>
                   <div><dt>Output tokens</dt><dd>{formatCount(l().outputTokens)}</dd></div>
                   <div><dt>Cost</dt><dd>{formatCost(l().cost)} <span class="muted small">paid by {l().paidBy}</span></dd></div>
                   <div><dt>Latency</dt><dd>{formatMs(l().latencyMs)}</dd></div>

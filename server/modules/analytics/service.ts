@@ -136,6 +136,7 @@ interface LogRow {
   input_tokens: number;
   output_tokens: number;
   cached_tokens: number;
+  cache_write_tokens: number;
   cost_nanos: string;
   paid_by: string;
   latency_ms: number;
@@ -161,6 +162,7 @@ function logView(r: LogRow) {
     inputTokens: r.input_tokens,
     outputTokens: r.output_tokens,
     cachedTokens: r.cached_tokens,
+    cacheWriteTokens: r.cache_write_tokens,
     cost: nanosToDecimal(BigInt(r.cost_nanos)),
     paidBy: r.paid_by,
     latencyMs: r.latency_ms,
@@ -174,7 +176,7 @@ function logView(r: LogRow) {
 }
 
 const LOG_SELECT = `select l.id, l.project_id, l.api_key_id, k.name as api_key_name, k.prefix as api_key_prefix, l.provider, l.model, l.input_tokens,
-  l.output_tokens, l.cached_tokens, l.cost_nanos, l.paid_by, l.latency_ms, l.ttft_ms, l.status, l.error, l.cached, l.streamed, l.canceled, l.created_at`;
+  l.output_tokens, l.cached_tokens, l.cache_write_tokens, l.cost_nanos, l.paid_by, l.latency_ms, l.ttft_ms, l.status, l.error, l.cached, l.streamed, l.canceled, l.created_at`;
 
 export async function listLogs(
   em: EntityManager,

@@ -90,6 +90,7 @@ class CallRecord {
       inputTokens: usage.inputTokens,
       outputTokens: usage.outputTokens,
       cachedTokens: usage.cachedTokens,
+      cacheWriteTokens: usage.cacheWriteTokens ?? 0,
       costNanos: priced && entry ? costNanos(entry.nanosPerMTok, usage) : 0n,
       paidBy,
       latencyMs: performance.now() - this.started,
@@ -244,6 +245,7 @@ async function streamCompletion(deps: CompletionDeps, req: FastifyRequest, reply
     inputTokens: usage?.inputTokens ?? partial?.inputTokens ?? estimateTokens(promptChars()),
     outputTokens: usage?.outputTokens ?? Math.max(partial?.outputTokens ?? 0, estimateTokens(chars)),
     cachedTokens: usage?.cachedTokens ?? partial?.cachedTokens ?? 0,
+    cacheWriteTokens: usage?.cacheWriteTokens ?? partial?.cacheWriteTokens ?? 0,
   });
   let res;
   try {

@@ -20,7 +20,25 @@ export async function listModels(runtime: GatewayRuntime, config: GatewayConfig,
       owned_by: m.provider,
       context_window: m.contextTokens,
       max_output_tokens: m.maxOutputTokens,
-      pricing: { input_per_million: m.price.input, cached_input_per_million: m.price.cachedInput, output_per_million: m.price.output, currency: 'USD' },
+      pricing: {
+        input_per_million: m.price.input,
+        cached_input_per_million: m.price.cachedInput,
+        cache_write_per_million: m.price.cacheWrite ?? m.price.input,
+        output_per_million: m.price.output,
+        currency: 'USD',
+        // The whole request is billed at a tier's prices once its input tokens exceed `above_input_tokens`.
+        ...(m.tiers?.length
+          ? {
+              tiers: m.tiers.map((t) => ({
+                above_input_tokens: t.above,
+                input_per_million: t.input,
+                cached_input_per_million: t.cachedInput,
+                cache_write_per_million: t.cacheWrite ?? t.input,
+                output_per_million: t.output,
+              })),
+            }
+          : {}),
+      },
     })),
   };
 }

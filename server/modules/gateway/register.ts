@@ -56,6 +56,16 @@ export async function registerGateway(app: FastifyInstance, services: Services, 
                 : err.message;
         return reply.code(status).send(errorBody(message, 'invalid_request_error'));
       });
+      // Plain JSON.parse: the body is only read and re-serialized, never merged into other objects,
+      // so Fastify's prototype-poisoning scan (a regex over every body) buys nothing here.
+      scope.removeContentTypeParser('application/json');
+      scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
+        try {
+          done(null, JSON.parse(body as string));
+        } catch (err) {
+          done(Object.assign(new Error((err as Error).message), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
+        }
+      });
       scope.setNotFoundHandler((req, reply) =>
         reply.code(404).send(errorBody(`${req.method} ${req.url.split('?')[0]} is not an endpoint of this gateway (it serves POST /v1/chat/completions and GET /v1/models)`, 'invalid_request_error', 'unknown_url')),
       );

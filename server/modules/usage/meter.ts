@@ -31,6 +31,8 @@ export interface UsageRecord {
   inputTokens: number;
   outputTokens: number;
   cachedTokens: number;
+  /** Prompt tokens written to the provider's cache (part of inputTokens). */
+  cacheWriteTokens: number;
   /** Integer nano-dollars: what the call cost (charged only when paidBy is 'credits'). */
   costNanos: bigint;
   paidBy: PaidBy;
@@ -51,7 +53,7 @@ export const chargedNanos = (r: UsageRecord) => (r.paidBy === 'credits' ? r.cost
 
 const LOG_COLUMNS: [string, string][] = [
   ['org_id', 'uuid'], ['project_id', 'uuid'], ['api_key_id', 'uuid'], ['provider', 'varchar'], ['model', 'varchar'],
-  ['input_tokens', 'int'], ['output_tokens', 'int'], ['cached_tokens', 'int'], ['cost_nanos', 'bigint'], ['paid_by', 'text'],
+  ['input_tokens', 'int'], ['output_tokens', 'int'], ['cached_tokens', 'int'], ['cache_write_tokens', 'int'], ['cost_nanos', 'bigint'], ['paid_by', 'text'],
   ['latency_ms', 'int'], ['ttft_ms', 'int'], ['status', 'smallint'], ['error', 'varchar'], ['cached', 'boolean'], ['streamed', 'boolean'],
   ['canceled', 'boolean'], ['request_body', 'jsonb'], ['response_body', 'jsonb'], ['created_at', 'timestamptz'],
 ];
@@ -125,6 +127,7 @@ function logRow(r: UsageRecord) {
     input_tokens: r.inputTokens,
     output_tokens: r.outputTokens,
     cached_tokens: r.cachedTokens,
+    cache_write_tokens: r.cacheWriteTokens,
     cost_nanos: r.costNanos.toString(),
     paid_by: r.paidBy,
     latency_ms: Math.round(r.latencyMs),

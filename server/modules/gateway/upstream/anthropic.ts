@@ -121,8 +121,9 @@ interface AnthropicUsage { input_tokens?: unknown; output_tokens?: unknown; cach
 /** Anthropic counts cached and cache-written prompt tokens apart; OpenAI's prompt_tokens includes them. */
 function usageOf(u: AnthropicUsage): TokenUsage {
   const cacheRead = toCount(u.cache_read_input_tokens) ?? 0;
-  const input = (toCount(u.input_tokens) ?? 0) + cacheRead + (toCount(u.cache_creation_input_tokens) ?? 0);
-  return { inputTokens: input, outputTokens: toCount(u.output_tokens) ?? 0, cachedTokens: cacheRead };
+  const cacheWrite = toCount(u.cache_creation_input_tokens) ?? 0;
+  const input = (toCount(u.input_tokens) ?? 0) + cacheRead + cacheWrite;
+  return { inputTokens: input, outputTokens: toCount(u.output_tokens) ?? 0, cachedTokens: cacheRead, cacheWriteTokens: cacheWrite };
 }
 
 function openAiUsageObject(u: TokenUsage) {
@@ -130,7 +131,8 @@ function openAiUsageObject(u: TokenUsage) {
     prompt_tokens: u.inputTokens,
     completion_tokens: u.outputTokens,
     total_tokens: u.inputTokens + u.outputTokens,
-    prompt_tokens_details: { cached_tokens: u.cachedTokens },
+    // cache_write_tokens is ours (OpenAI has no cache writes): what was billed at the cache-write price.
+    prompt_tokens_details: { cached_tokens: u.cachedTokens, cache_write_tokens: u.cacheWriteTokens ?? 0 },
   };
 }
 

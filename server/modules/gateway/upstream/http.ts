@@ -4,6 +4,7 @@
  * ClientRequest and agent, which matters on the gateway's hot path (see bench/README.md). A deadline
  * covers the response headers and, while the body streams, each gap between chunks.
  */
+import { EventEmitter } from 'node:events';
 import { Pool, errors as undiciErrors } from 'undici';
 import { upstreamFailed, upstreamTimeout, GatewayError } from '../errors.js';
 
@@ -53,7 +54,9 @@ function failure(err: unknown, providerLabel: string, timeoutMs: number, aborted
 
 export function postJson(url: string, headers: Record<string, string>, payload: string, timeoutMs: number, providerLabel: string): { response: Promise<UpstreamCall>; abort(): void } {
   const { pool, path, auth } = routeOf(url);
-  const controller = new AbortController();
+  // undici takes an EventEmitter as the abort signal ('abort' event): much cheaper to make per call
+  // than an AbortController, which showed in the gateway's profile.
+  const signal = new EventEmitter();
   let aborted = false;
   const response = pool
     .request({
@@ -61,7 +64,7 @@ export function postJson(url: string, headers: Record<string, string>, payload: 
       method: 'POST',
       headers: { ...(auth ? { authorization: auth } : {}), ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       body: payload,
-      signal: controller.signal,
+      signal,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     })
@@ -110,7 +113,7 @@ export function postJson(url: string, headers: Record<string, string>, payload: 
     response,
     abort() {
       aborted = true;
-      controller.abort();
+      signal.emit('abort');
     },
   };
 }

@@ -42,11 +42,12 @@ export interface ProtocolAdapter {
 
 export function openAiUsage(u: unknown): TokenUsage | null {
   if (!u || typeof u !== 'object') return null;
-  const usage = u as { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null };
+  const usage = u as { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown; cache_write_tokens?: unknown } | null };
   const input = toCount(usage.prompt_tokens);
   const output = toCount(usage.completion_tokens);
   if (input === null && output === null) return null;
-  return { inputTokens: input ?? 0, outputTokens: output ?? 0, cachedTokens: toCount(usage.prompt_tokens_details?.cached_tokens) ?? 0 };
+  const written = toCount(usage.prompt_tokens_details?.cache_write_tokens) ?? 0;
+  return { inputTokens: input ?? 0, outputTokens: output ?? 0, cachedTokens: toCount(usage.prompt_tokens_details?.cached_tokens) ?? 0, ...(written > 0 ? { cacheWriteTokens: written } : {}) };
 }
 
 export function toCount(v: unknown): number | null {

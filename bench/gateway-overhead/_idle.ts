@@ -1,0 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { startDatabase } from '../live-fanout/setup.js';
+import { startTsChild } from './processes.js';
+const db = await startDatabase();
+const up = await startTsChild('upstream-server.ts', {}, 'up');
+const gw = await startTsChild('gateway-server.ts', { DATABASE_URL: db.url, UPSTREAM_URL: up.url }, 'gw');
+const cpu = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
+await new Promise((r) => setTimeout(r, 5000));
+const a = cpu(gw.pid);
+await new Promise((r) => setTimeout(r, 20000));
+console.log('idle gateway CPU ms per s:', (cpu(gw.pid) - a) / 20);
+await gw.stop(); await up.stop(); await db.stop();
