@@ -30,6 +30,8 @@ const envSchema = z.object({
   AWS_BEARER_TOKEN_BEDROCK: z.string().optional(),
   BEDROCK_REGION: z.string().default('us-east-1'),
   BEDROCK_BASE_URL: z.string().url().optional(),
+  BEDROCK_RUNTIME_BASE_URL: z.string().url().optional(),
+  BEDROCK_INFERENCE_PROFILE: z.enum(['global', 'us', 'eu', 'apac', 'jp', 'au', 'us-gov', 'none']).default('global'),
   AZURE_OPENAI_API_KEY: z.string().optional(),
   AZURE_OPENAI_RESOURCE: z.string().optional(),
   AZURE_OPENAI_API_VERSION: z.string().default('2024-10-21'),
@@ -83,7 +85,8 @@ export interface GatewayConfig {
   anthropic: OperatorUpstream;
   google: OperatorUpstream;
   vertexBaseUrl?: string;
-  bedrock: OperatorUpstream & { region: string };
+  /** baseUrl: the OpenAI-compatible endpoint; runtimeBaseUrl: InvokeModel (Claude). */
+  bedrock: OperatorUpstream & { region: string; runtimeBaseUrl?: string; inferenceProfile: string };
   azure: OperatorUpstream & { resource?: string; apiVersion: string };
   alibaba: OperatorUpstream;
   /** Until upstream response headers, and the longest silence inside a stream, before a 504. */
@@ -131,7 +134,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       anthropic: { apiKey: e.ANTHROPIC_API_KEY || undefined, baseUrl: e.ANTHROPIC_BASE_URL },
       google: { apiKey: e.GEMINI_API_KEY || undefined, baseUrl: e.GEMINI_BASE_URL },
       vertexBaseUrl: e.VERTEX_BASE_URL,
-      bedrock: { apiKey: e.AWS_BEARER_TOKEN_BEDROCK || undefined, baseUrl: e.BEDROCK_BASE_URL, region: e.BEDROCK_REGION },
+      bedrock: {
+        apiKey: e.AWS_BEARER_TOKEN_BEDROCK || undefined,
+        baseUrl: e.BEDROCK_BASE_URL,
+        runtimeBaseUrl: e.BEDROCK_RUNTIME_BASE_URL,
+        region: e.BEDROCK_REGION,
+        inferenceProfile: e.BEDROCK_INFERENCE_PROFILE,
+      },
       azure: { apiKey: e.AZURE_OPENAI_API_KEY || undefined, baseUrl: e.AZURE_OPENAI_BASE_URL, resource: e.AZURE_OPENAI_RESOURCE, apiVersion: e.AZURE_OPENAI_API_VERSION },
       alibaba: { apiKey: e.DASHSCOPE_API_KEY || undefined, baseUrl: e.DASHSCOPE_BASE_URL },
       upstreamTimeoutMs: e.GATEWAY_UPSTREAM_TIMEOUT_MS,

@@ -129,7 +129,12 @@ const MODELS: ModelInfo[] = [
   m('google', 'gemini-2.5-flash', '0.3', '0.03', '2.5', 1_048_576, 65_536),
   m('google', 'gemini-2.5-flash-lite', '0.1', '0.01', '0.4', 1_048_576, 65_536),
   m('google', 'gemini-2.0-flash', '0.1', '0.025', '0.4', 1_048_576, 8_192),
-  // AWS Bedrock (OpenAI-compatible endpoint)
+  // AWS Bedrock: Claude through InvokeModel (called through an inference profile, `global.` by
+  // default, at Anthropic's prices), the others through the OpenAI-compatible endpoint
+  m('bedrock', 'anthropic.claude-sonnet-4-5-20250929-v1:0', '3', '0.3', '15', 200_000, 64_000, ['claude-sonnet-4-5'], { cacheWrite: '3.75' }),
+  m('bedrock', 'anthropic.claude-haiku-4-5-20251001-v1:0', '1', '0.1', '5', 200_000, 64_000, ['claude-haiku-4-5'], { cacheWrite: '1.25' }),
+  m('bedrock', 'anthropic.claude-opus-4-5-20251101-v1:0', '5', '0.5', '25', 200_000, 64_000, ['claude-opus-4-5'], { cacheWrite: '6.25' }),
+  m('bedrock', 'anthropic.claude-sonnet-4-20250514-v1:0', '3', '0.3', '15', 200_000, 64_000, ['claude-sonnet-4-0'], { cacheWrite: '3.75' }),
   m('bedrock', 'openai.gpt-oss-120b-1:0', '0.15', '0.15', '0.6', 128_000, 32_768),
   m('bedrock', 'openai.gpt-oss-20b-1:0', '0.07', '0.07', '0.3', 128_000, 32_768),
   // Azure OpenAI (global standard deployments; the deployment is named after the model)
@@ -180,6 +185,16 @@ export function findModel(provider: CatalogProvider, name: string): PricedModel 
   return byProvider.get(`${provider}/${name}`);
 }
 
+/** AWS Bedrock inference profile prefixes (`us.anthropic.claude-…`: cross-region inference). */
+export const BEDROCK_PROFILES = ['global', 'us', 'eu', 'apac', 'jp', 'au', 'us-gov'] as const;
+
+/** Splits `us.anthropic.claude-…` into its inference profile and model id (no profile: null). */
+export function splitBedrockProfile(model: string): { profile: string | null; model: string } {
+  const dot = model.indexOf('.');
+  const head = dot > 0 ? model.slice(0, dot) : '';
+  return (BEDROCK_PROFILES as readonly string[]).includes(head) ? { profile: head, model: model.slice(dot + 1) } : { profile: null, model };
+}
+
 /** A catalog model by its bare name or alias (the first provider listing it). */
 export function findModelByName(name: string): PricedModel | undefined {
   return byBareName.get(name);
@@ -214,6 +229,12 @@ export function routeModel(requested: string, isCustomName: (name: string) => bo
     const provider = catalogProvider(prefix);
     if (provider) {
       const entry = findModel(provider, rest);
+      if (!entry && provider === 'bedrock') {
+        // An explicit inference profile (`bedrock/us.anthropic.claude-…`) is kept, and priced as its model.
+        const { profile, model } = splitBedrockProfile(rest);
+        const profiled = profile ? findModel('bedrock', model) : undefined;
+        if (profiled) return { kind: 'catalog', provider, model: `${profile}.${profiled.id}`, entry: profiled };
+      }
       return { kind: 'catalog', provider, model: entry?.id ?? rest, entry };
     }
   }

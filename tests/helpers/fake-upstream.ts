@@ -14,6 +14,7 @@
  * Also used by `npm run demo` and the benches.
  */
 import http from 'node:http';
+import { encodeEventMessage } from '../../server/modules/gateway/upstream/eventstream.js';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedRequest {
@@ -74,13 +75,15 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
         const delay = directive(text, 'delay');
         if (delay) await sleep(delay);
         const status = directive(text, 'status');
-        const anthropic = path.endsWith('/messages');
+        // AWS Bedrock's InvokeModel for Claude: Anthropic's body and answer, the stream in AWS event stream frames.
+        const invoke = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream)$/.exec(path);
+        const anthropic = path.endsWith('/messages') || invoke !== null;
         if (!anthropic && !path.endsWith('/chat/completions')) {
           res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `no route ${path}` } }));
           return;
         }
         if (status && status !== 200) {
-          const error = anthropic ? { type: 'error', error: { type: 'api_error', message: `fake upstream failure ${status}` } } : { error: { message: `fake upstream failure ${status}`, type: 'server_error' } };
+          const error = invoke ? { message: `fake upstream failure ${status}` } : anthropic ? { type: 'error', error: { type: 'api_error', message: `fake upstream failure ${status}` } } : { error: { message: `fake upstream failure ${status}`, type: 'server_error' } };
           res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(error));
           return;
         }
@@ -89,8 +92,8 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
         const written = directive(text, 'cachewrite') ?? 0;
         const promptTokens = promptTokensOf(messages, body.system) + cached + written;
         const words = Array.from({ length: chunks }, (_, i) => `w${i} `);
-        const model = String(body.model);
-        const stream = body.stream === true;
+        const model = invoke ? decodeURIComponent(invoke[1]!) : String(body.model);
+        const stream = invoke ? invoke[2] === 'invoke-with-response-stream' : body.stream === true;
         const slow = directive(text, 'slow') ?? 0;
         const malformed = directive(text, 'malformed') !== null;
         const truncate = directive(text, 'truncate') !== null;
@@ -128,9 +131,14 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
           if (!closed) open--;
           closed = true;
         });
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        res.writeHead(200, { 'content-type': invoke ? 'application/vnd.amazon.eventstream' : 'text/event-stream', 'cache-control': 'no-cache' });
         const send = (event: string | null, data: unknown) => {
           if (closed) return;
+          if (invoke) {
+            const bytes = Buffer.from(JSON.stringify(data)).toString('base64');
+            res.write(encodeEventMessage({ ':event-type': 'chunk', ':content-type': 'application/json', ':message-type': 'event' }, JSON.stringify({ bytes, p: 'abcdef' })));
+            return;
+          }
           res.write(`${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
         };
         const created = Math.floor(Date.now() / 1000);
@@ -144,7 +152,8 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
           if (anthropic) send('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: words[i] } });
           else send(null, { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: words[i] } : { content: words[i] }, finish_reason: null }] });
           if (i === 0 && malformed) {
-            res.end('data: {"broken": \n\n');
+            // Bedrock: a frame whose prelude checksum is wrong.
+            res.end(invoke ? Buffer.from([0, 0, 0, 32, 0, 0, 0, 0, 1, 2, 3, 4]) : 'data: {"broken": \n\n');
             return;
           }
           if (i === 0 && truncate) {
@@ -152,7 +161,8 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
             return;
           }
           if (i === 0 && failMid) {
-            if (anthropic) send('error', { type: 'error', error: { type: 'overloaded_error', message: 'fake overload' } });
+            if (invoke) res.write(encodeEventMessage({ ':exception-type': 'throttlingException', ':content-type': 'application/json', ':message-type': 'exception' }, JSON.stringify({ message: 'fake throttling' })));
+            else if (anthropic) send('error', { type: 'error', error: { type: 'overloaded_error', message: 'fake overload' } });
             else send(null, { error: { message: 'fake overload', type: 'server_error' } });
             res.end();
             return;
@@ -200,6 +210,9 @@ export function fakeUpstreamEnv(url: string, extra: Record<string, string> = {})
     GEMINI_BASE_URL: `${url}/v1`,
     DASHSCOPE_API_KEY: 'operator-dashscope',
     DASHSCOPE_BASE_URL: `${url}/v1`,
+    // Bedrock URLs only (no operator key): organizations bring their own Bedrock keys in the tests.
+    BEDROCK_BASE_URL: `${url}/v1`,
+    BEDROCK_RUNTIME_BASE_URL: url,
     GATEWAY_UPSTREAM_TIMEOUT_MS: '1500',
     ...extra,
   };

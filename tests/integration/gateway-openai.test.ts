@@ -251,3 +251,83 @@ describe('errors in OpenAI shape', () => {
     expect(logs.filter((l) => l.status === 429).every((l) => l.cost_nanos === '0')).toBe(true);
   });
 });
+
+describe('AWS Bedrock: Claude through InvokeModel', () => {
+  it('calls Claude through the inference profile, streaming (AWS event stream) or not, and prices it', async () => {
+    const { orgId, key } = await gatewaySetup(app, owner);
+    await owner.client.providerKey.create.mutate({ orgId, provider: 'bedrock', key: 'bedrock-api-key-0001', options: { region: 'eu-west-1' } });
+    const client = openai(app, key);
+
+    const plain = await client.chat.completions.create({ model: 'bedrock/claude-sonnet-4-5', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi [cached:2]' }], max_tokens: 50 });
+    expect(plain.choices[0]!.message.content).toBe('w0 w1 w2 w3 w4 ');
+    expect(plain.usage).toMatchObject({ prompt_tokens: 16, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 2 } });
+    let sent = lastUpstream();
+    // global. is the default inference profile; the model id is URL-encoded in the path.
+    expect(sent.path).toBe('/model/global.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke');
+    expect(sent.headers.authorization).toBe('Bearer bedrock-api-key-0001');
+    expect(sent.headers['x-amzn-bedrock-accept']).toBe('application/json');
+    expect(sent.body).toMatchObject({ anthropic_version: 'bedrock-2023-05-31', system: 'be brief', max_tokens: 50 });
+    expect(sent.body).not.toHaveProperty('model');
+    expect(sent.body).not.toHaveProperty('stream');
+
+    const stream = await client.chat.completions.create({ model: 'bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0', messages: [{ role: 'user', content: 'stream [chunks:4] [cachewrite:3]' }], stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe('w0 w1 w2 w3 ');
+    expect(usage).toMatchObject({ prompt_tokens: 16, completion_tokens: 4 });
+    sent = lastUpstream();
+    // An explicit profile is kept as asked.
+    expect(sent.path).toBe('/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/invoke-with-response-stream');
+
+    await flushUsage(app);
+    const logs = await logsOf(app, orgId);
+    expect(logs.map((l) => [l.provider, l.model, l.status, l.paid_by, l.input_tokens, l.cached_tokens, l.cache_write_tokens, l.output_tokens])).toEqual([
+      ['bedrock', 'anthropic.claude-sonnet-4-5-20250929-v1:0', 200, 'provider_key', 16, 2, 0, 5],
+      ['bedrock', 'us.anthropic.claude-haiku-4-5-20251001-v1:0', 200, 'provider_key', 16, 0, 3, 4],
+    ]);
+    // Own key: not charged, but the cost is computed at the catalog's prices.
+    expect(logs[0]!.cost_nanos).toBe(String(14n * 3000n + 2n * 300n + 5n * 15000n));
+    expect(logs[1]!.cost_nanos).toBe(String(13n * 1000n + 3n * 1250n + 4n * 5000n));
+  });
+
+  it('calls the bare model id when the key says no inference profile', async () => {
+    const { orgId, key } = await gatewaySetup(app, owner);
+    await owner.client.providerKey.create.mutate({ orgId, provider: 'bedrock', key: 'bedrock-api-key-0002', options: { region: 'us-east-1', inferenceProfile: 'none' } });
+    expect((await rawChat(app, key, { model: 'bedrock/claude-sonnet-4-0', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(200);
+    expect(lastUpstream().path).toBe('/model/anthropic.claude-sonnet-4-20250514-v1%3A0/invoke');
+    // Other Bedrock models still go to its OpenAI-compatible endpoint.
+    expect((await rawChat(app, key, { model: 'bedrock/openai.gpt-oss-20b-1:0', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(200);
+    expect(lastUpstream().path).toBe('/v1/chat/completions');
+    expect(lastUpstream().body).toMatchObject({ model: 'openai.gpt-oss-20b-1:0' });
+    const bad = await owner.client.providerKey.create.mutate({ orgId, provider: 'bedrock', key: 'bedrock-api-key-0003', options: { region: 'us-east-1', inferenceProfile: 'mars' as never } }).catch((e: unknown) => e);
+    expect(String(bad)).toMatch(/inference profile is one of/);
+  });
+
+  it('turns upstream errors, broken frames and mid-stream exceptions into errors, logged and not charged', async () => {
+    const { orgId, key } = await gatewaySetup(app, owner);
+    await owner.client.providerKey.create.mutate({ orgId, provider: 'bedrock', key: 'bedrock-api-key-0004' });
+    const client = openai(app, key, { maxRetries: 0 });
+    const failed = await rawChat(app, key, { model: 'bedrock/claude-haiku-4-5', messages: [{ role: 'user', content: '[status:429]' }] });
+    expect(failed.status).toBe(429);
+    for (const directive of ['[malformed]', '[fail-mid]', '[truncate]']) {
+      const err = await client.chat.completions
+        .create({ model: 'bedrock/claude-haiku-4-5', messages: [{ role: 'user', content: `${directive} [chunks:3]` }], stream: true })
+        .then(async (s) => {
+          for await (const c of s) void c;
+        })
+        .catch((e: unknown) => e);
+      expect(err, directive).toBeInstanceOf(Error);
+    }
+    await flushUsage(app);
+    const logs = await logsOf(app, orgId);
+    expect(logs.map((l) => l.status)).toEqual([429, 502, 502, 502]);
+    expect(logs[1]!.error).toMatch(/broken event stream/);
+    expect(logs[2]!.error).toMatch(/throttlingException: fake throttling/);
+    expect(logs[3]!.error).toMatch(/ended the stream early/);
+    expect(logs.every((l) => l.paid_by === 'none' && l.cost_nanos === '0')).toBe(true);
+  });
+});

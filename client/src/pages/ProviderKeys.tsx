@@ -1,7 +1,7 @@
 /** Provider keys (owners and admins): the organization's own upstream keys. Add, rotate, disable, delete. */
 import { createSignal, For, onMount, Show, Switch, Match } from 'solid-js';
 import { createStore, reconcile } from 'solid-js/store';
-import { ALIBABA_REGIONS, PROVIDER_KEY_KINDS, PROVIDER_KEY_LABELS, type ProviderKeyKind } from '../../../shared/models.js';
+import { ALIBABA_REGIONS, BEDROCK_PROFILES, PROVIDER_KEY_KINDS, PROVIDER_KEY_LABELS, type ProviderKeyKind } from '../../../shared/models.js';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
 import { useOrg } from '../state/org-context.js';
 import { confirmAction, confirmWithInput } from '../ui/confirm.js';
@@ -170,7 +170,7 @@ function ProviderKeyRow(props: { providerKey: ProviderKey; onChanged: () => void
 
 function AddProviderKeyForm(props: { orgId: string; onDone: (added: boolean) => void }) {
   const [kind, setKind] = createSignal<ProviderKeyKind>('openai');
-  const [form, setForm] = createStore({ key: '', name: '', baseUrl: '', resource: '', deployment: '', apiVersion: '2024-10-21', region: 'intl', bedrockRegion: 'us-east-1', location: 'us-central1' });
+  const [form, setForm] = createStore({ key: '', name: '', baseUrl: '', resource: '', deployment: '', apiVersion: '2024-10-21', region: 'intl', bedrockRegion: 'us-east-1', bedrockProfile: 'global', location: 'us-central1' });
   const [errors, setErrors] = createSignal<Record<string, string>>({});
   const options = (): Record<string, unknown> | undefined => {
     switch (kind()) {
@@ -179,7 +179,7 @@ function AddProviderKeyForm(props: { orgId: string; onDone: (added: boolean) => 
       case 'alibaba':
         return { region: form.region };
       case 'bedrock':
-        return { region: form.bedrockRegion };
+        return { region: form.bedrockRegion, inferenceProfile: form.bedrockProfile };
       case 'vertex':
         return { location: form.location };
       default:
@@ -259,6 +259,12 @@ function AddProviderKeyForm(props: { orgId: string; onDone: (added: boolean) => 
           </Match>
           <Match when={kind() === 'bedrock'}>
             <TextField label="Region" value={form.bedrockRegion} onInput={(v) => setForm('bedrockRegion', v)} error={errors().options} placeholder="us-east-1" />
+            <SelectField
+              label="Inference profile (Claude models)"
+              value={form.bedrockProfile}
+              options={[...BEDROCK_PROFILES.map((p) => ({ value: p, label: p === 'global' ? 'global (any region, list prices)' : p })), { value: 'none', label: 'none (the bare model id, in this region)' }]}
+              onChange={(v) => setForm('bedrockProfile', v)}
+            />
           </Match>
           <Match when={kind() === 'vertex'}>
             <TextField label="Location" value={form.location} onInput={(v) => setForm('location', v)} error={errors().options} placeholder="us-central1" />

@@ -7,6 +7,7 @@ import { ALIBABA_REGIONS, findModelByName, PROVIDER_KEY_SERVES, PROVIDER_LABELS,
 import type { GatewayConfig } from '../../config.js';
 import { badRequest } from './errors.js';
 import { ANTHROPIC_VERSION, anthropicAdapter } from './upstream/anthropic.js';
+import { bedrockAnthropicAdapter, bedrockModelId, isBedrockAnthropic } from './upstream/bedrock.js';
 import { openAiCompatible } from './upstream/openai.js';
 import type { ProtocolAdapter } from './upstream/types.js';
 import { vertexAccessToken } from './vertex.js';
@@ -31,6 +32,8 @@ export interface Target {
   model: string;
   upstreamModel: string;
   url: string;
+  /** Where streaming calls go when that is another URL (Bedrock's invoke-with-response-stream). */
+  streamUrl?: string;
   headers: Record<string, string>;
   adapter: ProtocolAdapter;
   paidBy: PaidBy;
@@ -63,11 +66,15 @@ function operatorCredential(config: GatewayConfig, provider: CatalogProvider): P
   if (!op.apiKey) return undefined;
   const kind: ProviderKeyKind = provider;
   const options: Record<string, unknown> =
-    provider === 'bedrock' ? { region: config.bedrock.region } : provider === 'azure' ? { resource: config.azure.resource, apiVersion: config.azure.apiVersion } : provider === 'alibaba' ? { region: 'intl' } : {};
+    provider === 'bedrock' ? { region: config.bedrock.region, inferenceProfile: config.bedrock.inferenceProfile } : provider === 'azure' ? { resource: config.azure.resource, apiVersion: config.azure.apiVersion } : provider === 'alibaba' ? { region: 'intl' } : {};
   return { id: 'operator', kind, name: provider, baseUrl: null, options, secret: op.apiKey };
 }
 
-async function endpoint(config: GatewayConfig, cred: ProviderCredential, model: string): Promise<{ url: string; headers: Record<string, string>; upstreamModel: string; adapter: ProtocolAdapter }> {
+async function endpoint(
+  config: GatewayConfig,
+  cred: ProviderCredential,
+  model: string,
+): Promise<{ url: string; streamUrl?: string; headers: Record<string, string>; upstreamModel: string; adapter: ProtocolAdapter }> {
   const bearer = { authorization: `Bearer ${cred.secret}` };
   switch (cred.kind) {
     case 'openai':
@@ -100,6 +107,13 @@ async function endpoint(config: GatewayConfig, cred: ProviderCredential, model: 
     }
     case 'bedrock': {
       const region = String(cred.options.region ?? config.bedrock.region);
+      if (isBedrockAnthropic(model)) {
+        const upstreamModel = bedrockModelId(model, String(cred.options.inferenceProfile ?? config.bedrock.inferenceProfile));
+        const base = `${trim(config.bedrock.runtimeBaseUrl ?? `https://bedrock-runtime.${region}.amazonaws.com`)}/model/${encodeURIComponent(upstreamModel)}`;
+        // The HTTP Accept is the stream's framing (an event stream when streaming); the model's answer is JSON either way.
+        const headers = { ...bearer, accept: '*/*', 'x-amzn-bedrock-accept': 'application/json' };
+        return { url: `${base}/invoke`, streamUrl: `${base}/invoke-with-response-stream`, headers, upstreamModel, adapter: bedrockAnthropicAdapter };
+      }
       return {
         url: `${trim(config.bedrock.baseUrl ?? `https://bedrock-mantle.${region}.api.aws/v1`)}/chat/completions`,
         headers: bearer,

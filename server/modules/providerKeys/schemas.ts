@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { id } from '../../../shared/schemas.js';
-import { ALIBABA_REGIONS, PROVIDER_KEY_KINDS, isReservedProviderName, type ProviderKeyKind } from '../../../shared/models.js';
+import { ALIBABA_REGIONS, BEDROCK_PROFILES, PROVIDER_KEY_KINDS, isReservedProviderName, type ProviderKeyKind } from '../../../shared/models.js';
 
 export const providerKeyName = z
   .string()
@@ -20,7 +20,11 @@ const azureOptions = z.object({
   apiVersion: z.string().trim().regex(/^\d{4}-\d{2}-\d{2}(-preview)?$/, { message: 'apiVersion looks like 2024-10-21' }).default('2024-10-21'),
 });
 const alibabaOptions = z.object({ region: z.enum(Object.keys(ALIBABA_REGIONS) as [keyof typeof ALIBABA_REGIONS]).default('intl') });
-const bedrockOptions = z.object({ region: z.string().trim().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'region looks like us-east-1' }).default('us-east-1') });
+const bedrockOptions = z.object({
+  region: z.string().trim().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'region looks like us-east-1' }).default('us-east-1'),
+  // Claude models are called through an inference profile (`global.anthropic.…`); `none` calls the bare model id.
+  inferenceProfile: z.enum([...BEDROCK_PROFILES, 'none'], { message: 'inference profile is one of global, us, eu, apac, jp, au, us-gov, none' }).default('global'),
+});
 const vertexOptions = z.object({
   location: z.string().trim().regex(/^(global|[a-z]+-[a-z]+\d)$/, { message: 'location looks like us-central1 or global' }).default('us-central1'),
   projectId: z.string().trim().regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$/, { message: 'not a Google Cloud project id' }).optional(),

@@ -62,7 +62,7 @@ export function postJson(url: string, headers: Record<string, string>, payload: 
     .request({
       path,
       method: 'POST',
-      headers: { ...(auth ? { authorization: auth } : {}), ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: { accept: 'application/json, text/event-stream', ...(auth ? { authorization: auth } : {}), ...headers, 'content-type': 'application/json' },
       body: payload,
       signal,
       headersTimeout: timeoutMs,

@@ -1,0 +1,77 @@
+/**
+ * Claude on AWS Bedrock through InvokeModel (`/model/{id}/invoke`) and
+ * InvokeModelWithResponseStream (`/model/{id}/invoke-with-response-stream`), authenticated with a
+ * Bedrock API key (`Authorization: Bearer`). The body is Anthropic's Messages request without
+ * `model` and `stream` (both are in the URL) and with Bedrock's `anthropic_version`; the answer is
+ * Anthropic's message, and the stream is Anthropic's events, each base64-encoded in the `bytes` of
+ * an AWS event stream `chunk` message. The Anthropic translation both ways is shared.
+ */
+import { splitBedrockProfile } from '../../../../shared/models.js';
+import { upstreamFailed } from '../errors.js';
+import { anthropicAdapter, AnthropicStreamTranslator, toAnthropicRequest } from './anthropic.js';
+import { EventStreamDecoder, EventStreamError } from './eventstream.js';
+import type { ChatChunk, ProtocolAdapter } from './types.js';
+
+export const BEDROCK_ANTHROPIC_VERSION = 'bedrock-2023-05-31';
+
+/** Models Bedrock serves through the Anthropic protocol (the rest go to its OpenAI-compatible endpoint). */
+export const isBedrockAnthropic = (model: string) => splitBedrockProfile(model).model.startsWith('anthropic.');
+
+/** The id InvokeModel is called with: the model as asked when it names a profile, else through `profile`. */
+export function bedrockModelId(model: string, profile: string): string {
+  return splitBedrockProfile(model).profile || profile === 'none' ? model : `${profile}.${model}`;
+}
+
+function decodeChunk(payload: Buffer): Record<string, unknown> {
+  let event: Record<string, unknown>;
+  try {
+    const wrapper = JSON.parse(payload.toString('utf8')) as { bytes?: unknown };
+    if (typeof wrapper.bytes !== 'string') throw new Error('no bytes');
+    event = JSON.parse(Buffer.from(wrapper.bytes, 'base64').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw upstreamFailed('bedrock sent a malformed stream event', 'upstream_malformed');
+  }
+  return event;
+}
+
+export const bedrockAnthropicAdapter: ProtocolAdapter = {
+  prepare(body, upstreamModel, stream, maxOutputTokens) {
+    const request = toAnthropicRequest(body, upstreamModel, stream, maxOutputTokens);
+    delete request.model;
+    delete request.stream;
+    return { payload: JSON.stringify({ anthropic_version: BEDROCK_ANTHROPIC_VERSION, ...request }) };
+  },
+  parseResponse(text) {
+    return anthropicAdapter.parseResponse(text);
+  },
+  async *streamChunks(body): AsyncGenerator<ChatChunk> {
+    const decoder = new EventStreamDecoder();
+    const translator = new AnthropicStreamTranslator();
+    for await (const bytes of body) {
+      let messages;
+      try {
+        messages = decoder.push(bytes);
+      } catch (err) {
+        if (err instanceof EventStreamError) throw upstreamFailed(`bedrock sent a broken event stream: ${err.message}`, 'upstream_malformed');
+        throw err;
+      }
+      for (const message of messages) {
+        const type = message.headers[':message-type'];
+        if (type === 'exception' || type === 'error') {
+          const kind = String(message.headers[':exception-type'] ?? message.headers[':error-code'] ?? 'error');
+          let detail = '';
+          try {
+            detail = String((JSON.parse(message.payload.toString('utf8')) as { message?: unknown }).message ?? '');
+          } catch {
+            detail = message.payload.toString('utf8').slice(0, 200);
+          }
+          throw upstreamFailed(`bedrock failed mid-stream: ${kind}${detail ? `: ${detail}` : ''}`);
+        }
+        if (message.headers[':event-type'] !== 'chunk') continue;
+        yield* translator.translate(decodeChunk(message.payload));
+        if (translator.finished) return;
+      }
+    }
+    if (!translator.finished) throw upstreamFailed('bedrock ended the stream early (no message_stop)', 'upstream_truncated');
+  },
+};
