@@ -135,7 +135,12 @@ describe.skipIf(SKIP_BROWSER_TESTS)('gateway pages in the browser', () => {
     await page.getByRole('navigation', { name: 'Organization' }).getByRole('link', { name: 'Provider keys' }).click();
     await page.getByText('No provider keys yet').waitFor(WAIT);
     await page.getByRole('button', { name: 'Add provider key' }).click();
+    // Bedrock asks for its region and the inference profile Claude is called through.
+    await page.getByLabel('Provider', { exact: true }).selectOption('bedrock');
+    await page.getByLabel('Inference profile (Claude models)').selectOption('eu');
+    await page.screenshot({ path: artifact('owner-provider-key-bedrock-form-1280.png'), fullPage: true });
     await page.getByLabel('Provider', { exact: true }).selectOption('anthropic');
+    expect(await page.getByLabel('Inference profile (Claude models)').count()).toBe(0);
     await page.getByLabel('API key', { exact: true }).fill('sk-ant-test-abcd1234');
     await page.getByRole('button', { name: 'Add key' }).click();
     const pkRow = page.getByTestId('provider-keys').locator('tbody tr').filter({ hasText: 'Anthropic' });
