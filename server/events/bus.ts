@@ -7,8 +7,8 @@
  * instance's own events straight after its commit would not be: two commands' post-commit code can
  * run in either order, and a subscriber that has seen id 59 skips a late 58.)
  */
-import pg from 'pg';
 import { randomUUID } from 'node:crypto';
+import { ListenConnection } from '../db/listen.js';
 import type { LiveEvent } from '../../shared/events.js';
 
 export const ORG_CHANNEL = 'org_events';
@@ -55,77 +55,32 @@ export class EventBus {
   readonly instanceId = randomUUID();
   private readonly orgListeners = new Map<string, Set<OrgSubscriber>>();
   private readonly sessionListeners = new Map<string, Set<SessionListener>>();
-  private client: pg.Client | null = null;
-  private closed = false;
-  private reconnectDelay = 250;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private connectedOnce = false;
+  private readonly connection: ListenConnection;
   private readonly refreshers = new Map<string, Refresher>();
   /** Deliveries still waiting for a read-back or refresh; later ones wait behind them to keep order. */
   private waitingDeliveries = 0;
   private deliveryTail: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly databaseUrl: string,
+    databaseUrl: string,
     private readonly loadEvent: (id: string) => Promise<BusEvent | null>,
     private readonly log: Logger,
-  ) {}
-
-  async start(): Promise<void> {
-    await this.connect();
+  ) {
+    this.connection = new ListenConnection(
+      { databaseUrl, applicationName: BUS_APPLICATION_NAME, channels: [ORG_CHANNEL, SESSION_CHANNEL], what: 'event bus' },
+      {
+        notification: (channel, payload) => this.onNotification(channel, payload),
+        // NOTIFYs sent while we were not listening are gone; every subscriber catches up from the table.
+        listening: (first) => {
+          if (!first) this.resyncAll();
+        },
+      },
+      log,
+    );
   }
 
-  private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: BUS_APPLICATION_NAME });
-    let listening = false;
-    let lost = false;
-    const onLost = (err?: unknown) => {
-      // Before LISTEN succeeded, the failure surfaces through connect()'s rejection instead.
-      if (!listening || lost) return;
-      lost = true;
-      if (this.client === client) this.client = null;
-      client.end().catch(() => {});
-      if (this.closed) return;
-      this.log.warn({ err }, 'event bus connection lost; reconnecting');
-      this.scheduleReconnect();
-    };
-    client.on('notification', (msg) => {
-      if (!lost) this.onNotification(msg.channel, msg.payload);
-    });
-    client.on('error', onLost);
-    client.on('end', () => onLost(new Error('connection ended')));
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${ORG_CHANNEL}`);
-      await client.query(`LISTEN ${SESSION_CHANNEL}`);
-    } catch (err) {
-      client.end().catch(() => {});
-      throw err;
-    }
-    if (this.closed) {
-      await client.end().catch(() => {});
-      return;
-    }
-    listening = true;
-    this.client = client;
-    this.reconnectDelay = 250;
-    // NOTIFYs sent while we were not listening are gone; every subscriber catches up from the table.
-    if (this.connectedOnce) this.resyncAll();
-    this.connectedOnce = true;
-  }
-
-  private scheduleReconnect(): void {
-    if (this.closed || this.reconnectTimer) return;
-    const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, 10_000);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.connect().catch((err) => {
-        this.log.warn({ err }, 'event bus reconnect failed');
-        this.scheduleReconnect();
-      });
-    }, delay);
-    this.reconnectTimer.unref();
+  start(): Promise<void> {
+    return this.connection.start();
   }
 
   private resyncAll(): void {
@@ -142,15 +97,11 @@ export class EventBus {
 
   /** Whether the LISTEN connection is up (for /healthz-style checks and tests). */
   isListening(): boolean {
-    return this.client !== null;
+    return this.connection.listening;
   }
 
-  async stop(): Promise<void> {
-    this.closed = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
-    await this.client?.end().catch(() => {});
-    this.client = null;
+  stop(): Promise<void> {
+    return this.connection.stop();
   }
 
   /** Lets receivers rebuild a too-large ephemeral event of `type` instead of dropping it. */

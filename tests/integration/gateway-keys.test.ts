@@ -10,7 +10,7 @@ import { signUp } from '../helpers/client.js';
 import { sql } from '../helpers/db-state.js';
 import { fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { flushUsage, gatewaySetup, logsOf, newOwner, rawChat, type Owner } from '../helpers/gateway.js';
-import { liveConnection } from '../helpers/live.js';
+import { eventually, liveConnection } from '../helpers/live.js';
 import { startChildInstance } from '../helpers/instance.js';
 
 let upstream: FakeUpstream;
@@ -92,6 +92,26 @@ describe('API keys', () => {
     expect((await chat(a, key)).status).toBe(401);
     await Promise.all([flushUsage(a), flushUsage(b)]);
     expect((await logsOf(a, orgId)).map((l) => l.status)).toEqual([200, 200]);
+  });
+
+  it('a cache listener that loses its connection drops its caches and comes back; nothing stale is served meanwhile', async () => {
+    const first = await gatewaySetup(a, owner);
+    expect((await chat(b, first.key)).status).toBe(200);
+    expect((await chat(b, first.key)).status).toBe(200); // cached on b
+    const listeners = () => sql<{ pid: number }>(a, "select pid from pg_stat_activity where application_name = 'gateway-cache-listener' and datname = current_database()");
+    const before = await listeners();
+    expect(before).toHaveLength(2);
+    for (const { pid } of before) await sql(a, 'select pg_terminate_backend(?)', [pid]);
+    // Revoked while no instance listens (or while they reconnect): b must not answer from its cache.
+    await owner.client.apiKey.revoke.mutate({ apiKeyId: first.apiKeyId });
+    expect((await chat(b, first.key)).status).toBe(401);
+    await eventually(async () => (await listeners()).filter((l) => !before.some((o) => o.pid === l.pid)).length === 2, 10_000, 'both listeners to reconnect');
+    // Live invalidation works again after the reconnect.
+    const second = await gatewaySetup(a, owner);
+    expect((await chat(b, second.key)).status).toBe(200);
+    expect((await chat(b, second.key)).status).toBe(200);
+    await owner.client.apiKey.revoke.mutate({ apiKeyId: second.apiKeyId });
+    expect((await chat(b, second.key)).status).toBe(401);
   });
 
   it('a revoke answers only once every instance has dropped the key: a paused instance holds it up', async () => {

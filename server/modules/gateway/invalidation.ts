@@ -4,9 +4,9 @@
  * exactly when (and only if) the change commits. Each instance keeps one LISTEN connection; while it
  * is down the caches are bypassed and every request is checked against the database.
  */
-import pg from 'pg';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
+import { ListenConnection } from '../../db/listen.js';
 
 export const GATEWAY_CACHE_CHANNEL = 'gateway_cache';
 /** Each instance answers an invalidation here once it has applied it. */
@@ -54,93 +54,44 @@ export interface InvalidationHandlers {
 interface Log { warn(o: unknown, m?: string): void }
 
 export class InvalidationListener {
-  private client: pg.Client | null = null;
-  private closed = false;
-  private timer: NodeJS.Timeout | null = null;
-  private delay = 250;
+  private readonly connection: ListenConnection;
 
-  constructor(
-    private readonly databaseUrl: string,
-    private readonly handlers: InvalidationHandlers,
-    private readonly log: Log,
-  ) {}
+  constructor(databaseUrl: string, handlers: InvalidationHandlers, log: Log) {
+    this.connection = new ListenConnection(
+      { databaseUrl, applicationName: LISTENER_NAME, channels: [GATEWAY_CACHE_CHANNEL, GATEWAY_CACHE_ACK_CHANNEL], what: 'gateway cache listener' },
+      {
+        notification(channel, payload, client) {
+          if (!payload) return;
+          if (channel === GATEWAY_CACHE_ACK_CHANNEL) return handlers.ack(payload);
+          let message: Invalidation;
+          try {
+            message = JSON.parse(payload) as Invalidation;
+            handlers.apply(message);
+          } catch {
+            handlers.reset();
+            return;
+          }
+          // Applied (synchronously, above): tell the command that is waiting for every instance.
+          if (message.nonce) client.query('select pg_notify($1, $2)', [GATEWAY_CACHE_ACK_CHANNEL, message.nonce]).catch(() => {});
+        },
+        // Whatever changed while nobody listened is unknown: start from empty caches (and drop them when the connection goes).
+        listening: () => handlers.reset(),
+        lost: () => handlers.reset(),
+      },
+      log,
+    );
+  }
 
   /** True while notifications are being received (caches may be trusted). */
   get listening(): boolean {
-    return this.client !== null;
+    return this.connection.listening;
   }
 
-  async start(): Promise<void> {
-    await this.connect();
+  start(): Promise<void> {
+    return this.connection.start();
   }
 
-  private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: LISTENER_NAME });
-    let up = false;
-    const lost = (err?: unknown) => {
-      if (!up) return;
-      up = false;
-      if (this.client === client) this.client = null;
-      this.handlers.reset();
-      client.end().catch(() => {});
-      if (this.closed) return;
-      this.log.warn({ err }, 'gateway cache listener lost its connection; reconnecting');
-      this.schedule();
-    };
-    client.on('notification', (msg) => {
-      if (!msg.payload) return;
-      if (msg.channel === GATEWAY_CACHE_ACK_CHANNEL) return this.handlers.ack(msg.payload);
-      let message: Invalidation;
-      try {
-        message = JSON.parse(msg.payload) as Invalidation;
-        this.handlers.apply(message);
-      } catch {
-        this.handlers.reset();
-        return;
-      }
-      // Applied (synchronously, above): tell the command that is waiting for every instance.
-      if (message.nonce) client.query('select pg_notify($1, $2)', [GATEWAY_CACHE_ACK_CHANNEL, message.nonce]).catch(() => {});
-    });
-    client.on('error', lost);
-    client.on('end', () => lost(new Error('connection ended')));
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${GATEWAY_CACHE_CHANNEL}`);
-      await client.query(`LISTEN ${GATEWAY_CACHE_ACK_CHANNEL}`);
-    } catch (err) {
-      client.end().catch(() => {});
-      throw err;
-    }
-    if (this.closed) {
-      await client.end().catch(() => {});
-      return;
-    }
-    up = true;
-    this.delay = 250;
-    // Whatever changed while nobody listened is unknown: start from empty caches.
-    this.handlers.reset();
-    this.client = client;
-  }
-
-  private schedule(): void {
-    if (this.closed || this.timer) return;
-    const delay = this.delay;
-    this.delay = Math.min(this.delay * 2, 10_000);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.connect().catch((err) => {
-        this.log.warn({ err }, 'gateway cache listener reconnect failed');
-        this.schedule();
-      });
-    }, delay);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    const client = this.client;
-    this.client = null;
-    await client?.end().catch(() => {});
+  stop(): Promise<void> {
+    return this.connection.stop();
   }
 }
