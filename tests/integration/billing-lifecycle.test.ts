@@ -3,9 +3,9 @@
  * rules, auto top-up (one in flight, backoff, giving up after 7 days), budget alerts, and the big
  * concurrency scenario. Real `stripe` SDK against the local Stripe-compatible server.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { signUp, type BrowserLike } from '../helpers/client.js';
+import { browserClient, signUp, type BrowserLike } from '../helpers/client.js';
 import { fakeStripe, payCheckout, waitFor } from '../helpers/billing.js';
 import { ledgerCheck, deductUsage } from '../../server/modules/billing/ledger.js';
 import { triggerAutoTopUp, retryDelayMs } from '../../server/modules/billing/auto-top-up.js';
@@ -79,6 +79,46 @@ describe('payment methods', () => {
     const other = await newOrg('Methods Other');
     const err = await failure(owner.client.billing.paymentMethods.setDefault.mutate({ orgId: other, paymentMethodId: after[0]!.id }));
     expect(err.data?.code).toBe('NOT_FOUND');
+  });
+});
+
+describe('payment methods seen by many viewers', () => {
+  it('asks Stripe once per change, not once per viewer, on every instance, and never shows a stale list', async () => {
+    const b = await startTestApp({ databaseUrl: app.databaseUrl });
+    try {
+      const onB = browserClient(b.url);
+      for (const [k, v] of owner.cookies) onB.cookies.set(k, v);
+      const orgId = await newOrg('Methods Many Viewers');
+      await addMethod(orgId, 'card');
+      await fakeStripe(app).drain();
+      const askedA = vi.spyOn(app.services.billing.stripe.customers, 'listPaymentMethods');
+      const askedB = vi.spyOn(b.services.billing.stripe.customers, 'listPaymentMethods');
+      const count = async (who: BrowserLike) => (await who.client.billing.overview.query({ orgId })).paymentMethods.length;
+      // Ten viewers on each instance: one Stripe call per instance.
+      expect(await Promise.all(Array.from({ length: 10 }, () => count(owner)))).toEqual(Array(10).fill(1));
+      expect(await Promise.all(Array.from({ length: 10 }, () => count(onB)))).toEqual(Array(10).fill(1));
+      expect([askedA.mock.calls.length, askedB.mock.calls.length]).toEqual([1, 1]);
+
+      // A method added at Stripe (its webhook lands on A) shows on both instances.
+      await addMethod(orgId, 'sepa_debit');
+      await fakeStripe(app).drain();
+      expect(await count(owner)).toBe(2);
+      await waitFor(async () => (await count(onB)) === 2, 5_000, 'instance B to drop its cached list');
+
+      // Removed on B: B's very next list no longer has it (no waiting for the event), nor, once the event arrives, A's.
+      const [sepa] = (await onB.client.billing.paymentMethods.list.query({ orgId })).filter((m) => m.type === 'sepa_debit');
+      await onB.client.billing.paymentMethods.remove.mutate({ orgId, paymentMethodId: sepa!.id });
+      expect(await count(onB)).toBe(1);
+      await waitFor(async () => (await count(owner)) === 1, 5_000, 'instance A to drop its cached list');
+      const calls = askedA.mock.calls.length + askedB.mock.calls.length;
+      expect(await count(owner)).toBe(1);
+      expect(await count(onB)).toBe(1);
+      expect(askedA.mock.calls.length + askedB.mock.calls.length).toBe(calls);
+      askedA.mockRestore();
+      askedB.mockRestore();
+    } finally {
+      await b.close();
+    }
   });
 });
 

@@ -5,6 +5,8 @@ import type { Work } from '../../events/unit-of-work.js';
 import { notFound } from '../../trpc/errors.js';
 import { loadBillingState } from './account.js';
 import type { BillingProvider } from './provider.js';
+import type { EventBus } from '../../events/bus.js';
+import type { Services } from '../../trpc/context.js';
 
 export function paymentMethodView(pm: Stripe.PaymentMethod, defaultId: string | null) {
   const base = { id: pm.id, type: pm.type, isDefault: pm.id === defaultId };
@@ -14,11 +16,61 @@ export function paymentMethodView(pm: Stripe.PaymentMethod, defaultId: string | 
   return { ...base, label: pm.type, brand: pm.type, last4: '', expiry: null };
 }
 
-export async function listPaymentMethods(em: EntityManager, provider: BillingProvider, orgId: string) {
+/**
+ * Stripe's list of an organization's payment methods, kept per instance. Without it every member
+ * on the billing page, and every refetch a live billing event causes, is a Stripe API call (Stripe
+ * limits those per second). An entry is dropped when the organization's `billing.updated` or
+ * `credits.changed` event arrives (from any instance, through the bus: every change to payment
+ * methods, ours or Stripe's webhooks, emits one), when the bus may have missed events, and after
+ * PAYMENT_METHODS_TTL_MS for changes made at Stripe that no webhook announces.
+ */
+const PAYMENT_METHODS_TTL_MS = 60_000;
+const MAX_CACHED_ORGS = 10_000;
+
+type CachedList = { customerId: string; at: number; list: Promise<Stripe.PaymentMethod[]>; unsubscribe: () => void };
+
+export class PaymentMethodCache {
+  private readonly entries = new Map<string, CachedList>();
+
+  constructor(private readonly bus: Pick<EventBus, 'subscribeOrg' | 'isListening'>) {}
+
+  get(orgId: string, customerId: string, load: () => Promise<Stripe.PaymentMethod[]>): Promise<Stripe.PaymentMethod[]> {
+    const hit = this.entries.get(orgId);
+    if (hit && hit.customerId === customerId && Date.now() - hit.at < PAYMENT_METHODS_TTL_MS && this.bus.isListening()) return hit.list;
+    this.evict(orgId);
+    if (this.entries.size >= MAX_CACHED_ORGS) this.evict(this.entries.keys().next().value as string);
+    const unsubscribe = this.bus.subscribeOrg(orgId, {
+      deliver: (event) => {
+        if (event.type === 'billing.updated' || event.type === 'credits.changed' || event.type === 'organization.deleted') this.evict(orgId);
+      },
+      resync: () => this.evict(orgId),
+    });
+    const entry: CachedList = { customerId, at: Date.now(), list: load(), unsubscribe };
+    this.entries.set(orgId, entry);
+    entry.list.catch(() => {
+      if (this.entries.get(orgId) === entry) this.evict(orgId);
+    });
+    return entry.list;
+  }
+
+  evict(orgId: string): void {
+    const entry = this.entries.get(orgId);
+    if (!entry) return;
+    this.entries.delete(orgId);
+    entry.unsubscribe();
+  }
+}
+
+const caches = new WeakMap<BillingProvider, PaymentMethodCache>();
+
+export async function listPaymentMethods(em: EntityManager, services: Pick<Services, 'billing' | 'bus'>, orgId: string) {
   const state = await loadBillingState(em, orgId);
-  if (!state.stripeCustomerId) return [];
-  const list = await provider.stripe.customers.listPaymentMethods(state.stripeCustomerId, { limit: 50 });
-  return list.data.map((pm) => paymentMethodView(pm, state.defaultPaymentMethodId));
+  const customerId = state.stripeCustomerId;
+  if (!customerId) return [];
+  let cache = caches.get(services.billing);
+  if (!cache) caches.set(services.billing, (cache = new PaymentMethodCache(services.bus)));
+  const list = await cache.get(orgId, customerId, async () => (await services.billing.stripe.customers.listPaymentMethods(customerId, { limit: 50 })).data);
+  return list.map((pm) => paymentMethodView(pm, state.defaultPaymentMethodId));
 }
 
 async function ownedPaymentMethod(em: EntityManager, provider: BillingProvider, orgId: string, paymentMethodId: string) {
@@ -33,6 +85,8 @@ export async function setDefaultPaymentMethod(work: Work, provider: BillingProvi
   const { state } = await ownedPaymentMethod(work.em, provider, orgId, paymentMethodId);
   await provider.stripe.customers.update(state.stripeCustomerId!, { invoice_settings: { default_payment_method: paymentMethodId } });
   await work.em.execute('update organization set default_payment_method_id = ? where id = ?', [paymentMethodId, orgId]);
+  // This instance's next list must not wait for the event to come back from the bus.
+  work.afterCommit(() => caches.get(provider)?.evict(orgId));
   work.audit(orgId, 'billing.payment_method_default', { type: 'payment_method', id: paymentMethodId }, { id: state.defaultPaymentMethodId }, { id: paymentMethodId });
   work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
   return { ok: true as const };
@@ -44,6 +98,7 @@ export async function removePaymentMethod(work: Work, provider: BillingProvider,
   if (state.defaultPaymentMethodId === paymentMethodId) {
     await work.em.execute('update organization set default_payment_method_id = null where id = ?', [orgId]);
   }
+  work.afterCommit(() => caches.get(provider)?.evict(orgId));
   work.audit(orgId, 'billing.payment_method_removed', { type: 'payment_method', id: paymentMethodId }, null, null);
   work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
   return { ok: true as const };

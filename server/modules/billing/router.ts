@@ -30,7 +30,7 @@ export const billingRouter = router({
           disabledReason: state.autoTopUp.disabledReason,
           lastAttempt: await latestAttempt(ctx, ctx.orgId),
         },
-        paymentMethods: await listPaymentMethods(ctx.em, provider, ctx.orgId),
+        paymentMethods: await listPaymentMethods(ctx.em, ctx.services, ctx.orgId),
         subscription: state.subscription.id ? state.subscription : null,
       };
     }),
@@ -63,7 +63,7 @@ export const billingRouter = router({
   paymentMethods: router({
     list: orgProcedure('billing.view')
       .input(s.orgRef)
-      .query(({ ctx }) => listPaymentMethods(ctx.em, ctx.services.billing, ctx.orgId)),
+      .query(({ ctx }) => listPaymentMethods(ctx.em, ctx.services, ctx.orgId)),
     add: orgProcedure('billing.manage')
       .input(s.orgRef)
       .mutation(({ ctx }) => addPaymentMethod(ctx.em, ctx.services.billing, ctx.services.appUrl, ctx.orgId)),

@@ -252,6 +252,13 @@ async function applyEvent(work: Work, services: Services, event: Stripe.Event, p
       await setDefaultPaymentMethodIfNone(work, services, orgId, piId(seti.payment_method));
       return orgId;
     }
+    case 'payment_method.attached': {
+      // Saved during a purchase, a setup or outside the dashboard: every viewer's list must show it.
+      const orgId = await organizationOf(em, { customer: event.data.object.customer });
+      if (!orgId) return null;
+      work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
+      return orgId;
+    }
     case 'payment_method.detached': {
       const pm = event.data.object;
       const previous = (event.data.previous_attributes as { customer?: string } | undefined)?.customer ?? null;

@@ -167,7 +167,7 @@ export class FakeStripe {
 
   async createPaymentMethod(customerId: string, method: TestMethod): Promise<StripeObject> {
     const spec = TEST_METHODS[method];
-    return this.store.put({
+    const pm = await this.store.put({
       id: newId('pm'),
       object: 'payment_method',
       created: now(),
@@ -176,6 +176,9 @@ export class FakeStripe {
       customer: customerId,
       metadata: { test_behavior: method },
     });
+    // Stripe tells the webhook whenever a payment method is attached to a customer.
+    await this.emit('payment_method.attached', pm);
+    return pm;
   }
 
   async listPaymentMethods(customerId: string, type?: string): Promise<StripeObject> {
