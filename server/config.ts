@@ -1,9 +1,11 @@
 /** Environment, validated once. */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  WORKERS: z.string().trim().regex(/^(auto|[1-9]\d?)$/, { message: 'WORKERS is a number of processes from 1 to 99, or auto (one per CPU core)' }).default('1'),
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: z.string().url().optional(),
   DATA_DIR: z.string().default('.data'),
@@ -50,6 +52,8 @@ export type Env = z.infer<typeof envSchema>;
 export interface Config {
   env: Env['NODE_ENV'];
   port: number;
+  /** Server processes `npm start` runs (node:cluster, sharing the port); 1 runs the server in this process. */
+  workers: number;
   host: string;
   databaseUrl?: string;
   dataDir: string;
@@ -111,6 +115,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   return {
     env: e.NODE_ENV,
     port: e.PORT,
+    workers: e.WORKERS === 'auto' ? availableParallelism() : Number(e.WORKERS),
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { MikroORM, defineConfig, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { entities } from './entities.js';
@@ -22,6 +23,21 @@ export async function openDatabase(clientUrl: string, overrides: Partial<Options
   return MikroORM.init(ormConfig(clientUrl, overrides));
 }
 
+/** Any constant shared by every instance: the advisory lock instances take turns migrating under. */
+const MIGRATION_LOCK = 7_241_500_001;
+
+/**
+ * Runs pending migrations. Instances starting together (cluster workers, a rolling deploy) take
+ * turns under a session advisory lock: the first migrates, the others then find nothing to do.
+ */
 export async function migrate(orm: MikroORM): Promise<void> {
-  await orm.getMigrator().up();
+  const lock = new pg.Client({ connectionString: orm.config.get('clientUrl'), application_name: 'migrations-lock' });
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await orm.getMigrator().up();
+  } finally {
+    // Ending the session releases the lock.
+    await lock.end().catch(() => {});
+  }
 }
