@@ -20,7 +20,7 @@
  *
  * Knobs: BENCH_RATE (300), BENCH_SECONDS (3), BENCH_CONNECTIONS (32), ROUNDS (8), DATABASE_URL (else
  * an embedded PostgreSQL in a temp dir), PORTKEY=0 to skip Portkey, LOAD=light|burst|throughput
- * (one load only, for profiling), GATEWAY_NODE_ARGS (extra node flags for our gateway's process).
+ * (one load only, for profiling), WARMUP_SECONDS (5, full speed, per target), GATEWAY_NODE_ARGS (extra node flags for our gateway's process).
  */
 import autocannon from 'autocannon';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,6 +31,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 300);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
+const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 5);
 const WITH_PORTKEY = process.env.PORTKEY !== '0';
 /** LOAD=light|burst|throughput runs only that load (for profiling); the summary then needs all three. */
 const ONLY_LOAD = process.env.LOAD;
@@ -146,7 +147,9 @@ try {
   const runs = new Map<string, Run[]>();
   for (const t of targets) {
     process.stdout.write(`warming up ${t.name}...\n`);
-    await load(t, { seconds: 3, connections: 8, rate: RATE });
+    // Full speed for WARMUP_SECONDS: a few thousand calls, so every target's JIT has compiled its hot
+    // path before anything is measured (a light load alone takes tens of seconds to get there).
+    await load(t, { seconds: WARMUP_SECONDS, connections: 8 });
   }
   for (let r = 1; r <= ROUNDS; r++) {
     for (const [name, opts] of Object.entries(loads) as [LoadName, (typeof loads)[LoadName]][]) {
