@@ -5,7 +5,7 @@ import { api } from '../api.js';
 import { useOrg } from '../state/org-context.js';
 import { createUsage, RANGES, type BreakdownRow, type Point, type RangeId, type Summary } from '../state/usage.js';
 import { barChartOptions, Chart, CHART_COLORS, timeChartOptions } from '../ui/Chart.js';
-import { Card, EmptyState, ErrorState, Loading, PageHeader, SelectField } from '../ui/components.js';
+import { Card, EmptyState, Loading, LoadState, PageHeader, SelectField } from '../ui/components.js';
 import { formatCost, formatCount, formatMs, formatPercent } from '../ui/usage-format.js';
 
 export function AnalyticsPage() {
@@ -27,7 +27,7 @@ export function AnalyticsPage() {
           <SelectField label="Project" value={projectId()} options={projectOptions()} onChange={setProjectId} />
         </div>
       </div>
-      <Show when={usage.state.loaded} fallback={<Show when={usage.state.error} fallback={<Loading label="Loading analytics…" />}><ErrorState error={usage.state.error} retry={() => void usage.reload()} /></Show>}>
+      <LoadState loaded={usage.state.loaded} error={usage.state.error} retry={() => void usage.reload()} loading={<Loading label="Loading analytics…" />}>
         <SummaryCards summary={usage.state.summary!} />
         <div class="grid grid-2">
           <Card title="Requests and errors">
@@ -52,7 +52,7 @@ export function AnalyticsPage() {
         <Card title="Cost by model">
           <BreakdownTable rows={usage.state.byModel} />
         </Card>
-      </Show>
+      </LoadState>
     </div>
   );
 }

@@ -1,11 +1,11 @@
 /** API keys of a project: list, create (shown once, with a snippet), revoke (own keys, or any for owners/admins). */
 import { createEffect, createResource, createSignal, For, on, onCleanup, Show } from 'solid-js';
-import { createStore, reconcile } from 'solid-js/store';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
+import { createReloadingList } from '../state/list.js';
 import { useOrg } from '../state/org-context.js';
 import { me } from '../state/session.js';
 import { confirmAction } from '../ui/confirm.js';
-import { Badge, Button, Card, CopyField, createAction, EmptyState, ErrorState, Loading, PageHeader, SelectField, TextField } from '../ui/components.js';
+import { Badge, Button, Card, CopyField, createAction, EmptyState, ErrorState, Loading, LoadState, PageHeader, SelectField, TextField } from '../ui/components.js';
 import { formatDate, formatDateTime } from '../ui/format.js';
 import { toast } from '../ui/toast.js';
 
@@ -20,25 +20,18 @@ export function ApiKeysPage() {
     const list = projectList();
     if (list.length && !list.some((p) => p.id === projectId())) setProjectId((list.find((p) => p.isDefault) ?? list[0]!).id);
   });
-  const [state, setState] = createStore({ items: [] as ApiKey[], loaded: false, error: null as unknown });
   const [creating, setCreating] = createSignal(false);
   const [created, setCreated] = createSignal<{ name: string; key: string } | null>(null);
-
-  const load = async () => {
+  const { state, load, reset } = createReloadingList(async () => {
     const pid = projectId();
-    if (!pid) return;
-    try {
-      const list = await api.apiKey.list.query({ projectId: pid });
-      if (pid !== projectId()) return;
-      setState('items', reconcile(list, { key: 'id' }));
-      setState({ loaded: true, error: null });
-    } catch (err) {
-      setState('error', err);
-    }
-  };
+    if (!pid) return null;
+    const list = await api.apiKey.list.query({ projectId: pid });
+    // Another project was chosen meanwhile: this answer is not the one on screen.
+    return pid === projectId() ? list : null;
+  });
   createEffect(
     on(projectId, (pid) => {
-      setState({ items: [], loaded: false, error: null });
+      reset();
       setCreated(null);
       if (pid) void load();
     }),
@@ -97,7 +90,7 @@ export function ApiKeysPage() {
         />
       </Show>
       <Show when={created()}>{(c) => <NewKeyCallout name={c().name} apiKey={c().key} onClose={() => setCreated(null)} />}</Show>
-      <Show when={state.loaded} fallback={<Show when={state.error} fallback={<Show when={projectId()}><Loading /></Show>}><ErrorState error={state.error} retry={() => void load()} /></Show>}>
+      <LoadState loaded={state.loaded} error={state.error} retry={() => void load()} loading={<Show when={projectId()}><Loading /></Show>}>
         <Show when={state.items.length > 0} fallback={<EmptyState title="No API keys in this project yet"><p class="muted">Create one to call the gateway with the OpenAI SDK.</p></EmptyState>}>
           <Card>
             <div class="table-wrap">
@@ -123,7 +116,7 @@ export function ApiKeysPage() {
             </div>
           </Card>
         </Show>
-      </Show>
+      </LoadState>
     </div>
   );
 }

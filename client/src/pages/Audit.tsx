@@ -3,7 +3,7 @@ import { createEffect, createSignal, For, Show } from 'solid-js';
 import { createStore, produce } from 'solid-js/store';
 import { api, type RouterOutputs } from '../api.js';
 import { useOrg } from '../state/org-context.js';
-import { Button, Card, createAction, EmptyState, ErrorState, Loading, PageHeader, LoadMoreFooter } from '../ui/components.js';
+import { Button, Card, createAction, EmptyState, LoadMoreFooter, LoadState, PageHeader } from '../ui/components.js';
 import { formatDateTime } from '../ui/format.js';
 
 type Entry = RouterOutputs['audit']['list']['items'][number];
@@ -130,7 +130,7 @@ export function AuditPage() {
             </Button>
           }
         />
-        <Show when={state.loaded} fallback={<Show when={state.error} fallback={<Loading />}><ErrorState error={state.error} retry={() => void loadFirst()} /></Show>}>
+        <LoadState loaded={state.loaded} error={state.error} retry={() => void loadFirst()}>
           <Show when={state.items.length > 0} fallback={<EmptyState title="Nothing recorded yet" />}>
             <Card>
               <div class="table-wrap">
@@ -187,7 +187,7 @@ export function AuditPage() {
               <LoadMoreFooter more={!!state.nextCursor} loading={loadingMore()} onLoad={() => void loadMore()} />
             </Card>
           </Show>
-        </Show>
+        </LoadState>
       </div>
     </Show>
   );

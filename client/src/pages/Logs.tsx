@@ -3,7 +3,7 @@ import { createEffect, createResource, createSignal, For, on, onCleanup, Show } 
 import { createStore, reconcile } from 'solid-js/store';
 import { api, type RouterOutputs } from '../api.js';
 import { useOrg } from '../state/org-context.js';
-import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, PageHeader, SelectField, TextField, LoadMoreFooter } from '../ui/components.js';
+import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, LoadMoreFooter, LoadState, PageHeader, SelectField, TextField } from '../ui/components.js';
 import { formatDateTime } from '../ui/format.js';
 import { formatCost, formatCount, formatMs } from '../ui/usage-format.js';
 
@@ -107,7 +107,7 @@ export function LogsPage() {
             <Button type="submit">Apply</Button>
           </div>
         </form>
-        <Show when={state.loaded} fallback={<Show when={state.error} fallback={<Loading />}><ErrorState error={state.error} retry={() => void loadFirst()} /></Show>}>
+        <LoadState loaded={state.loaded} error={state.error} retry={() => void loadFirst()}>
           <Show when={state.items.length > 0} fallback={<EmptyState title="No requests match"><p class="muted">Calls made with a project API key appear here.</p></EmptyState>}>
             <div class="table-wrap">
               <table class="table table-stack table-compact" data-testid="logs">
@@ -156,7 +156,7 @@ export function LogsPage() {
             </div>
             <LoadMoreFooter more={!!state.nextCursor} loading={loadingMore()} onLoad={() => void loadMore()} />
           </Show>
-        </Show>
+        </LoadState>
       </Card>
       <Show when={selected()}>{(id) => <LogDetail orgId={ctx.orgId()} logId={id()} onClose={() => setSelected(null)} />}</Show>
     </div>

@@ -1,15 +1,15 @@
 /** Overview: credits (live), plan, and the last 24 hours of gateway usage (live). */
 import { A } from '@solidjs/router';
 import { createResource, For, onCleanup, onMount, Show } from 'solid-js';
-import { createStore, reconcile } from 'solid-js/store';
 import { formatDollars } from '../../../shared/money.js';
 import { PLANS, type PlanId } from '../../../shared/plans.js';
 import { ROLE_LABELS } from '../../../shared/permissions.js';
 import { api } from '../api.js';
+import { createReloadingList } from '../state/list.js';
 import { useOrg } from '../state/org-context.js';
-import { Badge, Card, ErrorState, Loading, PageHeader } from '../ui/components.js';
+import { Badge, Card, LoadState, PageHeader } from '../ui/components.js';
 import { formatDateTime } from '../ui/format.js';
-import { formatAmount, TYPE_LABELS, type Transaction } from './billing/common.js';
+import { formatAmount, TYPE_LABELS } from './billing/common.js';
 import { CostChart, RequestsChart } from './Analytics.js';
 import { createUsage } from '../state/usage.js';
 import { formatCost, formatCount, formatPercent } from '../ui/usage-format.js';
@@ -123,17 +123,8 @@ function CreditsCard() {
 /** The last few ledger entries; refreshed (at most every 2 s) when the balance changes. */
 function RecentTransactions() {
   const ctx = useOrg();
-  const [state, setState] = createStore({ items: [] as Transaction[], loaded: false, error: null as unknown });
+  const { state, load } = createReloadingList(async () => (await api.billing.transactions.query({ orgId: ctx.orgId(), limit: 5 })).items);
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const load = async () => {
-    try {
-      const page = await api.billing.transactions.query({ orgId: ctx.orgId(), limit: 5 });
-      setState('items', reconcile(page.items, { key: 'id' }));
-      setState({ loaded: true, error: null });
-    } catch (err) {
-      setState('error', err);
-    }
-  };
   onMount(() => void load());
   onCleanup(() => clearTimeout(timer));
   ctx.onEvent((e) => {
@@ -144,7 +135,7 @@ function RecentTransactions() {
     }, 2000);
   });
   return (
-    <Show when={state.loaded} fallback={<Show when={state.error} fallback={<Loading />}><ErrorState error={state.error} retry={() => void load()} /></Show>}>
+    <LoadState loaded={state.loaded} error={state.error} retry={() => void load()}>
       <Show when={state.items.length > 0} fallback={<p class="muted small">No transactions yet.</p>}>
         <ul class="mini-ledger" aria-label="Recent transactions">
           <For each={state.items}>
@@ -165,7 +156,7 @@ function RecentTransactions() {
           <A href={`/org/${ctx.orgId()}/billing/transactions`}>All transactions</A>
         </p>
       </Show>
-    </Show>
+    </LoadState>
   );
 }
 
@@ -184,7 +175,7 @@ function UsageCard() {
         </A>
       }
     >
-      <Show when={usage.state.loaded} fallback={<Show when={usage.state.error} fallback={<Loading />}><ErrorState error={usage.state.error} retry={() => void usage.reload()} /></Show>}>
+      <LoadState loaded={usage.state.loaded} error={usage.state.error} retry={() => void usage.reload()}>
         <dl class="facts facts-inline" aria-live="polite">
           <div>
             <dt>Requests</dt>
@@ -207,7 +198,7 @@ function UsageCard() {
         <Show when={Number(s()?.cost ?? 0) > 0}>
           <CostChart series={usage.state.series} height={140} />
         </Show>
-      </Show>
+      </LoadState>
     </Card>
   );
 }

@@ -1,12 +1,12 @@
 /** Projects: list, create, rename, mode and caching, delete (never the last one). */
 import { createSignal, For, onMount, Show } from 'solid-js';
-import { createStore, reconcile } from 'solid-js/store';
 import { ROLE_LABELS } from '../../../shared/permissions.js';
 import { projectCreateInput, projectName, projectUpdateInput } from '../../../shared/schemas.js';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
+import { createReloadingList } from '../state/list.js';
 import { useOrg } from '../state/org-context.js';
 import { confirmAction } from '../ui/confirm.js';
-import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, PageHeader, TextField } from '../ui/components.js';
+import { Badge, Button, Card, createAction, EmptyState, LoadState, PageHeader, TextField } from '../ui/components.js';
 import { formatDate } from '../ui/format.js';
 import { validate } from '../ui/forms.js';
 import { toast } from '../ui/toast.js';
@@ -23,18 +23,9 @@ const modeLabel = (m: Mode) => MODES.find((x) => x.value === m)?.label ?? m;
 
 export function ProjectsPage() {
   const ctx = useOrg();
-  const [state, setState] = createStore({ items: [] as Project[], loaded: false, error: null as unknown });
+  const { state, load } = createReloadingList(() => api.project.list.query({ orgId: ctx.orgId() }));
   const [creating, setCreating] = createSignal(false);
 
-  const load = async () => {
-    try {
-      const list = await api.project.list.query({ orgId: ctx.orgId() });
-      setState('items', reconcile(list, { key: 'id' }));
-      setState({ loaded: true, error: null });
-    } catch (err) {
-      setState('error', err);
-    }
-  };
   onMount(() => void load());
   ctx.onEvent((e) => {
     if (e.type === 'project.created' || e.type === 'project.updated' || e.type === 'project.deleted') void load();
@@ -60,7 +51,7 @@ export function ProjectsPage() {
       <Show when={creating() && canManage()}>
         <CreateProjectForm orgId={ctx.orgId()} onDone={(created) => { setCreating(false); if (created) void load(); }} />
       </Show>
-      <Show when={state.loaded} fallback={<Show when={state.error} fallback={<Loading />}><ErrorState error={state.error} retry={() => void load()} /></Show>}>
+      <LoadState loaded={state.loaded} error={state.error} retry={() => void load()}>
         <Show when={state.items.length > 0} fallback={<EmptyState title="No projects yet" />}>
           <Card>
             <div class="table-wrap">
@@ -85,7 +76,7 @@ export function ProjectsPage() {
             </div>
           </Card>
         </Show>
-      </Show>
+      </LoadState>
     </div>
   );
 }

@@ -1,11 +1,12 @@
 /** Provider keys (owners and admins): the organization's own upstream keys. Add, rotate, disable, delete. */
 import { createSignal, For, onMount, Show, Switch, Match } from 'solid-js';
-import { createStore, reconcile } from 'solid-js/store';
 import { ALIBABA_REGIONS, BEDROCK_PROFILES, PROVIDER_KEY_KINDS, PROVIDER_KEY_LABELS, type ProviderKeyKind } from '../../../shared/models.js';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
+import { createStore } from 'solid-js/store';
+import { createReloadingList } from '../state/list.js';
 import { useOrg } from '../state/org-context.js';
 import { confirmAction, confirmWithInput } from '../ui/confirm.js';
-import { Badge, Button, Card, createAction, EmptyState, ErrorState, Field, Loading, PageHeader, SelectField, TextField } from '../ui/components.js';
+import { Badge, Button, Card, createAction, EmptyState, Field, LoadState, PageHeader, SelectField, TextField } from '../ui/components.js';
 import { formatDate } from '../ui/format.js';
 import { toast } from '../ui/toast.js';
 
@@ -36,17 +37,8 @@ export function ProviderKeysPage() {
 
 function ProviderKeysContent() {
   const ctx = useOrg();
-  const [state, setState] = createStore({ items: [] as ProviderKey[], loaded: false, error: null as unknown });
+  const { state, load } = createReloadingList(() => api.providerKey.list.query({ orgId: ctx.orgId() }));
   const [adding, setAdding] = createSignal(false);
-  const load = async () => {
-    try {
-      const list = await api.providerKey.list.query({ orgId: ctx.orgId() });
-      setState('items', reconcile(list, { key: 'id' }));
-      setState({ loaded: true, error: null });
-    } catch (err) {
-      setState('error', err);
-    }
-  };
   onMount(() => void load());
   // Added, rotated, disabled or deleted by another owner or admin: show it at once.
   ctx.onEvent((e) => {
@@ -73,7 +65,7 @@ function ProviderKeysContent() {
           }}
         />
       </Show>
-      <Show when={state.loaded} fallback={<Show when={state.error} fallback={<Loading />}><ErrorState error={state.error} retry={() => void load()} /></Show>}>
+      <LoadState loaded={state.loaded} error={state.error} retry={() => void load()}>
         <Show when={state.items.length > 0} fallback={<EmptyState title="No provider keys yet"><p class="muted">Requests use credits until you add one.</p></EmptyState>}>
           <Card>
             <div class="table-wrap">
@@ -98,7 +90,7 @@ function ProviderKeysContent() {
             </div>
           </Card>
         </Show>
-      </Show>
+      </LoadState>
     </div>
   );
 }

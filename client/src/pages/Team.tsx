@@ -7,7 +7,7 @@ import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js'
 import { useOrg } from '../state/org-context.js';
 import { me } from '../state/session.js';
 import { confirmAction } from '../ui/confirm.js';
-import { Avatar, Badge, Button, Card, CopyField, createAction, ErrorState, Loading, PageHeader, SelectField, TextField } from '../ui/components.js';
+import { Avatar, Badge, Button, Card, CopyField, createAction, LoadState, PageHeader, SelectField, TextField } from '../ui/components.js';
 import { formatDate } from '../ui/format.js';
 import { validate, type FieldErrors } from '../ui/forms.js';
 import { toast } from '../ui/toast.js';
@@ -55,7 +55,7 @@ export function TeamPage() {
       <Show when={canManage()}>
         <InviteCard orgId={ctx.orgId()} myRole={ctx.role()!} onInvited={() => void loadInvitations()} />
       </Show>
-      <Show when={state.loaded} fallback={<Show when={state.error} fallback={<Loading />}><ErrorState error={state.error} retry={() => void load()} /></Show>}>
+      <LoadState loaded={state.loaded} error={state.error} retry={() => void load()}>
         <Card title={`Members (${state.members.length})`}>
           <div class="table-wrap">
             <table class="table table-stack" data-testid="members">
@@ -99,7 +99,7 @@ export function TeamPage() {
             </div>
           </Show>
         </Card>
-      </Show>
+      </LoadState>
     </div>
   );
 }

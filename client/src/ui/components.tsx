@@ -189,6 +189,15 @@ export function ErrorState(props: { error: unknown; retry?: () => void }) {
   );
 }
 
+/** A list's loading states: its children once loaded; before that a spinner, or the error with a retry. */
+export function LoadState(props: ParentProps<{ loaded: boolean; error: unknown; retry: () => void; loading?: JSX.Element }>) {
+  return (
+    <Show when={props.loaded} fallback={<Show when={props.error} fallback={props.loading === undefined ? <Loading /> : props.loading}><ErrorState error={props.error} retry={props.retry} /></Show>}>
+      {props.children}
+    </Show>
+  );
+}
+
 export function EmptyState(props: ParentProps<{ title: string }>) {
   return (
     <div class="empty-state">

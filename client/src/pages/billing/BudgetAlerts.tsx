@@ -5,7 +5,7 @@ import { formatDollars } from '../../../../shared/money.js';
 import { budgetAlertSetInput } from '../../../../shared/schemas.js';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../../api.js';
 import { useOrg } from '../../state/org-context.js';
-import { Badge, Button, Card, createAction, ErrorState, Loading } from '../../ui/components.js';
+import { Badge, Button, Card, createAction, LoadState } from '../../ui/components.js';
 import { formatDateTime } from '../../ui/format.js';
 import { validate } from '../../ui/forms.js';
 import { toast } from '../../ui/toast.js';
@@ -62,7 +62,7 @@ export function BudgetAlertsCard() {
       id="budget-alerts"
       description="Owners and the billing email get an email, and everyone viewing billing sees a banner, once per crossing. An alert re-arms when the condition clears."
     >
-      <Show when={state.data} fallback={<Show when={state.error} fallback={<Loading />}><ErrorState error={state.error} retry={() => void load()} /></Show>}>
+      <LoadState loaded={!!state.data} error={state.error} retry={() => void load()}>
         <ul class="alert-list">
           <For each={KINDS}>
             {(k) => <AlertRow spec={k} alert={alertOf(k.kind)} current={current(k.kind)} onSaved={(data) => setState('data', reconcile(data))} />}
@@ -71,7 +71,7 @@ export function BudgetAlertsCard() {
         <Show when={!ctx.can('billing.manage')}>
           <p class="role-note">Only owners can set or clear budget alerts.</p>
         </Show>
-      </Show>
+      </LoadState>
     </Card>
   );
 }

@@ -8,7 +8,7 @@ import { refundInput } from '../../../../shared/schemas.js';
 import { api, capitalize } from '../../api.js';
 import { useOrg } from '../../state/org-context.js';
 import { confirmWithInput } from '../../ui/confirm.js';
-import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, SelectField, LoadMoreFooter } from '../../ui/components.js';
+import { Badge, Button, Card, createAction, EmptyState, LoadMoreFooter, LoadState, SelectField } from '../../ui/components.js';
 import { formatDateTime } from '../../ui/format.js';
 import { validate } from '../../ui/forms.js';
 import { toast } from '../../ui/toast.js';
@@ -128,7 +128,7 @@ function TransactionsContent() {
             Export CSV
           </Button>
         </div>
-        <Show when={state.loaded} fallback={<Show when={state.error} fallback={<Loading />}><ErrorState error={state.error} retry={() => void loadFirst()} /></Show>}>
+        <LoadState loaded={state.loaded} error={state.error} retry={() => void loadFirst()}>
           <Show
             when={state.items.length > 0}
             fallback={<EmptyState title={filter() ? `No ${TYPE_LABELS[filter() as LedgerType].toLowerCase()} transactions` : 'No transactions yet'} />}
@@ -155,7 +155,7 @@ function TransactionsContent() {
             </div>
             <LoadMoreFooter more={!!state.nextCursor} loading={loadingMore()} onLoad={() => void loadMore()} />
           </Show>
-        </Show>
+        </LoadState>
       </Card>
     </div>
   );
