@@ -32,9 +32,11 @@ async function freePort(): Promise<number> {
 
 function workerPids(primary: number): number[] {
   try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(primary)], { encoding: 'utf8' })
+    // Only the workers (node running main.ts): tsx's esbuild service is a child of the primary too.
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(primary)], { encoding: 'utf8' })
       .split('\n')
-      .map((l) => Number(l.trim()))
+      .filter((l) => l.includes('server/main.ts'))
+      .map((l) => Number(l.trim().split(/\s+/)[0]))
       .filter((n) => n > 0);
   } catch {
     return []; // ps exits 1 when there is no such process
