@@ -38,8 +38,10 @@ async function healthy(): Promise<boolean> {
 let product: ChildProcess | null = null;
 if (!(await healthy())) {
   console.log(`nothing answers at ${APP_URL}: starting the product (npm start) with its upstreams pointing at the fake...`);
+  // Its own process group, so stopping the demo can signal npm, the shell and the server together.
   product = spawn('npm', ['start'], {
     stdio: 'inherit',
+    detached: true,
     env: {
       ...process.env,
       OPENAI_API_KEY: 'demo-operator-openai',
@@ -59,9 +61,30 @@ if (!(await healthy())) {
   }
 }
 
+let stopping = false;
 const shutdown = async () => {
+  if (stopping) return;
+  stopping = true;
   console.log('\nstopping the demo');
-  product?.kill('SIGTERM');
+  if (product?.pid && product.exitCode === null) {
+    // SIGTERM to the whole group (npm alone would not pass it on to the server); the server drains
+    // its usage before it exits, so wait for it (at most a minute).
+    const group = -product.pid;
+    try {
+      process.kill(group, 'SIGTERM');
+    } catch {
+      product.kill('SIGTERM');
+    }
+    // npm leaves at once; the group is empty when the server (and its PostgreSQL) are gone too.
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+      try {
+        process.kill(group, 0);
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   await upstream.close();
   process.exit(0);
 };
