@@ -265,7 +265,7 @@ describe('AWS Bedrock: Claude through InvokeModel', () => {
     // global. is the default inference profile; the model id is URL-encoded in the path.
     expect(sent.path).toBe('/model/global.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke');
     expect(sent.headers.authorization).toBe('Bearer bedrock-api-key-0001');
-    expect(sent.headers['x-amzn-bedrock-accept']).toBe('application/json');
+    expect(sent.headers.accept).toBe('application/json');
     expect(sent.body).toMatchObject({ anthropic_version: 'bedrock-2023-05-31', system: 'be brief', max_tokens: 50 });
     expect(sent.body).not.toHaveProperty('model');
     expect(sent.body).not.toHaveProperty('stream');
@@ -282,6 +282,7 @@ describe('AWS Bedrock: Claude through InvokeModel', () => {
     sent = lastUpstream();
     // An explicit profile is kept as asked.
     expect(sent.path).toBe('/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/invoke-with-response-stream');
+    expect(sent.headers).toMatchObject({ accept: 'application/vnd.amazon.eventstream', 'x-amzn-bedrock-accept': 'application/json', authorization: 'Bearer bedrock-api-key-0001' });
 
     await flushUsage(app);
     const logs = await logsOf(app, orgId);

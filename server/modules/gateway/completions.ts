@@ -228,7 +228,7 @@ function deliveredChars(chunk: ChatChunk): number {
 async function streamCompletion(deps: CompletionDeps, req: FastifyRequest, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord, started: number) {
   const includeUsage = body.stream_options?.include_usage === true;
   const prepared = target.adapter.prepare(body, target.upstreamModel, true, target.entry?.maxOutputTokens ?? null);
-  const call = postJson(target.streamUrl ?? target.url, target.headers, prepared.payload, deps.config.upstreamTimeoutMs, target.label);
+  const call = postJson(target.streamUrl ?? target.url, target.streamHeaders ?? target.headers, prepared.payload, deps.config.upstreamTimeoutMs, target.label);
   let abortBody: (() => void) | null = null;
   const client = onClientGone(reply, () => {
     call.abort();

@@ -32,8 +32,9 @@ export interface Target {
   model: string;
   upstreamModel: string;
   url: string;
-  /** Where streaming calls go when that is another URL (Bedrock's invoke-with-response-stream). */
+  /** Where streaming calls go, and with which headers, when those differ (Bedrock's invoke-with-response-stream). */
   streamUrl?: string;
+  streamHeaders?: Record<string, string>;
   headers: Record<string, string>;
   adapter: ProtocolAdapter;
   paidBy: PaidBy;
@@ -74,7 +75,7 @@ async function endpoint(
   config: GatewayConfig,
   cred: ProviderCredential,
   model: string,
-): Promise<{ url: string; streamUrl?: string; headers: Record<string, string>; upstreamModel: string; adapter: ProtocolAdapter }> {
+): Promise<{ url: string; streamUrl?: string; streamHeaders?: Record<string, string>; headers: Record<string, string>; upstreamModel: string; adapter: ProtocolAdapter }> {
   const bearer = { authorization: `Bearer ${cred.secret}` };
   switch (cred.kind) {
     case 'openai':
@@ -110,9 +111,15 @@ async function endpoint(
       if (isBedrockAnthropic(model)) {
         const upstreamModel = bedrockModelId(model, String(cred.options.inferenceProfile ?? config.bedrock.inferenceProfile));
         const base = `${trim(config.bedrock.runtimeBaseUrl ?? `https://bedrock-runtime.${region}.amazonaws.com`)}/model/${encodeURIComponent(upstreamModel)}`;
-        // The HTTP Accept is the stream's framing (an event stream when streaming); the model's answer is JSON either way.
-        const headers = { ...bearer, accept: '*/*', 'x-amzn-bedrock-accept': 'application/json' };
-        return { url: `${base}/invoke`, streamUrl: `${base}/invoke-with-response-stream`, headers, upstreamModel, adapter: bedrockAnthropicAdapter };
+        // Streaming: HTTP Accept is the event-stream framing, x-amzn-bedrock-accept the model's JSON inside it.
+        return {
+          url: `${base}/invoke`,
+          headers: { ...bearer, accept: 'application/json' },
+          streamUrl: `${base}/invoke-with-response-stream`,
+          streamHeaders: { ...bearer, accept: 'application/vnd.amazon.eventstream', 'x-amzn-bedrock-accept': 'application/json' },
+          upstreamModel,
+          adapter: bedrockAnthropicAdapter,
+        };
       }
       return {
         url: `${trim(config.bedrock.baseUrl ?? `https://bedrock-mantle.${region}.api.aws/v1`)}/chat/completions`,
