@@ -30,6 +30,9 @@ const envSchema = z.object({
   GEMINI_BASE_URL: z.string().url().optional(),
   VERTEX_BASE_URL: z.string().url().optional(),
   AWS_BEARER_TOKEN_BEDROCK: z.string().optional(),
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
+  AWS_SESSION_TOKEN: z.string().optional(),
   BEDROCK_REGION: z.string().default('us-east-1'),
   BEDROCK_BASE_URL: z.string().url().optional(),
   BEDROCK_RUNTIME_BASE_URL: z.string().url().optional(),
@@ -140,7 +143,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       google: { apiKey: e.GEMINI_API_KEY || undefined, baseUrl: e.GEMINI_BASE_URL },
       vertexBaseUrl: e.VERTEX_BASE_URL,
       bedrock: {
-        apiKey: e.AWS_BEARER_TOKEN_BEDROCK || undefined,
+        // A Bedrock API key, else an IAM access key (signs Claude calls with SigV4), as the provider keys hold them.
+        apiKey:
+          e.AWS_BEARER_TOKEN_BEDROCK ||
+          (e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY ? [e.AWS_ACCESS_KEY_ID, e.AWS_SECRET_ACCESS_KEY, ...(e.AWS_SESSION_TOKEN ? [e.AWS_SESSION_TOKEN] : [])].join(':') : undefined),
         baseUrl: e.BEDROCK_BASE_URL,
         runtimeBaseUrl: e.BEDROCK_RUNTIME_BASE_URL,
         region: e.BEDROCK_REGION,

@@ -291,7 +291,7 @@ export const PROVIDER_KEY_LABELS: Record<ProviderKeyKind, string> = {
   anthropic: 'Anthropic',
   google: 'Google AI Studio',
   vertex: 'Google Vertex AI (service account JSON)',
-  bedrock: 'AWS Bedrock (API key)',
+  bedrock: 'AWS Bedrock (API key or IAM access key)',
   azure: 'Azure OpenAI',
   alibaba: 'Alibaba Qwen (Model Studio)',
   custom: 'Custom OpenAI-compatible',

@@ -14,7 +14,32 @@
  * Also used by `npm run demo` and the benches.
  */
 import http from 'node:http';
+import aws4 from 'aws4';
 import { encodeEventMessage } from '../../server/modules/gateway/upstream/eventstream.js';
+
+/** The IAM access key the fake Bedrock accepts SigV4 signatures from (any other is refused with 403). */
+export const FAKE_AWS_CREDENTIALS = { accessKeyId: 'AKIAFAKEGATEWAYTEST1', secretAccessKey: 'fake/Secret+Key/For/The/Gateway/Tests00' };
+
+/**
+ * Checks a SigV4-signed request the way AWS does: the signature over the method, path, query,
+ * signed headers and the body's hash, made with the known secret, and a date within 5 minutes.
+ */
+function sigV4Problem(req: http.IncomingMessage, rawBody: string): string | null {
+  const auth = String(req.headers.authorization ?? '');
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m) return 'Authorization header is not SigV4';
+  const [, keyId, , region, service, signedHeaders] = m;
+  if (keyId !== FAKE_AWS_CREDENTIALS.accessKeyId) return 'The security token included in the request is invalid.';
+  const date = String(req.headers['x-amz-date'] ?? '');
+  const at = Date.parse(date.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
+  if (!Number.isFinite(at) || Math.abs(Date.now() - at) > 5 * 60_000) return 'Signature expired or X-Amz-Date missing';
+  const headers: Record<string, string> = {};
+  for (const name of signedHeaders!.split(';')) headers[name] = String(req.headers[name] ?? '');
+  const url = new URL(req.url ?? '/', 'http://fake');
+  const expected = { host: headers.host, path: `${url.pathname}${url.search}`, method: req.method, service, region, headers, body: rawBody };
+  aws4.sign(expected, FAKE_AWS_CREDENTIALS);
+  return (expected.headers as Record<string, string>).Authorization === auth ? null : 'The request signature we calculated does not match the signature you provided.';
+}
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedRequest {
@@ -61,8 +86,16 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
     req.on('end', () => {
       void (async () => {
         let body: Record<string, unknown> = {};
+        const rawBody = Buffer.concat(parts).toString('utf8');
+        if (String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256')) {
+          const problem = sigV4Problem(req, rawBody);
+          if (problem) {
+            res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ message: problem }));
+            return;
+          }
+        }
         try {
-          body = JSON.parse(Buffer.concat(parts).toString('utf8') || '{}');
+          body = JSON.parse(rawBody || '{}');
         } catch {
           res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'bad json', type: 'invalid_request_error' } }));
           return;

@@ -94,6 +94,39 @@ describe('API keys', () => {
     expect((await logsOf(a, orgId)).map((l) => l.status)).toEqual([200, 200]);
   });
 
+  it('project mode and retention changes apply to the very next call on every instance', async () => {
+    const { orgId, projectId, key } = await gatewaySetup(a, owner);
+    await owner.client.providerKey.create.mutate({ orgId, provider: 'openai', key: 'sk-org-own-for-instant-1' });
+    const lastAuth = () => upstream.requests[upstream.requests.length - 1]!.headers.authorization;
+    // b caches the project (hybrid: the organization's own key pays).
+    expect((await chat(b, key)).status).toBe(200);
+    expect((await chat(b, key)).status).toBe(200);
+    expect(lastAuth()).toBe('Bearer sk-org-own-for-instant-1');
+    // b's live events (project.updated, organization.updated) now arrive half a second late, as
+    // under load: only the acknowledged invalidation can make b's next call right.
+    const busB = b.services.bus as unknown as { onNotification: (channel: string, payload?: string) => void };
+    const deliver = busB.onNotification.bind(busB);
+    busB.onNotification = (channel, payload) => void setTimeout(() => deliver(channel, payload), 500);
+    try {
+      // Changed through a: b's very next call already uses credits (the operator key).
+      await owner.client.project.update.mutate({ projectId, mode: 'credits' });
+      expect((await chat(b, key)).status).toBe(200);
+      expect(lastAuth()).toBe('Bearer sk-operator-openai');
+
+      let org = await owner.client.organization.get.query({ orgId });
+      org = await owner.client.organization.update.mutate({ orgId, version: org.version, retentionLevel: 'retain' });
+      expect((await chat(b, key)).status).toBe(200);
+      await owner.client.organization.update.mutate({ orgId, version: org.version, retentionLevel: 'none' });
+      expect((await chat(b, key)).status).toBe(200);
+    } finally {
+      busB.onNotification = deliver;
+    }
+    await flushUsage(b);
+    const bodies = (await logsOf(a, orgId)).map((l) => l.request_body !== null);
+    // Only the call made while retention was on kept its body.
+    expect(bodies).toEqual([false, false, false, true, false]);
+  });
+
   it('a cache listener that loses its connection drops its caches and comes back; nothing stale is served meanwhile', async () => {
     const first = await gatewaySetup(a, owner);
     expect((await chat(b, first.key)).status).toBe(200);

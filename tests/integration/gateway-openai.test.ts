@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { FAKE_AWS_CREDENTIALS, fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { balanceOf, flushUsage, gatewaySetup, logsOf, newOwner, openai, rawChat, type Owner } from '../helpers/gateway.js';
 import { costNanos, findModel } from '../../shared/models.js';
 
@@ -306,6 +306,38 @@ describe('AWS Bedrock: Claude through InvokeModel', () => {
     expect(lastUpstream().body).toMatchObject({ model: 'openai.gpt-oss-20b-1:0' });
     const bad = await owner.client.providerKey.create.mutate({ orgId, provider: 'bedrock', key: 'bedrock-api-key-0003', options: { region: 'us-east-1', inferenceProfile: 'mars' as never } }).catch((e: unknown) => e);
     expect(String(bad)).toMatch(/inference profile is one of/);
+  });
+
+  it('signs every call with SigV4 when the key is an IAM access key (Claude models only)', async () => {
+    const { orgId, key } = await gatewaySetup(app, owner);
+    const iamKey = `${FAKE_AWS_CREDENTIALS.accessKeyId}:${FAKE_AWS_CREDENTIALS.secretAccessKey}`;
+    await owner.client.providerKey.create.mutate({ orgId, provider: 'bedrock', key: iamKey, options: { region: 'us-west-2' } });
+    const client = openai(app, key, { maxRetries: 0 });
+    // The fake Bedrock checks the signature the way AWS does (method, path, headers, body hash, date).
+    const plain = await client.chat.completions.create({ model: 'bedrock/claude-haiku-4-5', messages: [{ role: 'user', content: 'signed [chunks:2]' }] });
+    expect(plain.choices[0]!.message.content).toBe('w0 w1 ');
+    expect(lastUpstream().headers.authorization).toMatch(new RegExp(`^AWS4-HMAC-SHA256 Credential=${FAKE_AWS_CREDENTIALS.accessKeyId}/\\d{8}/us-west-2/bedrock/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$`));
+    const stream = await client.chat.completions.create({ model: 'bedrock/claude-haiku-4-5', messages: [{ role: 'user', content: 'signed stream [chunks:3]' }], stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    expect(text).toBe('w0 w1 w2 ');
+
+    // A wrong secret is refused by Bedrock: a 502 that names the credentials, not charged.
+    const other = await gatewaySetup(app, owner);
+    await owner.client.providerKey.create.mutate({ orgId: other.orgId, provider: 'bedrock', key: `${FAKE_AWS_CREDENTIALS.accessKeyId}:not-the-secret` });
+    const refused = await rawChat(app, other.key, { model: 'bedrock/claude-haiku-4-5', messages: [{ role: 'user', content: 'hi' }] });
+    expect(refused.status).toBe(502);
+    expect(refused.json).toMatchObject({ error: { code: 'upstream_auth_failed', message: expect.stringContaining('signature we calculated does not match') } });
+    // Other Bedrock models go to the OpenAI-compatible endpoint, which takes API keys only: said plainly.
+    const unsupported = await rawChat(app, key, { model: 'bedrock/openai.gpt-oss-20b-1:0', messages: [{ role: 'user', content: 'hi' }] });
+    expect(unsupported.status).toBe(400);
+    expect(unsupported.json).toMatchObject({ error: { code: 'provider_key_unsupported' } });
+    await flushUsage(app);
+    expect((await logsOf(app, orgId)).map((l) => [l.status, l.paid_by])).toEqual([
+      [200, 'provider_key'],
+      [200, 'provider_key'],
+      [400, 'none'],
+    ]);
   });
 
   it('turns upstream errors, broken frames and mid-stream exceptions into errors, logged and not charged', async () => {

@@ -227,7 +227,17 @@ function AddProviderKeyForm(props: { orgId: string; onDone: (added: boolean) => 
         </div>
         <Show
           when={kind() === 'vertex'}
-          fallback={<TextField label="API key" type="password" autocomplete="off" value={form.key} onInput={(v) => setForm('key', v)} error={errors().key} />}
+          fallback={
+            <TextField
+              label="API key"
+              type="password"
+              autocomplete="off"
+              value={form.key}
+              onInput={(v) => setForm('key', v)}
+              error={errors().key}
+              hint={kind() === 'bedrock' ? 'A Bedrock API key, or an IAM access key as ACCESS_KEY_ID:SECRET_ACCESS_KEY (Claude models only).' : undefined}
+            />
+          }
         >
           <Field label="Service account JSON" error={errors().key}>
             {(id, describedBy) => (

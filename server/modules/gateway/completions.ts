@@ -166,6 +166,11 @@ export async function handleChatCompletion(deps: CompletionDeps, req: FastifyReq
   }
 }
 
+/** The headers of one upstream call: the target's, signed for this URL and body when its credential signs calls. */
+function signed(target: Target, url: string, headers: Record<string, string>, payload: string): Record<string, string> {
+  return target.sign ? target.sign(url, headers, payload) : headers;
+}
+
 function onClientGone(reply: FastifyReply, abort: () => void): { gone(): boolean; off(): void } {
   let gone = false;
   const listener = () => {
@@ -190,7 +195,7 @@ async function plainCompletion(deps: CompletionDeps, caller: CallerContext, repl
     }
   }
   const prepared = target.adapter.prepare(body, target.upstreamModel, false, target.entry?.maxOutputTokens ?? null);
-  const call = postJson(target.url, target.headers, prepared.payload, deps.config.upstreamTimeoutMs, target.label);
+  const call = postJson(target.url, signed(target, target.url, target.headers, prepared.payload), prepared.payload, deps.config.upstreamTimeoutMs, target.label);
   const client = onClientGone(reply, () => call.abort());
   try {
     const res = await call.response;
@@ -228,7 +233,8 @@ function deliveredChars(chunk: ChatChunk): number {
 async function streamCompletion(deps: CompletionDeps, req: FastifyRequest, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord, started: number) {
   const includeUsage = body.stream_options?.include_usage === true;
   const prepared = target.adapter.prepare(body, target.upstreamModel, true, target.entry?.maxOutputTokens ?? null);
-  const call = postJson(target.streamUrl ?? target.url, target.streamHeaders ?? target.headers, prepared.payload, deps.config.upstreamTimeoutMs, target.label);
+  const url = target.streamUrl ?? target.url;
+  const call = postJson(url, signed(target, url, target.streamHeaders ?? target.headers, prepared.payload), prepared.payload, deps.config.upstreamTimeoutMs, target.label);
   let abortBody: (() => void) | null = null;
   const client = onClientGone(reply, () => {
     call.abort();

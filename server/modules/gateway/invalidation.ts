@@ -15,7 +15,14 @@ const LISTENER_NAME = 'gateway-cache-listener';
 /** How long a command waits for every instance to confirm; an instance slower than this is likely gone. */
 const ACK_TIMEOUT_MS = 2_000;
 
-export type Invalidation = ({ kind: 'apiKey'; apiKeyId: string } | { kind: 'providerKeys'; orgId: string }) & { nonce?: string };
+export type Invalidation = (
+  | { kind: 'apiKey'; apiKeyId: string }
+  | { kind: 'providerKeys'; orgId: string }
+  /** Mode, caching or deletion: who pays and what is cached must change with the very next call. */
+  | { kind: 'project'; projectId: string }
+  /** Retention level: bodies must stop being stored with the very next call. */
+  | { kind: 'organization'; orgId: string }
+) & { nonce?: string };
 
 /**
  * Queue a NOTIFY in the caller's transaction, counting the instances listening at that moment. After

@@ -149,6 +149,10 @@ export class GatewayRuntime {
       this.keyHashById.delete(message.apiKeyId);
     } else if (message.kind === 'providerKeys') {
       this.credentials.delete(message.orgId);
+    } else if (message.kind === 'project') {
+      this.projects.delete(message.projectId);
+    } else if (message.kind === 'organization') {
+      this.forgetOrg(message.orgId);
     }
   }
 
@@ -175,14 +179,11 @@ export class GatewayRuntime {
         if (org) org.value.creditsNanos = decimalToNanos(event.credits);
         break;
       }
-      case 'organization.updated': {
-        const org = this.orgs.get(orgId);
-        if (org) {
-          org.value.retentionLevel = event.retentionLevel;
-          org.value.plan = event.plan as PlanId;
-        }
+      case 'organization.updated':
+        // Read again on the next call rather than applied: a late event must not undo a newer state
+        // that an acknowledged invalidation already made this instance read.
+        this.forgetOrg(orgId);
         break;
-      }
       case 'project.updated':
       case 'project.deleted':
         this.projects.delete(event.projectId);

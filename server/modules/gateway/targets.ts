@@ -7,7 +7,7 @@ import { ALIBABA_REGIONS, findModelByName, PROVIDER_KEY_SERVES, PROVIDER_LABELS,
 import type { GatewayConfig } from '../../config.js';
 import { badRequest } from './errors.js';
 import { ANTHROPIC_VERSION, anthropicAdapter } from './upstream/anthropic.js';
-import { bedrockAnthropicAdapter, bedrockModelId, isBedrockAnthropic } from './upstream/bedrock.js';
+import { bedrockAnthropicAdapter, bedrockModelId, iamCredentials, isBedrockAnthropic, signBedrockCall } from './upstream/bedrock.js';
 import { openAiCompatible } from './upstream/openai.js';
 import type { ProtocolAdapter } from './upstream/types.js';
 import { vertexAccessToken } from './vertex.js';
@@ -36,6 +36,8 @@ export interface Target {
   streamUrl?: string;
   streamHeaders?: Record<string, string>;
   headers: Record<string, string>;
+  /** Per-call request signing (Bedrock with an IAM access key): the headers to send for this URL and body. */
+  sign?: (url: string, headers: Record<string, string>, payload: string) => Record<string, string>;
   adapter: ProtocolAdapter;
   paidBy: PaidBy;
   providerKeyId: string | null;
@@ -75,7 +77,15 @@ async function endpoint(
   config: GatewayConfig,
   cred: ProviderCredential,
   model: string,
-): Promise<{ url: string; streamUrl?: string; streamHeaders?: Record<string, string>; headers: Record<string, string>; upstreamModel: string; adapter: ProtocolAdapter }> {
+): Promise<{
+  url: string;
+  streamUrl?: string;
+  streamHeaders?: Record<string, string>;
+  headers: Record<string, string>;
+  sign?: Target['sign'];
+  upstreamModel: string;
+  adapter: ProtocolAdapter;
+}> {
   const bearer = { authorization: `Bearer ${cred.secret}` };
   switch (cred.kind) {
     case 'openai':
@@ -108,19 +118,24 @@ async function endpoint(
     }
     case 'bedrock': {
       const region = String(cred.options.region ?? config.bedrock.region);
+      const iam = iamCredentials(cred.secret);
       if (isBedrockAnthropic(model)) {
         const upstreamModel = bedrockModelId(model, String(cred.options.inferenceProfile ?? config.bedrock.inferenceProfile));
         const base = `${trim(config.bedrock.runtimeBaseUrl ?? `https://bedrock-runtime.${region}.amazonaws.com`)}/model/${encodeURIComponent(upstreamModel)}`;
+        // A Bedrock API key is a bearer token; an IAM access key signs every call (SigV4).
+        const auth: Record<string, string> = iam ? {} : bearer;
         // Streaming: HTTP Accept is the event-stream framing, x-amzn-bedrock-accept the model's JSON inside it.
         return {
           url: `${base}/invoke`,
-          headers: { ...bearer, accept: 'application/json' },
+          headers: { ...auth, accept: 'application/json' },
           streamUrl: `${base}/invoke-with-response-stream`,
-          streamHeaders: { ...bearer, accept: 'application/vnd.amazon.eventstream', 'x-amzn-bedrock-accept': 'application/json' },
+          streamHeaders: { ...auth, accept: 'application/vnd.amazon.eventstream', 'x-amzn-bedrock-accept': 'application/json' },
+          ...(iam ? { sign: (url: string, headers: Record<string, string>, payload: string) => signBedrockCall(url, headers, payload, iam, region) } : {}),
           upstreamModel,
           adapter: bedrockAnthropicAdapter,
         };
       }
+      if (iam) throw badRequest('an IAM access key serves Claude models on Bedrock; other Bedrock models need a Bedrock API key', 'provider_key_unsupported');
       return {
         url: `${trim(config.bedrock.baseUrl ?? `https://bedrock-mantle.${region}.api.aws/v1`)}/chat/completions`,
         headers: bearer,

@@ -5,6 +5,7 @@ import { DEFAULT_ORGANIZATIONS_PER_USER, PLANS } from '../../../shared/plans.js'
 import { nanosToDecimal } from '../../../shared/money.js';
 import type { Role } from '../../../shared/permissions.js';
 import type { Work } from '../../events/unit-of-work.js';
+import { notifyInvalidation } from '../gateway/invalidation.js';
 import { conflict, forbidden, badRequest, notFound } from '../../trpc/errors.js';
 import { User } from '../auth/entities.js';
 import { Project } from '../projects/entities.js';
@@ -110,6 +111,8 @@ export async function updateOrganization(
   const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => before[k] !== after[k]);
   if (changed.length === 0) return organizationView(org, myRole);
   await em.flush(); // bumps version
+  // Turning body retention off must stop the very next call from storing bodies, on every instance.
+  if (changed.includes('retentionLevel')) await notifyInvalidation(work, { kind: 'organization', orgId });
   const changedBefore = Object.fromEntries(changed.map((k) => [k, before[k]]));
   const changedAfter = Object.fromEntries(changed.map((k) => [k, after[k]]));
   work.audit(orgId, 'organization.updated', { type: 'organization', id: orgId }, changedBefore, changedAfter);

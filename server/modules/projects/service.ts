@@ -3,6 +3,7 @@ import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { PLANS, projectLimit } from '../../../shared/plans.js';
 import type { Work } from '../../events/unit-of-work.js';
+import { notifyInvalidation } from '../gateway/invalidation.js';
 import { forbidden, notFound, precondition } from '../../trpc/errors.js';
 import { Organization } from '../organizations/entities.js';
 import { Project, type ProjectEntity } from './entities.js';
@@ -66,6 +67,8 @@ export async function updateProject(work: Work, projectId: string, patch: Projec
   }
   if (Object.keys(after).length > 0) {
     await em.flush();
+    // The gateway's next call must see the new mode and caching on every instance (a rename is only shown).
+    if (Object.keys(after).some((k) => k !== 'name')) await notifyInvalidation(work, { kind: 'project', projectId: project.id });
     work.audit(project.orgId, 'project.updated', { type: 'project', id: project.id }, before, after);
     work.emit(project.orgId, { type: 'project.updated', projectId: project.id, name: project.name });
   }
@@ -82,6 +85,7 @@ export async function deleteProject(work: Work, projectId: string) {
   if (remaining <= 1) throw precondition('an organization needs at least one project; create another before deleting this one');
   em.remove(found);
   await em.flush();
+  await notifyInvalidation(work, { kind: 'project', projectId: found.id });
   work.audit(found.orgId, 'project.deleted', { type: 'project', id: found.id }, { name: found.name }, null);
   work.emit(found.orgId, { type: 'project.deleted', projectId: found.id });
   return { ok: true as const };

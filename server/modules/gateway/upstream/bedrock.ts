@@ -6,6 +6,7 @@
  * Anthropic's message, and the stream is Anthropic's events, each base64-encoded in the `bytes` of
  * an AWS event stream `chunk` message. The Anthropic translation both ways is shared.
  */
+import aws4 from 'aws4';
 import { splitBedrockProfile } from '../../../../shared/models.js';
 import { upstreamFailed } from '../errors.js';
 import { anthropicAdapter, AnthropicStreamTranslator, toAnthropicRequest } from './anthropic.js';
@@ -13,6 +14,42 @@ import { EventStreamDecoder, EventStreamError } from './eventstream.js';
 import type { ChatChunk, ProtocolAdapter } from './types.js';
 
 export const BEDROCK_ANTHROPIC_VERSION = 'bedrock-2023-05-31';
+
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/**
+ * An IAM access key pasted as `ACCESS_KEY_ID:SECRET_ACCESS_KEY` (or `…:SESSION_TOKEN` for temporary
+ * credentials), or null for anything else (a Bedrock API key, sent as a bearer token).
+ */
+export function iamCredentials(secret: string): AwsCredentials | null {
+  const parts = secret.trim().split(':');
+  if (parts.length < 2 || parts.length > 3 || !/^(AKIA|ASIA)[A-Z0-9]{12,124}$/.test(parts[0]!) || !parts[1]) return null;
+  return { accessKeyId: parts[0]!, secretAccessKey: parts[1], ...(parts[2] ? { sessionToken: parts[2] } : {}) };
+}
+
+/**
+ * Signs one InvokeModel call with SigV4 (aws4): the exact bytes sent, their URL and headers, now.
+ * Returns the headers to send (the given ones plus Host, X-Amz-Date, the token and Authorization).
+ */
+export function signBedrockCall(url: string, headers: Record<string, string>, payload: string, creds: AwsCredentials, region: string): Record<string, string> {
+  const u = new URL(url);
+  const request = {
+    host: u.host,
+    path: `${u.pathname}${u.search}`,
+    method: 'POST',
+    service: 'bedrock',
+    region,
+    // content-type is signed, so it goes in here exactly as postJson will send it.
+    headers: { ...headers, 'content-type': 'application/json' } as Record<string, string>,
+    body: payload,
+  };
+  aws4.sign(request, creds);
+  return request.headers;
+}
 
 /** Models Bedrock serves through the Anthropic protocol (the rest go to its OpenAI-compatible endpoint). */
 export const isBedrockAnthropic = (model: string) => splitBedrockProfile(model).model.startsWith('anthropic.');
