@@ -116,15 +116,19 @@ describe('API keys', () => {
       let org = await owner.client.organization.get.query({ orgId });
       org = await owner.client.organization.update.mutate({ orgId, version: org.version, retentionLevel: 'retain' });
       expect((await chat(b, key)).status).toBe(200);
-      await owner.client.organization.update.mutate({ orgId, version: org.version, retentionLevel: 'none' });
+      org = await owner.client.organization.update.mutate({ orgId, version: org.version, retentionLevel: 'none' });
       expect((await chat(b, key)).status).toBe(200);
+      await flushUsage(b);
+      const bodies = (await logsOf(a, orgId)).map((l) => l.request_body !== null);
+      // Only the call made while retention was on kept its body.
+      expect(bodies).toEqual([false, false, false, true, false]);
+
+      // Deleted through a: its keys stop working on b at once.
+      await owner.client.organization.delete.mutate({ orgId, confirmName: org.name });
+      expect((await chat(b, key)).status).toBe(401);
     } finally {
       busB.onNotification = deliver;
     }
-    await flushUsage(b);
-    const bodies = (await logsOf(a, orgId)).map((l) => l.request_body !== null);
-    // Only the call made while retention was on kept its body.
-    expect(bodies).toEqual([false, false, false, true, false]);
   });
 
   it('a cache listener that loses its connection drops its caches and comes back; nothing stale is served meanwhile', async () => {

@@ -134,6 +134,8 @@ export async function deleteOrganization(work: Work, orgId: string, confirmName:
   if (confirmName.trim() !== org.name) throw badRequest(`type the organization's name exactly ("${org.name}") to delete it`);
   // Cascades remove projects, memberships, invitations, audit entries and stored events.
   await em.execute('delete from organization where id = ?', [orgId]);
+  // Its API keys went with it: no instance may answer another call with them from its caches.
+  await notifyInvalidation(work, { kind: 'organization', orgId });
   work.emit(orgId, { type: 'organization.deleted' }, { store: false });
   return { ok: true as const };
 }
