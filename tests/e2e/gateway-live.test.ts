@@ -129,6 +129,11 @@ describe.skipIf(SKIP_BROWSER_TESTS)('gateway pages in the browser', () => {
     await page.getByText('No requests match').waitFor(WAIT);
     await page.getByLabel('Status', { exact: true }).selectOption('');
     await rows.nth(3).waitFor(WAIT);
+    // A new call appears on top while the page is open (merged live, no reload).
+    expect(await chat(key, 'live row [chunks:3]')).toBe(200);
+    await rows.nth(4).waitFor(WAIT);
+    expect(await rows.count()).toBe(5);
+    expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
     await page.screenshot({ path: artifact('owner-logs-1280.png'), fullPage: true });
 
     // Provider keys: add one, disable it.
@@ -161,10 +166,10 @@ describe.skipIf(SKIP_BROWSER_TESTS)('gateway pages in the browser', () => {
     // Phone width.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${base}/overview`);
-    await page.getByTestId('overview-requests').filter({ hasText: /^4$/ }).waitFor(WAIT);
+    await page.getByTestId('overview-requests').filter({ hasText: /^5$/ }).waitFor(WAIT);
     await page.screenshot({ path: artifact('owner-overview-390.png'), fullPage: true });
     await page.goto(`${base}/analytics`);
-    await page.getByTestId('summary-requests').filter({ hasText: /^4$/ }).waitFor(WAIT);
+    await page.getByTestId('summary-requests').filter({ hasText: /^5$/ }).waitFor(WAIT);
     await page.screenshot({ path: artifact('owner-analytics-390.png'), fullPage: true });
   }
 

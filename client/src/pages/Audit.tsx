@@ -1,7 +1,7 @@
 /** Audit log: who did what, to what, with the before/after values; newest first, paged by cursor. */
 import { createEffect, createSignal, For, Show } from 'solid-js';
-import { createStore, produce } from 'solid-js/store';
 import { api, type RouterOutputs } from '../api.js';
+import { createCursorList } from '../state/cursor-list.js';
 import { useOrg } from '../state/org-context.js';
 import { Button, Card, createAction, EmptyState, LoadMoreFooter, LoadState, PageHeader } from '../ui/components.js';
 import { formatDateTime } from '../ui/format.js';
@@ -82,26 +82,14 @@ function Changes(props: { before: Record<string, unknown> | null; after: Record<
 
 export function AuditPage() {
   const ctx = useOrg();
-  const [state, setState] = createStore({ items: [] as Entry[], nextCursor: null as string | null, loaded: false, error: null as unknown });
   const [fresh, setFresh] = createSignal(0);
-
+  const list = createCursorList<Entry>({ key: () => ctx.orgId(), fetch: (cursor) => api.audit.list.query({ orgId: ctx.orgId(), ...(cursor ? { cursor } : {}) }) });
+  const { state } = list;
   const loadFirst = async () => {
-    try {
-      const page = await api.audit.list.query({ orgId: ctx.orgId() });
-      setState({ items: page.items, nextCursor: page.nextCursor, loaded: true, error: null });
-      setFresh(0);
-    } catch (err) {
-      setState('error', err);
-    }
+    await list.loadFirst();
+    if (state.loaded) setFresh(0);
   };
-  const [loadingMore, loadMore] = createAction(async () => {
-    if (!state.nextCursor) return;
-    const page = await api.audit.list.query({ orgId: ctx.orgId(), cursor: state.nextCursor });
-    setState(produce((s) => {
-      s.items.push(...page.items);
-      s.nextCursor = page.nextCursor;
-    }));
-  });
+  const [loadingMore, loadMore] = createAction(() => list.loadMore());
   // Load once the role allows it (also when an admin promotes me while I look at this page).
   createEffect(() => {
     if (ctx.can('audit.view') && !state.loaded && !state.error) void loadFirst();

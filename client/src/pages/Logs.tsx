@@ -1,7 +1,8 @@
 /** Request log: newest first, filtered as the server supports, paged by cursor, with a detail view. */
-import { createEffect, createResource, createSignal, For, on, onCleanup, Show } from 'solid-js';
-import { createStore, reconcile } from 'solid-js/store';
+import { createEffect, createResource, createSignal, For, on, Show } from 'solid-js';
+import { createStore } from 'solid-js/store';
 import { api, type RouterOutputs } from '../api.js';
+import { createCursorList, createThrottle } from '../state/cursor-list.js';
 import { useOrg } from '../state/org-context.js';
 import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, LoadMoreFooter, LoadState, PageHeader, SelectField, TextField } from '../ui/components.js';
 import { formatDateTime } from '../ui/format.js';
@@ -18,7 +19,6 @@ export function LogsPage() {
   const projectList = () => (projects.state === 'errored' ? [] : (projects.latest ?? []));
   const [filters, setFilters] = createStore({ projectId: '', status: '' as StatusFilter, cached: '' as CachedFilter, model: '', provider: '' });
   const [applied, setApplied] = createSignal({ ...filters });
-  const [state, setState] = createStore({ items: [] as Log[], nextCursor: null as string | null, loaded: false, error: null as unknown });
   const [selected, setSelected] = createSignal<string | null>(null);
 
   const query = () => {
@@ -34,57 +34,20 @@ export function LogsPage() {
     };
   };
 
-  const loadFirst = async () => {
-    const q = applied();
-    try {
-      const page = await api.logs.list.query(query());
-      if (q !== applied()) return;
-      setState('items', reconcile(page.items, { key: 'id' }));
-      setState({ nextCursor: page.nextCursor, loaded: true, error: null });
-    } catch (err) {
-      setState('error', err);
-    }
-  };
+  const list = createCursorList<Log>({ key: applied, fetch: (cursor) => api.logs.list.query({ ...query(), ...(cursor ? { cursor } : {}) }) });
+  const { state, loadFirst } = list;
   createEffect(
     on(applied, () => {
-      setState({ items: [], nextCursor: null, loaded: false, error: null });
+      list.reset();
       void loadFirst();
     }),
   );
-
-  /** Live: new calls are merged on top, keeping pages loaded with "Load more". */
-  const mergeNewest = async () => {
-    const q = applied();
-    const page = await api.logs.list.query(query()).catch(() => null);
-    if (!page || q !== applied() || !state.loaded) return;
-    const known = new Set(page.items.map((l) => l.id));
-    const oldest = page.items.length ? BigInt(page.items[page.items.length - 1]!.id) : null;
-    const older = oldest === null ? [] : state.items.filter((l) => BigInt(l.id) < oldest && !known.has(l.id));
-    const overlaps = state.items.some((l) => known.has(l.id));
-    setState('items', reconcile(overlaps || page.nextCursor === null ? [...page.items, ...older] : page.items, { key: 'id' }));
-    if (!overlaps && page.nextCursor !== null) setState('nextCursor', page.nextCursor);
-  };
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let last = 0;
-  onCleanup(() => clearTimeout(timer));
+  // Live: new calls are merged on top (at most every 2 s), keeping pages loaded with "Load more".
+  const mergeSoon = createThrottle(() => void list.mergeNewest(), 2000);
   ctx.onEvent((e) => {
-    if (e.type !== 'usage' || timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      last = Date.now();
-      void mergeNewest();
-    }, Math.max(0, last + 2000 - Date.now()));
+    if (e.type === 'usage') mergeSoon();
   });
-
-  const [loadingMore, loadMore] = createAction(async () => {
-    if (!state.nextCursor) return;
-    const q = applied();
-    const page = await api.logs.list.query({ ...query(), cursor: state.nextCursor });
-    if (q !== applied()) return;
-    const known = new Set(state.items.map((l) => l.id));
-    setState('items', (items) => [...items, ...page.items.filter((l) => !known.has(l.id))]);
-    setState('nextCursor', page.nextCursor);
-  });
+  const [loadingMore, loadMore] = createAction(() => list.loadMore());
 
   return (
     <div class="page">

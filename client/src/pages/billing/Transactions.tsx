@@ -2,10 +2,10 @@
  * Transactions: the credit ledger, newest first, paged by cursor, filtered by type, exportable as
  * CSV. New entries appear live. Owners can credit back a usage charge or refund a purchase.
  */
-import { createEffect, createSignal, For, on, onCleanup, Show } from 'solid-js';
-import { createStore, reconcile } from 'solid-js/store';
+import { createEffect, createSignal, For, on, Show } from 'solid-js';
 import { refundInput } from '../../../../shared/schemas.js';
 import { api, capitalize } from '../../api.js';
+import { createCursorList, createThrottle } from '../../state/cursor-list.js';
 import { useOrg } from '../../state/org-context.js';
 import { confirmWithInput } from '../../ui/confirm.js';
 import { Badge, Button, Card, createAction, EmptyState, LoadMoreFooter, LoadState, SelectField } from '../../ui/components.js';
@@ -34,74 +34,33 @@ export function TransactionsPage() {
 function TransactionsContent() {
   const ctx = useOrg();
   const [filter, setFilter] = createSignal<Filter>('');
-  const [state, setState] = createStore({ items: [] as Transaction[], nextCursor: null as string | null, loaded: false, error: null as unknown });
   /** Ids that arrived live, highlighted for a moment. */
   const [fresh, setFresh] = createSignal<ReadonlySet<string>>(new Set());
   const query = () => ({ orgId: ctx.orgId(), limit: PAGE_SIZE, ...(filter() ? { type: filter() as LedgerType } : {}) });
 
-  const loadFirst = async () => {
-    const f = filter();
-    try {
-      const page = await api.billing.transactions.query(query());
-      if (f !== filter()) return;
-      setState('items', reconcile(page.items, { key: 'id' }));
-      setState({ nextCursor: page.nextCursor, loaded: true, error: null });
-    } catch (err) {
-      setState('error', err);
-    }
-  };
+  const list = createCursorList<Transaction>({ key: filter, fetch: (cursor) => api.billing.transactions.query({ ...query(), ...(cursor ? { cursor } : {}) }) });
+  const { state, loadFirst } = list;
 
-  /** Live: the newest page merged over what is shown, keeping the pages loaded with "Load more". */
-  const mergeNewest = async () => {
-    const f = filter();
-    const page = await api.billing.transactions.query(query()).catch(() => null);
-    if (!page || f !== filter() || !state.loaded) return;
-    const known = new Set(state.items.map((t) => t.id));
-    const oldestFetched = page.items.length ? BigInt(page.items[page.items.length - 1]!.id) : null;
-    const older = oldestFetched === null ? [] : state.items.filter((t) => BigInt(t.id) < oldestFetched);
-    // Without overlap more arrived than a page holds: start over from the newest page.
-    const overlaps = page.items.some((t) => known.has(t.id));
-    const keepOlder = page.nextCursor !== null && older.length > 0 && overlaps;
-    const arrived = page.items.filter((t) => !known.has(t.id)).map((t) => t.id);
-    setState('items', reconcile(keepOlder ? [...page.items, ...older] : page.items, { key: 'id' }));
-    if (!keepOlder) setState('nextCursor', page.nextCursor);
+  /** Live: the newest page merged over what is shown; what arrived is highlighted for a moment. */
+  const mergeSoon = createThrottle(async () => {
+    const arrived = await list.mergeNewest();
     if (arrived.length) {
       setFresh(new Set([...fresh(), ...arrived]));
       setTimeout(() => setFresh((s) => new Set([...s].filter((id) => !arrived.includes(id)))), 4000);
     }
-  };
-
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let last = 0;
-  const mergeSoon = () => {
-    if (timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      last = Date.now();
-      void mergeNewest();
-    }, Math.max(0, last + LIVE_THROTTLE_MS - Date.now()));
-  };
-  onCleanup(() => clearTimeout(timer));
+  }, LIVE_THROTTLE_MS);
   ctx.onEvent((e) => {
     if (e.type === 'credits.changed' || (e.type === 'billing.updated' && (e.reason === 'payment_failed' || e.reason === 'invoice'))) mergeSoon();
   });
 
   createEffect(
     on(filter, () => {
-      setState({ items: [], nextCursor: null, loaded: false, error: null });
+      list.reset();
       void loadFirst();
     }),
   );
 
-  const [loadingMore, loadMore] = createAction(async () => {
-    if (!state.nextCursor) return;
-    const f = filter();
-    const page = await api.billing.transactions.query({ ...query(), cursor: state.nextCursor });
-    if (f !== filter()) return;
-    const known = new Set(state.items.map((t) => t.id));
-    setState('items', (items) => [...items, ...page.items.filter((t) => !known.has(t.id))]);
-    setState('nextCursor', page.nextCursor);
-  });
+  const [loadingMore, loadMore] = createAction(() => list.loadMore());
 
   const [exporting, exportCsv] = createAction(async () => {
     const { filename, csv } = await api.billing.transactionsCsv.query({ orgId: ctx.orgId(), ...(filter() ? { type: filter() as LedgerType } : {}) });
