@@ -118,7 +118,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   return {
     env: e.NODE_ENV,
     port: e.PORT,
-    workers: e.WORKERS === 'auto' ? availableParallelism() : Number(e.WORKERS),
+    // auto: one per core, at most 8 (each worker holds up to about 25 database connections).
+    workers: e.WORKERS === 'auto' ? Math.min(availableParallelism(), 8) : Number(e.WORKERS),
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,

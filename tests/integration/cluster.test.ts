@@ -117,7 +117,9 @@ describe('cluster mode (WORKERS=2)', () => {
     const { loadConfig } = await import('../../server/config.js');
     expect(() => loadConfig({ WORKERS: 'lots' })).toThrow(/WORKERS is a number of processes from 1 to 99, or auto/);
     expect(loadConfig({ WORKERS: '3' }).workers).toBe(3);
-    expect(loadConfig({ WORKERS: 'auto' }).workers).toBeGreaterThanOrEqual(1);
+    const auto = loadConfig({ WORKERS: 'auto' }).workers;
+    expect(auto).toBeGreaterThanOrEqual(1);
+    expect(auto).toBeLessThanOrEqual(8);
     expect(loadConfig({}).workers).toBe(1);
   });
 });
