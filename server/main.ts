@@ -1,6 +1,6 @@
 /**
  * Starts the product: embedded PostgreSQL unless DATABASE_URL is set, migrations, then one port for
- * everything. With WORKERS > 1 (or `auto`: one per CPU core) this process becomes a node:cluster
+ * everything. With WORKERS > 1 (or `auto`: one per CPU core, at most 8) this process becomes a node:cluster
  * primary: it starts the database, settles the app secret once, and runs that many server
  * processes sharing the port (each one is a full instance: gateway, dashboard, live events; they
  * meet in PostgreSQL as separate instances do). A worker that dies is started again; SIGTERM drains
