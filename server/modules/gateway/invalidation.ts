@@ -20,7 +20,7 @@ export type Invalidation = (
   | { kind: 'providerKeys'; orgId: string }
   /** Mode, caching or deletion: who pays and what is cached must change with the very next call. */
   | { kind: 'project'; projectId: string }
-  /** Retention level: bodies must stop being stored with the very next call. */
+  /** Retention level (bodies stop being stored with the very next call) or deletion (its keys stop working). */
   | { kind: 'organization'; orgId: string }
 ) & { nonce?: string };
 

@@ -1,9 +1,16 @@
 /** GET /v1/models: the catalog models this key's project can call, as OpenAI lists models. */
-import { MODEL_CATALOG, PROVIDER_KEY_SERVES, type CatalogProvider } from '../../../shared/models.js';
+import { MODEL_CATALOG, PROVIDER_KEY_SERVES, type CatalogProvider, type Prices } from '../../../shared/models.js';
 import type { GatewayConfig } from '../../config.js';
 import type { GatewayRuntime } from './runtime.js';
 
 const CREATED = Math.floor(Date.UTC(2025, 0, 1) / 1000);
+
+const perMillion = (p: Prices) => ({
+  input_per_million: p.input,
+  cached_input_per_million: p.cachedInput,
+  cache_write_per_million: p.cacheWrite ?? p.input,
+  output_per_million: p.output,
+});
 
 export async function listModels(runtime: GatewayRuntime, config: GatewayConfig, authorization: string | undefined) {
   const caller = await runtime.authenticate(authorization);
@@ -21,23 +28,10 @@ export async function listModels(runtime: GatewayRuntime, config: GatewayConfig,
       context_window: m.contextTokens,
       max_output_tokens: m.maxOutputTokens,
       pricing: {
-        input_per_million: m.price.input,
-        cached_input_per_million: m.price.cachedInput,
-        cache_write_per_million: m.price.cacheWrite ?? m.price.input,
-        output_per_million: m.price.output,
+        ...perMillion(m.price),
         currency: 'USD',
         // The whole request is billed at a tier's prices once its input tokens exceed `above_input_tokens`.
-        ...(m.tiers?.length
-          ? {
-              tiers: m.tiers.map((t) => ({
-                above_input_tokens: t.above,
-                input_per_million: t.input,
-                cached_input_per_million: t.cachedInput,
-                cache_write_per_million: t.cacheWrite ?? t.input,
-                output_per_million: t.output,
-              })),
-            }
-          : {}),
+        ...(m.tiers?.length ? { tiers: m.tiers.map((t) => ({ above_input_tokens: t.above, ...perMillion(t) })) } : {}),
       },
     })),
   };

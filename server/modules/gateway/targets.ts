@@ -77,15 +77,7 @@ async function endpoint(
   config: GatewayConfig,
   cred: ProviderCredential,
   model: string,
-): Promise<{
-  url: string;
-  streamUrl?: string;
-  streamHeaders?: Record<string, string>;
-  headers: Record<string, string>;
-  sign?: Target['sign'];
-  upstreamModel: string;
-  adapter: ProtocolAdapter;
-}> {
+): Promise<Pick<Target, 'url' | 'streamUrl' | 'streamHeaders' | 'headers' | 'sign' | 'upstreamModel' | 'adapter'>> {
   const bearer = { authorization: `Bearer ${cred.secret}` };
   switch (cred.kind) {
     case 'openai':

@@ -60,15 +60,13 @@ export function bedrockModelId(model: string, profile: string): string {
 }
 
 function decodeChunk(payload: Buffer): Record<string, unknown> {
-  let event: Record<string, unknown>;
   try {
     const wrapper = JSON.parse(payload.toString('utf8')) as { bytes?: unknown };
     if (typeof wrapper.bytes !== 'string') throw new Error('no bytes');
-    event = JSON.parse(Buffer.from(wrapper.bytes, 'base64').toString('utf8')) as Record<string, unknown>;
+    return JSON.parse(Buffer.from(wrapper.bytes, 'base64').toString('utf8')) as Record<string, unknown>;
   } catch {
     throw upstreamFailed('bedrock sent a malformed stream event', 'upstream_malformed');
   }
-  return event;
 }
 
 export const bedrockAnthropicAdapter: ProtocolAdapter = {
