@@ -52,6 +52,8 @@ if (!(await healthy())) {
       GEMINI_BASE_URL: `${upstream.url}/v1`,
       DASHSCOPE_API_KEY: 'demo-operator-qwen',
       DASHSCOPE_BASE_URL: `${upstream.url}/v1`,
+      // The demo's `demo` provider key points at the fake upstream on this machine (a private address).
+      GATEWAY_ALLOW_PRIVATE_UPSTREAMS: 'true',
     },
   });
   const deadline = Date.now() + 180_000;
@@ -118,11 +120,19 @@ if (Number(overview.credits) < 5) {
 }
 
 const providerKeys = await api.providerKey.list.query({ orgId });
-if (!providerKeys.some((k) => k.name === 'demo')) {
-  await api.providerKey.create.mutate({ orgId, provider: 'custom', name: 'demo', baseUrl: `${upstream.url}/v1`, key: 'demo-upstream-key' });
-} else {
-  const demo = providerKeys.find((k) => k.name === 'demo')!;
-  await api.providerKey.update.mutate({ providerKeyId: demo.id, baseUrl: `${upstream.url}/v1`, status: 'active' });
+try {
+  if (!providerKeys.some((k) => k.name === 'demo')) {
+    await api.providerKey.create.mutate({ orgId, provider: 'custom', name: 'demo', baseUrl: `${upstream.url}/v1`, key: 'demo-upstream-key' });
+  } else {
+    const demo = providerKeys.find((k) => k.name === 'demo')!;
+    await api.providerKey.update.mutate({ providerKeyId: demo.id, baseUrl: `${upstream.url}/v1`, status: 'active' });
+  }
+} catch (err) {
+  // A product started without GATEWAY_ALLOW_PRIVATE_UPSTREAMS=true refuses a provider URL on this machine, as it should.
+  console.log(
+    `the running product refused the demo provider key: ${(err as Error).message}\n` +
+      'restart it with GATEWAY_ALLOW_PRIVATE_UPSTREAMS=true (the fake upstream runs on this machine), or stop it and let the demo start it',
+  );
 }
 const { key } = await api.apiKey.create.mutate({ projectId, name: `demo traffic ${new Date().toISOString().slice(0, 16)}` });
 

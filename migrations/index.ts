@@ -4,6 +4,10 @@ import { Migration20261129020000Gateway } from './Migration20261129020000Gateway
 import { Migration20261129030000TotpReplay } from './Migration20261129030000TotpReplay.js';
 import { Migration20261129040000EmailRetry } from './Migration20261129040000EmailRetry.js';
 import { Migration20261129050000CacheWrites } from './Migration20261129050000CacheWrites.js';
+import { Migration20261201010000PartitionRequestLog } from './Migration20261201010000PartitionRequestLog.js';
+import { Migration20261201100000UsageBatch } from './Migration20261201100000UsageBatch.js';
+import { Migration20261201200000DeletedOrganizations } from './Migration20261201200000DeletedOrganizations.js';
+import { Migration20261201300000AccountSecurity } from './Migration20261201300000AccountSecurity.js';
 
 /** Every migration, in order. Listed explicitly so they run the same under tsx, vitest and a bundler. */
 export const migrationsList = [
@@ -13,4 +17,8 @@ export const migrationsList = [
   { name: 'Migration20261129030000TotpReplay', class: Migration20261129030000TotpReplay },
   { name: 'Migration20261129040000EmailRetry', class: Migration20261129040000EmailRetry },
   { name: 'Migration20261129050000CacheWrites', class: Migration20261129050000CacheWrites },
+  { name: 'Migration20261201010000PartitionRequestLog', class: Migration20261201010000PartitionRequestLog },
+  { name: 'Migration20261201100000UsageBatch', class: Migration20261201100000UsageBatch },
+  { name: 'Migration20261201200000DeletedOrganizations', class: Migration20261201200000DeletedOrganizations },
+  { name: 'Migration20261201300000AccountSecurity', class: Migration20261201300000AccountSecurity },
 ];

@@ -5,12 +5,11 @@
 import pg from 'pg';
 import { loadConfig } from './config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
-import { migrate, openDatabase } from './db/orm.js';
-import { EventBus } from './events/bus.js';
-import { Mailer } from './email/mailer.js';
-import { runCommand, type WorkDeps } from './events/unit-of-work.js';
+import { createServices } from './services.js';
+import { runCommand } from './events/unit-of-work.js';
 import { postLedgerEntry } from './modules/billing/ledger.js';
 import { creditBackUsage } from './modules/billing/refunds.js';
+import { deletedOrganizationRecords, listDeletedOrganizations } from './modules/billing/deleted-organizations.js';
 import { decimalToNanos, nanosToDecimal } from '../shared/money.js';
 import { PLAN_IDS, type PlanId } from '../shared/plans.js';
 
@@ -20,7 +19,8 @@ const USAGE = `usage: npm run admin -- <command>
   user:show <email>                       the user's organizations and roles
   org:plan <orgId> <free|pro|enterprise>  set the plan (Enterprise is set only here)
   billing:adjust <orgId> <amount> <reason...>        add (or, negative, remove) credits
-  billing:credit-back <orgId> <transactionId> <reason...>  return a usage charge's credits`;
+  billing:credit-back <orgId> <transactionId> <reason...>  return a usage charge's credits (support only)
+  org:deleted [orgId]                     deleted organizations; with an id, its ledger, payments, refunds, audit trail`;
 
 function parseLimit(value: string | undefined): number | null {
   if (value === 'default') return null;
@@ -34,6 +34,7 @@ async function databaseUrl(): Promise<{ url: string; embedded: EmbeddedDatabase 
   if (config.databaseUrl) return { url: config.databaseUrl, embedded: null };
   const url = `postgres://postgres:postgres@127.0.0.1:${config.embeddedPgPort}/gateway`;
   const probe = new pg.Client({ connectionString: url });
+  probe.on('error', () => {}); // a failed probe rejects connect(); nothing else to report
   try {
     await probe.connect();
     await probe.end();
@@ -45,19 +46,21 @@ async function databaseUrl(): Promise<{ url: string; embedded: EmbeddedDatabase 
 }
 
 async function main(args: string[]): Promise<number> {
-  const [command, target, value, ...rest] = args;
-  if (!command || !target) {
+  const [command, given, value, ...rest] = args;
+  // `org:deleted` alone lists them all; every other command needs its target.
+  const target = given ?? (command === 'org:deleted' ? '' : undefined);
+  if (!command || target === undefined) {
     console.error(USAGE);
     return 2;
   }
   const { url, embedded } = await databaseUrl();
-  const orm = await openDatabase(url);
+  const log = { info: () => {}, warn: (o: unknown) => console.warn(o), error: (o: unknown) => console.error(o) };
+  // The same services as the server (balance observers: budget alerts, auto top-up; the mailer),
+  // without the gateway. Events from here reach the running server through NOTIFY.
+  const root = await createServices(loadConfig(), { databaseUrl: url, log, gateway: false, presence: false });
+  const deps = root.services;
   try {
-    await migrate(orm);
-    const em = orm.em.fork();
-    const log = { info: () => {}, warn: (o: unknown) => console.warn(o), error: (o: unknown) => console.error(o) };
-    // Events from here reach the running server through NOTIFY; this process has no subscribers.
-    const deps: WorkDeps = { orm, bus: new EventBus(url, async () => null, log), mailer: new Mailer(orm, loadConfig().smtpUrl, loadConfig().mailFrom, log) };
+    const em = deps.orm.em.fork();
     const reason = rest.join(' ').trim();
     switch (command) {
       case 'org:plan': {
@@ -90,6 +93,17 @@ async function main(args: string[]): Promise<number> {
         console.log(`${target}: credited back ${result.amount}, balance ${result.credits}`);
         return 0;
       }
+      case 'org:deleted': {
+        if (!target) {
+          const deleted = await listDeletedOrganizations(em);
+          if (deleted.length === 0) console.log('no deleted organizations');
+          else console.table(deleted.map((d) => ({ id: d.id, name: d.name, plan: d.plan, deletedAt: d.deletedAt.toISOString(), deletedBy: d.deletedBy, forfeitedCredits: d.forfeitedCredits, subscription: d.subscription })));
+          return 0;
+        }
+        const records = await deletedOrganizationRecords(em, target);
+        console.log(JSON.stringify(records, null, 2));
+        return 0;
+      }
       case 'user:org-limit': {
         const rows = await em.execute('update app_user set organization_limit = ? where email = ? returning id', [parseLimit(value), target.toLowerCase()]);
         if (rows.length === 0) throw new Error(`no user with email ${target}`);
@@ -115,7 +129,7 @@ async function main(args: string[]): Promise<number> {
         return 2;
     }
   } finally {
-    await orm.close();
+    await root.close();
     await embedded?.stop();
   }
 }

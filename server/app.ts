@@ -1,31 +1,24 @@
 /** Builds the Fastify app: tRPC over HTTP and WebSocket, the SPA, /healthz. Tests use it too. */
+import { metricsRegistry } from './observability/failures.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import fastifyStatic from '@fastify/static';
 import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { WebSocket } from 'ws';
-import type PgBoss from 'pg-boss';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.js';
-import { migrate, openDatabase } from './db/orm.js';
-import { EventBus } from './events/bus.js';
-import { Mailer } from './email/mailer.js';
-import { resolveAppSecret, SecretBox } from './auth/secrets.js';
 import { SocketSessionWatch } from './auth/session-watch.js';
 import { isSameOriginRequest } from './auth/origin.js';
 import { readCookie, SESSION_COOKIE, validateSessionToken } from './auth/session.js';
 import { validateApiToken } from './auth/api-token.js';
 import { appRouter } from './trpc/router.js';
-import { createContextInner, type Context, type Services } from './trpc/context.js';
-import { PresenceService } from './modules/live/presence.js';
-import { loadStoredEvent } from './modules/live/stream.js';
+import { createContextInner, type Context } from './trpc/context.js';
+import { createServices, type CreateServicesOptions, type Services } from './services.js';
 import { startJobs } from './jobs/boss.js';
-import { createBillingProvider } from './modules/billing/provider.js';
 import { handleStripeWebhook } from './modules/billing/webhooks.js';
-import { registerCheckoutPages } from './modules/billing/test-provider/checkout-page.js';
 import qs from 'qs';
 import { registerGateway } from './modules/gateway/register.js';
 import type { UserEntity } from './modules/auth/entities.js';
@@ -38,6 +31,8 @@ export interface BuildOptions {
   /** Start pg-boss workers (off in most tests). */
   jobs?: boolean;
   clientDir?: string;
+  /** Email retry timing (tests make it quick). */
+  emailRetry?: CreateServicesOptions['emailRetry'];
 }
 
 export interface BuiltApp {
@@ -80,43 +75,18 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
   });
   const log = app.log;
 
-  const orm = await openDatabase(opts.databaseUrl);
-  await migrate(orm);
-  const bus = new EventBus(opts.databaseUrl, (id) => loadStoredEvent(orm.em.fork(), id), log);
-  await bus.start();
-  const mailer = new Mailer(orm, config.smtpUrl, config.mailFrom, log);
-  const appSecret = resolveAppSecret(config.appSecret, config.dataDir);
-  const secretBox = new SecretBox(appSecret);
-  const workDeps = { orm, bus, mailer };
-  let publicUrl = config.appUrl ?? `http://localhost:${config.port}`;
-  const billing = await createBillingProvider(config, orm, appSecret, () => publicUrl, log);
-  const services: Services = {
-    orm,
-    bus,
-    mailer,
-    presence: new PresenceService(workDeps),
-    billing,
-    config,
-    secretBox,
-    get appUrl() {
-      return publicUrl;
-    },
-    set appUrl(url: string) {
-      publicUrl = url;
-    },
-    log,
-  };
-  services.presence.start();
+  const root = await createServices(config, { databaseUrl: opts.databaseUrl, log, emailRetry: opts.emailRetry });
+  const { services } = root;
+  const { orm, bus, billing } = services;
   const socketSessions = new SocketSessionWatch(orm, config.socketSessionCheckMs, log);
   socketSessions.start();
-  let boss: PgBoss | null = null;
-  if (opts.jobs) boss = await startJobs(opts.databaseUrl, services);
+  if (opts.jobs) await startJobs(services);
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 
   // Browsers attach cookies to cross-site WebSocket upgrades; refuse those before tRPC sees them.
   app.addHook('onRequest', async (req, reply) => {
-    if (req.headers.upgrade && !isSameOriginRequest(req.headers)) {
+    if (req.headers.upgrade && !isSameOriginRequest(req)) {
       return reply.code(403).send({ error: 'cross-origin WebSocket connections are not allowed' });
     }
   });
@@ -132,7 +102,9 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
       sessionId: auth?.sessionId ?? null,
       tokenId: auth?.tokenId ?? null,
       ip: isSocket ? (req.socket?.remoteAddress ?? 'unknown') : req.ip,
-      sameOrigin: isSameOriginRequest(req.headers),
+      // A socket's upgrade passed the same-origin check above (tRPC hands sockets the raw request,
+      // without Fastify's proxy-aware protocol and host).
+      sameOrigin: isSocket ? true : isSameOriginRequest(req),
       setCookie: isSocket ? () => {} : (value) => void res.header('set-cookie', value),
       connectionId: randomUUID(),
       transport: isSocket ? 'ws' : 'http',
@@ -165,7 +137,7 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     },
   });
 
-  const gateway = await registerGateway(app, services, opts.databaseUrl);
+  await registerGateway(app, services);
 
   // Stripe webhooks: the signature is over the exact bytes, so this route keeps the raw body.
   await app.register(async (scope) => {
@@ -182,6 +154,8 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
 
   if (billing.fake) {
     const fake = billing.fake;
+    // A development tool: loaded only when the test-payment provider runs (never in production).
+    const { registerCheckoutPages } = await import('./dev/test-payments/checkout-page.js');
     await app.register(async (scope) => {
       scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, qs.parse(body as string)));
       registerCheckoutPages(scope, fake);
@@ -191,6 +165,14 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
   app.addHook('onListen', async () => {
     const address = app.server.address();
     if (typeof address === 'object' && address) billing.setWebhookUrl(`http://127.0.0.1:${address.port}/api/stripe/webhook`);
+  });
+
+  // Prometheus metrics (caught failures on money, event and after-commit paths, for now).
+  app.get('/metrics', async (req, reply) => {
+    if (config.metricsToken && req.headers.authorization !== `Bearer ${config.metricsToken}`) {
+      return reply.code(401).send({ error: 'metrics need Authorization: Bearer <METRICS_TOKEN>' });
+    }
+    return reply.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
   });
 
   app.get('/healthz', async (_req, reply) => {
@@ -219,14 +201,9 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     services,
     orm,
     async close() {
-      services.presence.stop();
       socketSessions.stop();
       await app.close();
-      await gateway.close();
-      await boss?.stop({ graceful: true, wait: true }).catch(() => {});
-      await billing.stop();
-      await bus.stop();
-      await orm.close();
+      await root.close();
     },
   };
 }

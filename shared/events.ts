@@ -20,7 +20,7 @@ export type OrgEvent =
   | { type: 'budget.alert'; kind: 'balance_below' | 'monthly_spend_above'; threshold: string; value: string }
   | { type: 'auto_top_up.failed'; reason: string; disabled: boolean }
   | { type: 'usage'; requests: number; cost: string }
-  | { type: 'apiKey.changed'; projectId: string; apiKeyId: string; change: 'created' | 'revoked' }
+  | { type: 'apiKey.changed'; projectId: string; apiKeyId: string; change: 'created' | 'revoked' | 'transferred' }
   | { type: 'providerKey.changed'; providerKeyId: string; change: 'created' | 'updated' | 'deleted' }
   | { type: 'presence'; viewers: Viewer[] };
 

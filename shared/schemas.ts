@@ -21,6 +21,14 @@ export const signInInput = z.object({
   email,
   password: z.string().min(1, { message: 'enter your password' }).max(256, { message: 'password must be at most 256 characters' }),
   totp: totpCode.optional(),
+  /** In place of `totp`, when the authenticator is lost: one of the codes issued with two-factor. */
+  recoveryCode: z.string().trim().min(10, { message: 'a recovery code looks like abcde-fghij' }).max(40, { message: 'a recovery code looks like abcde-fghij' }).optional(),
+});
+/** The token of an emailed sign-in link (`/signin/link?token=...`). */
+export const signInWithLinkInput = z.object({ token: z.string().min(20).max(100) });
+/** To turn two-factor off: a code from the authenticator, or a recovery code if it is lost. */
+export const twoFactorDisableInput = z.object({
+  code: z.string().trim().min(6, { message: 'enter the 6-digit code from your authenticator app, or a recovery code' }).max(40, { message: 'enter the 6-digit code from your authenticator app, or a recovery code' }),
 });
 export const tokenCreateInput = z.object({ name: z.string().trim().min(1, { message: 'give the token a name' }).max(80, { message: 'token name must be at most 80 characters' }) });
 export const byId = z.object({ id });
@@ -52,6 +60,8 @@ export const invitationRef = z.object({ invitationId: id });
 export const acceptInvitationInput = z.object({ token: z.string().min(20).max(200) });
 export const memberRoleInput = z.object({ orgId: id, userId: id, role });
 export const memberRef = z.object({ orgId: id, userId: id });
+/** Removing a member revokes the API keys they created, unless they go to `transferKeysTo` (a member who stays). */
+export const memberRemoveInput = memberRef.extend({ transferKeysTo: id.optional() });
 export const cursorInput = z.object({ orgId: id, cursor: z.string().max(100).optional(), limit: z.number().int().min(1).max(200).optional() });
 
 export const liveInput = z.object({ orgId: id, lastEventId: z.string().max(40).nullish() });

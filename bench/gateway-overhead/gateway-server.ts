@@ -10,7 +10,6 @@ import { buildApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
 import { runCommand } from '../../server/events/unit-of-work.js';
 import { postLedgerEntry } from '../../server/modules/billing/ledger.js';
-import { gatewayOf } from '../../server/modules/gateway/register.js';
 import { browserClient } from '../../tests/helpers/client.js';
 
 const databaseUrl = process.env.DATABASE_URL!;
@@ -40,7 +39,7 @@ const { key } = await browser.client.apiKey.create.mutate({ projectId: defaultPr
 process.stdout.write(`READY ${url} ${key} ${organization.id}\n`);
 
 process.on('SIGTERM', () => {
-  const gateway = gatewayOf(built.services)!;
+  const gateway = built.services.gateway!;
   void built.close().finally(() => {
     process.stdout.write(`STATS ${JSON.stringify(gateway.meter.stats)}\n`);
     process.exit(0);

@@ -244,7 +244,7 @@ async function runPhase(name: string, clients: Clients, seqBase: number, launch:
 const commitMarks = new WeakMap<object, () => void>();
 
 function committedUpdates(built: BuiltApp, orgs: BenchOrg[]) {
-  const deps = { orm: built.orm, bus: built.services.bus, mailer: built.services.mailer };
+  const deps = built.services;
   return (seq: number, sentUs: Map<number, number>) => {
     const org = orgs[seq % orgs.length]!;
     return runCommand(deps, org.ownerId, async (work) => {

@@ -94,7 +94,7 @@ export async function seed(built: BuiltApp, databaseUrl: string, orgs: number, m
        from unnest($1::uuid[]) with ordinality as u(id, n)`,
     [userIds],
   );
-  const deps = { orm: built.orm, bus: built.services.bus, mailer: built.services.mailer };
+  const deps = built.services;
   const created: BenchOrg[] = [];
   for (let o = 0; o < orgs; o++) {
     const ownerId = userIds[o * members]!;

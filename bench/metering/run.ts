@@ -18,7 +18,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 
 const db = await startDatabase();
 const children: Child[] = [];
-let ok = false;
+let ok: boolean;
 try {
   const upstream = await startTsChild('upstream-server.ts', {}, 'the fake upstream');
   children.push(upstream);

@@ -7,7 +7,7 @@ import { AccountPage } from './pages/Account.js';
 import { AnalyticsPage } from './pages/Analytics.js';
 import { ApiKeysPage } from './pages/ApiKeys.js';
 import { AuditPage } from './pages/Audit.js';
-import { AuthFrame, SignInPage, SignUpPage } from './pages/Auth.js';
+import { AuthFrame, SignInLinkPage, SignInPage, SignUpPage } from './pages/Auth.js';
 import { BillingPage } from './pages/billing/BillingPage.js';
 import { TransactionsPage } from './pages/billing/Transactions.js';
 import { HomePage } from './pages/Home.js';
@@ -32,7 +32,7 @@ function App(props: RouteSectionProps) {
   onMount(() => void loadMe().catch(() => {}));
   // Move focus to the page on navigation so screen readers and keyboards start at the top.
   createEffect(() => {
-    location.pathname;
+    void location.pathname; // tracked: the effect reruns on every navigation
     queueMicrotask(() => document.getElementById('main')?.focus({ preventScroll: true }));
   });
   return (
@@ -118,6 +118,7 @@ render(
     <Router root={App}>
       <Route path="/signin" component={() => <GuestOnly><SignInPage /></GuestOnly>} />
       <Route path="/signup" component={() => <GuestOnly><SignUpPage /></GuestOnly>} />
+      <Route path={['/signin/link', '/sign-in/link']} component={SignInLinkPage} />
       <Route path="/invite/:token" component={InvitePage} />
       <Route path="/org/:orgId" component={OrgSection}>
         <Route path="/" component={OrgIndex} />

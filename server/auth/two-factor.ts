@@ -2,6 +2,8 @@
 import { createTOTPKeyURI, generateHOTP } from '@oslojs/otp';
 import { timingSafeEqual } from 'node:crypto';
 import { decodeBase32IgnorePadding, encodeBase32UpperCaseNoPadding } from '@oslojs/encoding';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import QRCode from 'qrcode';
 
 export function generateTotpKey(): string {
   const key = new Uint8Array(20);
@@ -28,4 +30,25 @@ export function totpStep(base32Key: string, code: string, now = Date.now()): big
     if (timingSafeEqual(Buffer.from(generateHOTP(key, step, 6)), given) && matched === null) matched = step;
   }
   return matched;
+}
+
+/**
+ * Accepts a two-factor code once: it must match the key, and its 30-second step must be later than
+ * the last one accepted for this user (one atomic UPDATE, so two requests racing with the same code
+ * cannot both pass). A code seen by someone looking over a shoulder is already spent.
+ */
+export async function consumeTotp(em: Pick<EntityManager, 'execute'>, userId: string, base32Key: string, code: string): Promise<boolean> {
+  const step = totpStep(base32Key, code);
+  if (step === null) return false;
+  const taken = await em.execute<{ id: string }[]>(
+    'update app_user set totp_last_step = ? where id = ? and (totp_last_step is null or totp_last_step < ?) returning id',
+    [step.toString(), userId, step.toString()],
+  );
+  return taken.length > 0;
+}
+
+/** The otpauth URI as a QR code, an SVG data URL an <img> can show (no script, no external fetch). */
+export async function totpQrCode(otpauthUri: string): Promise<string> {
+  const svg = await QRCode.toString(otpauthUri, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
+  return `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`;
 }

@@ -7,6 +7,7 @@
  * instance's own events straight after its commit would not be: two commands' post-commit code can
  * run in either order, and a subscriber that has seen id 59 skips a late 58.)
  */
+import { reportFailure } from '../observability/failures.js';
 import { randomUUID } from 'node:crypto';
 import { ListenConnection } from '../db/listen.js';
 import type { LiveEvent } from '../../shared/events.js';
@@ -192,7 +193,8 @@ export class EventBus {
     let wire: Wire;
     try {
       wire = JSON.parse(payload) as Wire;
-    } catch {
+    } catch (err) {
+      reportFailure(this.log, 'event notification decode', err, { channel, payload: payload.slice(0, 200) });
       return;
     }
     if (channel === SESSION_CHANNEL) {

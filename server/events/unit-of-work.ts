@@ -3,6 +3,7 @@
  * commit together. Events reach subscribers, on this instance and every other, through the NOTIFY
  * issued inside the same transaction: only if and when it commits, in commit order (bus.ts).
  */
+import { failureHandler, reportFailure, type FailureLog } from '../observability/failures.js';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
@@ -11,6 +12,8 @@ import { AuditEntry } from '../modules/audit/entities.js';
 import { OutboxEmail } from '../email/entities.js';
 import { ORG_CHANNEL, type BusEvent, type EventBus } from './bus.js';
 import type { Mailer } from '../email/mailer.js';
+import type { BalanceObserver } from '../modules/billing/ledger.js';
+import type { InvalidationAcks } from '../modules/gateway/invalidation.js';
 
 export interface Work {
   em: EntityManager;
@@ -23,7 +26,18 @@ export interface Work {
   afterCommit(fn: () => void | Promise<void>): void;
 }
 
-export interface WorkDeps { orm: MikroORM; bus: EventBus; mailer: Mailer }
+/** What a unit of work runs with: a subset of Services (server/services.ts), built by createServices. */
+export interface WorkDeps {
+  orm: MikroORM;
+  bus: EventBus;
+  mailer: Mailer;
+  /** Told of every balance change in its transaction (budget alerts, auto top-up). */
+  balanceObservers: readonly BalanceObserver[];
+  /** Where committed gateway cache invalidations wait for every instance to confirm. */
+  invalidation: InvalidationAcks;
+  /** Where after-commit failures are reported (the change itself is committed by then). */
+  log: FailureLog;
+}
 
 /** What most domain code needs of a transaction: raw SQL with `?` parameters. */
 export type Sql = Pick<EntityManager, 'execute'>;
@@ -91,12 +105,14 @@ type PendingEmail = { id: string; to: string; subject: string; text: string };
 
 /** After the commit: hand the emails to the mailer, then run the after-commit hooks (best effort). */
 async function afterCommitted(deps: WorkDeps, emails: PendingEmail[], after: (() => void | Promise<void>)[]): Promise<void> {
-  for (const m of emails) void deps.mailer.deliver(m.id, m.to, m.subject, m.text);
+  // The outbox row is committed: a failed hand-over is retried by the email sweep job.
+  for (const m of emails) deps.mailer.deliver(m.id, m.to, m.subject, m.text).catch(failureHandler(deps.log, 'email hand-over', { emailId: m.id }));
   for (const f of after) {
     try {
       await f();
-    } catch {
-      // after-commit hooks are best effort; the change itself is committed
+    } catch (err) {
+      // After-commit hooks are best effort (the change itself is committed), but never silent.
+      reportFailure(deps.log, 'after-commit hook', err);
     }
   }
 }

@@ -1,20 +1,24 @@
-/** pg-boss workers. Cron schedules are kept in PostgreSQL, so several instances never double-run them. */
-import PgBoss from 'pg-boss';
-import type { Services } from '../trpc/context.js';
+/**
+ * pg-boss workers, on the services' queue (server/jobs/queue.ts). Cron schedules are kept in
+ * PostgreSQL, so several instances never double-run them. To add a background job: a queue name
+ * here, `createQueue`, then `schedule` (cron) and/or `work`, with the handler taking `services`.
+ */
+import type PgBoss from 'pg-boss';
+import type { Services } from '../services.js';
 import { sweepAutoTopUps } from '../modules/billing/auto-top-up.js';
 import { runMaintenance } from './maintenance.js';
 import { purgeExpiredLogs } from '../modules/usage/retention.js';
+import { EMAIL_QUEUE } from '../email/mailer.js';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
 export const AUTO_TOP_UP_QUEUE = 'auto-top-up-sweep';
 export const LOG_RETENTION_QUEUE = 'gateway-log-retention';
-export const EMAIL_RETRY_QUEUE = 'email-retry';
+/** Emails pending a minute after they were written and never handed to pg-boss (see Mailer.handOverStranded). */
+export const EMAIL_SWEEP_QUEUE = 'email-outbox-sweep';
 
-export async function startJobs(databaseUrl: string, services: Services): Promise<PgBoss> {
-  const { orm, log } = services;
-  const boss = new PgBoss({ connectionString: databaseUrl, max: 4 });
-  boss.on('error', (err) => log.error({ err }, 'job queue error'));
-  await boss.start();
+export async function startJobs(services: Services): Promise<PgBoss> {
+  const { orm, log, queue, mailer } = services;
+  const boss = await queue.boss();
   await boss.createQueue(MAINTENANCE_QUEUE);
   await boss.schedule(MAINTENANCE_QUEUE, '*/10 * * * *', {}, { singletonKey: MAINTENANCE_QUEUE });
   await boss.work(MAINTENANCE_QUEUE, async () => {
@@ -34,12 +38,18 @@ export async function startJobs(databaseUrl: string, services: Services): Promis
     const purged = await purgeExpiredLogs(orm.em.fork());
     log.info(purged, 'request log retention done');
   });
-  // Emails whose delivery failed, or never happened, when their next attempt is due.
-  await boss.createQueue(EMAIL_RETRY_QUEUE);
-  await boss.schedule(EMAIL_RETRY_QUEUE, '* * * * *', {}, { singletonKey: EMAIL_RETRY_QUEUE });
-  await boss.work(EMAIL_RETRY_QUEUE, async () => {
-    const attempted = await services.mailer.deliverDue();
-    if (attempted > 0) log.info({ attempted }, 'due emails attempted');
+  // Email delivery: one job per outbox email; pg-boss retries a failed send with backoff.
+  await queue.ensureQueue(EMAIL_QUEUE);
+  await boss.work<{ id: string }>(EMAIL_QUEUE, { includeMetadata: true, pollingIntervalSeconds: mailer.retry.pollingIntervalSeconds }, async ([job]) => {
+    if (job) await mailer.attempt(job);
+  });
+  // The hand-written retry schedule this replaced ran as 'email-retry'; its cron row may remain.
+  await boss.unschedule('email-retry').catch(() => {});
+  await boss.createQueue(EMAIL_SWEEP_QUEUE);
+  await boss.schedule(EMAIL_SWEEP_QUEUE, '*/5 * * * *', {}, { singletonKey: EMAIL_SWEEP_QUEUE });
+  await boss.work(EMAIL_SWEEP_QUEUE, async () => {
+    const handed = await mailer.handOverStranded();
+    if (handed > 0) log.info({ handed }, 'stranded emails handed to the job queue');
   });
   return boss;
 }

@@ -1,11 +1,16 @@
-/** Housekeeping that keeps tables small: stored events past replay retention, idle sessions, old counters. */
+/**
+ * Housekeeping that keeps tables small: stored events past replay retention, idle sessions, old
+ * counters; and the request log's daily partitions, created a week ahead (server/db/partitions.ts).
+ */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { INACTIVITY_TIMEOUT_MS } from '../auth/session.js';
+import { ensureRequestLogPartitions } from '../db/partitions.js';
 
 /** Events stay replayable at least 24 hours (kept 48 to be generous to clients that were away). */
 export const EVENT_RETENTION_HOURS = 48;
 
-export async function runMaintenance(em: EntityManager): Promise<{ events: number; sessions: number; rateLimits: number }> {
+export async function runMaintenance(em: EntityManager): Promise<{ events: number; sessions: number; rateLimits: number; partitionsCreated: number }> {
+  const partitionsCreated = await ensureRequestLogPartitions(em);
   const events = await em.execute<{ id: string }[]>(
     `delete from org_event where created_at < now() - make_interval(hours => ?) returning id`,
     [EVENT_RETENTION_HOURS],
@@ -15,5 +20,7 @@ export async function runMaintenance(em: EntityManager): Promise<{ events: numbe
     [INACTIVITY_TIMEOUT_MS / 1000],
   );
   const rateLimits = await em.execute<{ key: string }[]>(`delete from rate_limit where window_start < now() - interval '1 day' returning key`);
-  return { events: events.length, sessions: sessions.length, rateLimits: rateLimits.length };
+  // Emailed sign-in links expire after 15 minutes; the rows go a day later (the audit log keeps the history).
+  await em.execute(`delete from sign_in_link where expires_at < now() - interval '1 day'`);
+  return { events: events.length, sessions: sessions.length, rateLimits: rateLimits.length, partitionsCreated };
 }

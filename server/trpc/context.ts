@@ -1,24 +1,7 @@
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import type { Config } from '../config.js';
-import type { EventBus } from '../events/bus.js';
-import type { Mailer } from '../email/mailer.js';
-import type { SecretBox } from '../auth/secrets.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { UserEntity } from '../modules/auth/entities.js';
-import type { PresenceService } from '../modules/live/presence.js';
-import type { BillingProvider } from '../modules/billing/provider.js';
-
-/** Everything long-lived the procedures need; built once per process by buildApp. */
-export interface Services {
-  orm: MikroORM;
-  bus: EventBus;
-  mailer: Mailer;
-  config: Config;
-  secretBox: SecretBox;
-  presence: PresenceService;
-  billing: BillingProvider;
-  appUrl: string;
-  log: { info(o: unknown, m?: string): void; warn(o: unknown, m?: string): void; error(o: unknown, m?: string): void };
-}
+/** Built by createServices (server/services.ts), once per process. */
+import type { Services } from '../services.js';
 
 export interface Context {
   services: Services;

@@ -1,14 +1,27 @@
-import { TRPCError } from '@trpc/server';
+/**
+ * Domain errors (server/errors.ts) at the tRPC edge: one table from kind to tRPC code. Routers may
+ * keep importing the constructors from here; services import them from server/errors.ts.
+ */
+import { TRPCError, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
+import { DomainError, type DomainErrorKind } from '../errors.js';
 
-export const notFound = (what = 'resource') => new TRPCError({ code: 'NOT_FOUND', message: `${what} not found` });
-export const forbidden = (message: string) => new TRPCError({ code: 'FORBIDDEN', message });
-export const conflict = (message: string, cause?: unknown) => new TRPCError({ code: 'CONFLICT', message, cause: cause instanceof Error ? cause : cause ? new ConflictDetails(cause) : undefined });
-export const precondition = (message: string) => new TRPCError({ code: 'PRECONDITION_FAILED', message });
-export const badRequest = (message: string) => new TRPCError({ code: 'BAD_REQUEST', message });
+export { badRequest, conflict, forbidden, notFound, precondition, DomainError } from '../errors.js';
 
-/** Carries the current state of a resource with a CONFLICT, so the client can show what changed. */
-export class ConflictDetails extends Error {
-  constructor(readonly current: unknown) {
-    super('conflict');
-  }
+const CODES: Record<DomainErrorKind, TRPC_ERROR_CODE_KEY> = {
+  not_found: 'NOT_FOUND',
+  forbidden: 'FORBIDDEN',
+  conflict: 'CONFLICT',
+  precondition: 'PRECONDITION_FAILED',
+  invalid: 'BAD_REQUEST',
+  unauthorized: 'UNAUTHORIZED',
+  too_many_requests: 'TOO_MANY_REQUESTS',
+};
+
+export function trpcCodeOf(err: DomainError): TRPC_ERROR_CODE_KEY {
+  return CODES[err.kind];
+}
+
+/** The TRPCError a domain error is answered with (same code and message; the error stays the cause). */
+export function toTRPCError(err: DomainError): TRPCError {
+  return new TRPCError({ code: trpcCodeOf(err), message: err.message, cause: err });
 }

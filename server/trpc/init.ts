@@ -1,11 +1,16 @@
 import { initTRPC, TRPCError } from '@trpc/server';
+import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
+import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import superjson from 'superjson';
 import { z } from 'zod';
 import { DriverException, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { can, type Permission, type Role } from '../../shared/permissions.js';
 import type { Context } from './context.js';
-import { ConflictDetails } from './errors.js';
+import { DomainError } from '../errors.js';
+import { toTRPCError, trpcCodeOf } from './errors.js';
 import { resolveOrgScope } from './org-scope.js';
+import { isDatabaseUnavailable } from '../db/pg-errors.js';
+import { budgetMessage, inputTransformer, refusalOf, walkWithinBudget } from './input-guard.js';
 
 export interface Meta {
   /** Set on every org-scoped procedure; the roles-matrix test reads it. */
@@ -18,22 +23,30 @@ const t = initTRPC
   .context<Context>()
   .meta<Meta>()
   .create({
-    transformer: superjson,
+    // Inputs are read with the guarded superjson (no referential equalities, a bounded size); outputs are plain superjson.
+    transformer: { input: inputTransformer, output: superjson },
     errorFormatter({ shape, error }) {
       const cause = error.cause;
+      // A domain error that reached the formatter unmapped (e.g. thrown while a subscription streams).
+      const domain = cause instanceof DomainError ? cause : undefined;
+      const domainCode = domain && error.code === 'INTERNAL_SERVER_ERROR' ? trpcCodeOf(domain) : undefined;
       const zodIssues = cause instanceof z.ZodError ? cause.issues.map((i) => ({ path: i.path.map(String), message: i.message })) : undefined;
       return {
         ...shape,
+        ...(domainCode ? { code: TRPC_ERROR_CODES_BY_KEY[domainCode] } : {}),
         // zod's own message is a JSON dump of its issues; programs and people get a sentence instead.
         message: zodIssues
           ? zodIssues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')
-          : // Failures outside a procedure (e.g. building the context) must not leak their internals either.
-            error.code === 'INTERNAL_SERVER_ERROR' ? INTERNAL_MESSAGE : shape.message,
+          : domain
+            ? domain.message
+            : // Failures outside a procedure (e.g. building the context) must not leak their internals either.
+              error.code === 'INTERNAL_SERVER_ERROR' ? INTERNAL_MESSAGE : shape.message,
         data: {
           ...shape.data,
+          ...(domainCode ? { code: domainCode, httpStatus: getHTTPStatusCodeFromError(toTRPCError(domain!)) } : {}),
           stack: undefined,
           zodIssues,
-          current: cause instanceof ConflictDetails ? cause.current : undefined,
+          current: domain?.kind === 'conflict' ? domain.current : undefined,
         },
       };
     },
@@ -51,14 +64,20 @@ export const publicProcedure = t.procedure.use(async ({ ctx, type, path, getRawI
   if (type === 'mutation' && !ctx.sameOrigin) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'cross-origin requests are not allowed' });
   }
+  const rawInput = await getRawInput();
+  const refusal = refusalOf(rawInput);
+  if (refusal) throw new TRPCError({ code: 'BAD_REQUEST', message: refusal });
   // PostgreSQL text cannot hold NUL; refused here, such input would fail in the database as a 500.
-  if (containsNul(await getRawInput())) {
-    throw new TRPCError({ code: 'BAD_REQUEST', message: 'text must not contain NUL (\\u0000) characters' });
-  }
+  // The walk is bounded (inputs from createCaller skip the wire checks).
+  const scan = walkWithinBudget(rawInput, (text) => text.includes('\u0000'));
+  if (scan === 'stopped') throw new TRPCError({ code: 'BAD_REQUEST', message: 'text must not contain NUL (\\u0000) characters' });
+  if (scan) throw new TRPCError({ code: 'BAD_REQUEST', message: budgetMessage(scan) });
   const result = await next({ ctx: { ...ctx, em: ctx.services.orm.em.fork() } });
   if (!result.ok) {
     const err = result.error;
     const cause = err.cause;
+    // Services throw domain errors (server/errors.ts); this is where they become tRPC codes.
+    if (cause instanceof DomainError) throw toTRPCError(cause);
     if (cause instanceof UniqueConstraintViolationException) {
       throw new TRPCError({ code: 'CONFLICT', message: 'that already exists' });
     }
@@ -67,6 +86,11 @@ export const publicProcedure = t.procedure.use(async ({ ctx, type, path, getRawI
     if (cause instanceof DriverException && cause.code?.startsWith('22')) {
       ctx.services.log.warn({ err: cause, path }, 'input reached the database unvalidated');
       throw new TRPCError({ code: 'BAD_REQUEST', message: 'a value in the request is out of range or not in the expected format' });
+    }
+    // PostgreSQL restarting or unreachable: nothing was committed; the caller may retry shortly.
+    if (err.code === 'INTERNAL_SERVER_ERROR' && isDatabaseUnavailable(cause)) {
+      ctx.services.log.warn({ err: cause, path }, 'procedure refused: the database is unavailable');
+      throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'the database is unavailable right now; please retry in a few seconds' });
     }
     if (err.code === 'INTERNAL_SERVER_ERROR') {
       ctx.services.log.error({ err: cause ?? err, path }, 'procedure failed');
@@ -77,12 +101,6 @@ export const publicProcedure = t.procedure.use(async ({ ctx, type, path, getRawI
   }
   return result;
 });
-
-function containsNul(value: unknown, depth = 0): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (value === null || typeof value !== 'object' || depth > 32) return false;
-  return Object.values(value).some((v) => containsNul(v, depth + 1));
-}
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in first' });

@@ -113,14 +113,14 @@ describe.skipIf(SKIP_BROWSER_TESTS)('billing controls of an owner in the browser
       const autoTopUp = page.locator('#auto-top-up');
       await autoTopUp.getByLabel('Top up automatically').check();
       await autoTopUp.getByLabel('When the balance falls below').fill('20');
-      await autoTopUp.getByLabel('Add this amount').fill('15');
+      await autoTopUp.getByLabel('Add this amount').fill('25');
       await autoTopUp.getByRole('button', { name: 'Save auto top-up' }).click();
       await autoTopUp.getByText('Your bank needs you to confirm a payment').waitFor(WAIT);
       await page.getByTestId('auto-top-up-confirm-banner').waitFor(WAIT);
       // "Add credits now" prefills the purchase form with the top-up amount and focuses it.
       await autoTopUp.getByRole('button', { name: 'Add credits now' }).click();
       const amount = page.getByLabel('Amount', { exact: true });
-      expect(await amount.inputValue()).toBe('15');
+      expect(await amount.inputValue()).toBe('25');
       expect(await amount.evaluate((el) => el === document.activeElement)).toBe(true);
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: artifact('owner-billing-auto-top-up-action-1280.png'), fullPage: true });

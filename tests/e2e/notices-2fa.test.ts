@@ -61,7 +61,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('losing access, and two-factor sign-in, in t
     });
   }, 40_000);
 
-  it('turns on two-factor authentication and signs in with a code', async () => {
+  it('turns on two-factor authentication (QR code, recovery codes), signs in with a recovery code and with a code', async () => {
     const user = await signUp(app.url, 'Tess Totp');
     const page = await world.page(user.cookies);
     // Codes are single-use per 30-second step: turn it on with the previous step's code (inside the
@@ -72,18 +72,41 @@ describe.skipIf(SKIP_BROWSER_TESTS)('losing access, and two-factor sign-in, in t
       await page.goto(`${app.url}/account`);
       await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
       const secret = await page.getByTestId('totp-secret').inputValue();
+      // The QR code of the otpauth link is shown (an SVG image that has loaded).
+      const qr = page.getByTestId('totp-qr');
+      await qr.waitFor(WAIT);
+      expect(await qr.evaluate((img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0)).toBe(true);
+      await page.screenshot({ path: artifact('2fa-setup-1280.png'), fullPage: true });
       await page.getByLabel('Code from the app').fill('12345');
       await page.getByRole('button', { name: 'Turn on' }).click();
       await page.getByText('Enter the 6-digit code from your authenticator app').waitFor(WAIT);
       await page.getByLabel('Code from the app').fill(previousCode(secret));
       await page.getByRole('button', { name: 'Turn on' }).click();
       await page.getByText('Two-factor authentication is on.').waitFor(WAIT);
+      // The recovery codes, shown once.
+      const codes = await page.getByTestId('recovery-codes').locator('li').allTextContents();
+      expect(codes).toHaveLength(10);
+      await page.screenshot({ path: artifact('2fa-recovery-codes-1280.png'), fullPage: true });
+      await page.getByRole('button', { name: 'I have saved them' }).click();
+      await page.getByText('10 of 10 recovery codes left.').waitFor(WAIT);
 
-      await page.getByRole('button', { name: 'Sign out' }).click();
-      await page.waitForURL('**/signin');
-      await page.getByLabel('Email', { exact: true }).fill(user.email);
-      await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      const signInWithPassword = async () => {
+        await page.getByRole('button', { name: 'Sign out' }).click();
+        await page.waitForURL('**/signin');
+        await page.getByLabel('Email', { exact: true }).fill(user.email);
+        await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+        await page.getByRole('button', { name: 'Sign in' }).click();
+      };
+      // Lost the authenticator: a recovery code signs in.
+      await signInWithPassword();
+      await page.getByRole('button', { name: 'Lost your authenticator? Use a recovery code' }).click();
+      await page.getByLabel('Recovery code').fill(codes[0]!);
+      await page.getByRole('button', { name: 'Verify and sign in' }).click();
+      await page.waitForURL('**/orgs/new');
+      await page.goto(`${app.url}/account`);
+      await page.getByText('9 of 10 recovery codes left.').waitFor(WAIT);
+
+      await signInWithPassword();
       await page.getByLabel('Authentication code').fill(code(secret));
       await page.getByRole('button', { name: 'Verify and sign in' }).click();
       await page.waitForURL('**/orgs/new');

@@ -1,6 +1,6 @@
 /** Driving the local test-payment provider (the Stripe-compatible fake) like a customer would. */
 import type { TestApp } from './app.js';
-import type { TestMethod } from '../../server/modules/billing/test-provider/fake-stripe.js';
+import type { TestMethod } from '../../server/dev/test-payments/fake-stripe.js';
 
 export function fakeStripe(app: TestApp) {
   const fake = app.services.billing.fake;

@@ -11,6 +11,8 @@
  *   [cached:N]     report N cached prompt tokens
  *   [cachewrite:N] report N prompt tokens written to the cache (Anthropic's cache_creation_input_tokens)
  *   [fail-mid]     stream: an error event after the first chunk
+ *   [reset]        stream: the connection is destroyed after the first chunk (no clean end)
+ *   [nousage]      OpenAI: the answer (or stream) reports no usage
  * Also used by `npm run demo` and the benches.
  */
 import http from 'node:http';
@@ -85,7 +87,7 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {
       void (async () => {
-        let body: Record<string, unknown> = {};
+        let body: Record<string, unknown>;
         const rawBody = Buffer.concat(parts).toString('utf8');
         if (String(req.headers.authorization ?? '').startsWith('AWS4-HMAC-SHA256')) {
           const problem = sigV4Problem(req, rawBody);
@@ -131,6 +133,8 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
         const malformed = directive(text, 'malformed') !== null;
         const truncate = directive(text, 'truncate') !== null;
         const failMid = directive(text, 'fail-mid') !== null;
+        const reset = directive(text, 'reset') !== null;
+        const noUsage = directive(text, 'nousage') !== null;
         if (!stream) {
           if (malformed) {
             res.writeHead(200, { 'content-type': 'application/json' }).end('{"this is": not json');
@@ -153,7 +157,7 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
                 created: Math.floor(Date.now() / 1000),
                 model,
                 choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
-                usage: { prompt_tokens: promptTokens, completion_tokens: chunks, total_tokens: promptTokens + chunks, prompt_tokens_details: { cached_tokens: cached } },
+                ...(noUsage ? {} : { usage: { prompt_tokens: promptTokens, completion_tokens: chunks, total_tokens: promptTokens + chunks, prompt_tokens_details: { cached_tokens: cached } } }),
               };
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
           return;
@@ -189,6 +193,12 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
             res.end(invoke ? Buffer.from([0, 0, 0, 32, 0, 0, 0, 0, 1, 2, 3, 4]) : 'data: {"broken": \n\n');
             return;
           }
+          if (i === 0 && reset) {
+            // Let the first chunk reach the gateway, then drop the connection.
+            await sleep(30);
+            res.destroy();
+            return;
+          }
           if (i === 0 && truncate) {
             res.end();
             return;
@@ -208,7 +218,7 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
         } else {
           send(null, { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
           const options = body.stream_options as { include_usage?: boolean } | undefined;
-          if (options?.include_usage) {
+          if (options?.include_usage && !noUsage) {
             send(null, { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: chunks, total_tokens: promptTokens + chunks, prompt_tokens_details: { cached_tokens: cached } } });
           }
           send(null, '[DONE]');

@@ -5,8 +5,8 @@ import { signUp } from './client.js';
 import { raiseOrganizationLimit, sql } from './db-state.js';
 import { runCommand } from '../../server/events/unit-of-work.js';
 import { postLedgerEntry } from '../../server/modules/billing/ledger.js';
-import { gatewayOf } from '../../server/modules/gateway/register.js';
 import { decimalToNanos } from '../../shared/money.js';
+import type { UsageMeter } from '../../server/modules/usage/meter.js';
 
 export type Owner = Awaited<ReturnType<typeof signUp>>;
 
@@ -36,11 +36,18 @@ export function openai(app: TestApp, key: string, opts: { maxRetries?: number; t
   return new OpenAI({ baseURL: `${app.url}/v1`, apiKey: key, ...opts });
 }
 
-/** Waits until every usage record this app instance holds is committed. */
+/** Commits every usage record this app instance holds now; the meter keeps batching as in production afterwards. */
 export async function flushUsage(app: TestApp): Promise<void> {
-  const gateway = gatewayOf(app.services);
+  const gateway = app.services.gateway;
   if (!gateway) throw new Error('the gateway is not registered');
-  await gateway.meter.drain();
+  await gateway.meter.flush();
+}
+
+/** The usage meter of an app instance. */
+export function meterOf(app: Pick<TestApp, 'services'>): UsageMeter {
+  const gateway = app.services.gateway;
+  if (!gateway) throw new Error('the gateway is not registered');
+  return gateway.meter;
 }
 
 export interface LogRow {
@@ -65,7 +72,8 @@ export interface LogRow {
 }
 
 export async function logsOf(app: TestApp, orgId: string): Promise<LogRow[]> {
-  return sql<LogRow>(app, 'select * from request_log where org_id = ? order by id', [orgId]);
+  // In call order: instances commit their batches independently, so ids follow commits, not calls.
+  return sql<LogRow>(app, 'select * from request_log where org_id = ? order by created_at, id', [orgId]);
 }
 
 export async function balanceOf(app: TestApp, orgId: string): Promise<bigint> {
@@ -89,7 +97,7 @@ export async function rawChat(app: Pick<TestApp, 'url'>, key: string | null, bod
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
-  let json: Record<string, unknown> | null = null;
+  let json: Record<string, unknown> | null;
   try {
     json = JSON.parse(text);
   } catch {

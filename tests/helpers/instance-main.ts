@@ -17,9 +17,11 @@ const config = loadConfig({
   HOST: '127.0.0.1',
   DATA_DIR: dataDir,
   APP_SECRET: 'test-secret-test-secret-test-secret-0123456789',
+  // The fake upstreams listen on 127.0.0.1 and tests save provider keys pointing at them.
+  GATEWAY_ALLOW_PRIVATE_UPSTREAMS: 'true',
   ...(JSON.parse(process.env.INSTANCE_CONFIG ?? '{}') as Record<string, string>),
 });
-const built = await buildApp({ config, databaseUrl, logger: process.env.TEST_LOG ? { level: process.env.TEST_LOG } : false, jobs: false });
+const built = await buildApp({ config, databaseUrl, logger: process.env.TEST_LOG ? { level: process.env.TEST_LOG } : false, jobs: process.env.INSTANCE_JOBS === '1' });
 await built.app.listen({ port: 0, host: '127.0.0.1' });
 const address = built.app.server.address();
 const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -30,8 +32,9 @@ let closing = false;
 const shutdown = () => {
   if (closing) return;
   closing = true;
-  built
+  void built
     .close()
+    .catch((err: unknown) => console.error('instance shutdown failed', err))
     .finally(() => {
       rmSync(dataDir, { recursive: true, force: true });
       process.exit(0);

@@ -118,6 +118,7 @@ export interface Fixture {
 export const ORG_FIXTURES: Record<string, Fixture> = {
   'organization.get': { permission: 'org.view', input: (w) => ({ orgId: w.orgId }) },
   'organization.update': { permission: 'org.rename', input: async (w) => ({ orgId: w.orgId, version: await w.version(w.orgId), billingEmail: uniqueEmail('billing') }) },
+  'organization.deletionPreview': { permission: 'org.delete', input: (w) => ({ orgId: w.orgId }) },
   'organization.delete': {
     permission: 'org.delete',
     input: async (w, actor) => {
@@ -143,7 +144,8 @@ export const ORG_FIXTURES: Record<string, Fixture> = {
   'billing.transactions': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId, limit: 10 }) },
   'billing.transactionsCsv': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId }) },
   'billing.purchaseCredits': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, amount: 25 }) },
-  'billing.updateAutoTopUp': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, enabled: false, threshold: 10, amount: 50 }) },
+  // Not the defaults ($10, $50): the roles matrix checks that a permitted call changed them.
+  'billing.updateAutoTopUp': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, enabled: false, threshold: 15, amount: 60 }) },
   'billing.changePlan': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, plan: 'pro', billingCycle: 'monthly' }) },
   'billing.cancelSubscription': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId }) },
   'billing.paymentMethods.list': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId }) },
@@ -182,6 +184,9 @@ export const PERSONAL_PROCEDURES: Record<string, { access: 'public' | 'authed'; 
   'auth.twoFactor.setup': { access: 'authed', input: () => undefined },
   'auth.twoFactor.enable': { access: 'authed', input: () => ({ code: '123456' }) },
   'auth.twoFactor.disable': { access: 'authed', input: () => ({ code: '123456' }) },
+  'auth.twoFactor.status': { access: 'authed', input: () => undefined },
+  'auth.twoFactor.regenerateRecoveryCodes': { access: 'authed', input: () => ({ code: '123456' }) },
+  'auth.signInWithLink': { access: 'public', input: () => ({ token: 'a'.repeat(39) }) },
   'auth.tokens.create': { access: 'authed', input: () => ({ name: 'fixture token' }) },
   'auth.tokens.list': { access: 'authed', input: () => undefined },
   'auth.tokens.revoke': { access: 'authed', input: () => ({ id: 'abcdefghijklmnop' }) },

@@ -4,6 +4,8 @@
  * clear 4xx (never a 500, never a stack trace) and leave every table exactly as it was.
  */
 import { randomUUID } from 'node:crypto';
+import superjson from 'superjson';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { call, callBatch, listProcedures, subscribeOverHttp, type Outcome, type ProcedureInfo } from '../helpers/rpc.js';
@@ -282,5 +284,176 @@ describe('malformed requests below tRPC', () => {
     expect(post.status).toBe(405);
     const orgs = await w.people.owner.client.organization.list.query();
     expect(orgs.map((o) => o.name)).not.toContain('Via GET');
+  });
+});
+
+/**
+ * superjson payloads (as they travel, not as a client would serialize them) that once froze the
+ * server: referential equalities that build a cycle or a DAG of 2^24 paths, and nesting far deeper
+ * than any input. Every procedure must refuse each of them with BAD_REQUEST at once, over HTTP and
+ * over WebSocket, and the server must keep answering.
+ */
+function aliasLadder(depth: number) {
+  const json: Record<string, object> = {};
+  const equalities: Record<string, string[]> = {};
+  for (let i = 0; i <= depth; i++) json[`l${i}`] = {};
+  for (let i = 0; i < depth; i++) equalities[`l${i + 1}`] = [`l${i}.x`, `l${i}.y`];
+  return { json, meta: { referentialEqualities: equalities } };
+}
+function nestedArrays(depth: number): unknown {
+  let value: unknown = 'leaf';
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+}
+const HOSTILE_PAYLOADS: { label: string; wire: unknown }[] = [
+  { label: 'a referential-equality cycle (81 bytes)', wire: { json: { a: {}, b: {} }, meta: { referentialEqualities: { a: ['b', 'a.x', 'b.y'] } } } },
+  { label: 'a root referential-equality cycle', wire: { json: { a: {} }, meta: { referentialEqualities: [['a.self']] } } },
+  { label: 'an acyclic alias ladder 24 deep (2^24 paths)', wire: aliasLadder(24) },
+  { label: 'arrays nested 1000 deep', wire: { json: nestedArrays(1_000) } },
+  { label: 'annotations nested 1000 deep', wire: { json: {}, meta: { values: nestedArrays(1_000) } } },
+];
+/** Far more than a refusal needs, far less than the 17 s and the endless loop these payloads once cost. */
+const QUICK_MS = 3_000;
+
+interface WireOutcome {
+  code: string | undefined;
+  message: string;
+  ms: number;
+}
+
+function errorOf(serialized: unknown): { code: string | undefined; message: string } {
+  const error = superjson.deserialize(serialized as never) as { message?: string; data?: { code?: string } } | undefined;
+  return { code: error?.data?.code, message: error?.message ?? '' };
+}
+
+async function sendWireOverHttp(type: string, path: string, wire: unknown, cookie: string): Promise<WireOutcome> {
+  const started = Date.now();
+  const encoded = encodeURIComponent(JSON.stringify(wire));
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), QUICK_MS * 5);
+  try {
+    const res =
+      type === 'mutation'
+        ? await fetch(`${app.url}/trpc/${path}`, { method: 'POST', headers: { cookie, origin: app.url, 'content-type': 'application/json' }, body: JSON.stringify(wire), signal: abort.signal })
+        : await fetch(`${app.url}/trpc/${path}?input=${encoded}`, { headers: { cookie }, signal: abort.signal });
+    let text = '';
+    if (type === 'subscription' && res.status === 200) {
+      // Server-sent events: read until the error event.
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      while (!/event: serialized-error\ndata: .*\n/.test(text)) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      await reader.cancel().catch(() => {});
+      const m = /event: serialized-error\ndata: (.*)\n/.exec(text);
+      return { ...(m ? errorOf(JSON.parse(m[1]!)) : { code: undefined, message: text.slice(0, 200) }), ms: Date.now() - started };
+    }
+    text = await res.text();
+    const body = JSON.parse(text) as { error?: unknown };
+    return { ...errorOf(body.error), ms: Date.now() - started };
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+}
+
+/** Sends one raw tRPC message per procedure on one socket; answers by message id. */
+async function sendWireOverSocket(cookie: string, wire: unknown): Promise<Map<string, WireOutcome>> {
+  const socket = new WebSocket(`${app.url.replace(/^http/, 'ws')}/trpc`, { headers: { cookie, origin: app.url } });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  const started = Date.now();
+  const answers = new Map<string, WireOutcome>();
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${answers.size} of ${procedures.length} procedures answered over WebSocket`)), QUICK_MS * 5);
+    socket.on('message', (data) => {
+      const msg = JSON.parse(String(data)) as { id?: string | number | null; error?: unknown };
+      if (msg.id === undefined || msg.id === null || !msg.error) return;
+      answers.set(String(msg.id), { ...errorOf(msg.error), ms: Date.now() - started });
+      if (answers.size === procedures.length) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  for (const proc of procedures) socket.send(JSON.stringify({ id: proc.path, method: proc.type, params: { path: proc.path, input: wire } }));
+  try {
+    await done;
+  } finally {
+    socket.close();
+  }
+  return answers;
+}
+
+async function expectHealthy() {
+  const res = await fetch(`${app.url}/healthz`, { signal: AbortSignal.timeout(QUICK_MS) });
+  expect(res.status).toBe(200);
+}
+
+describe('superjson payloads that would freeze the server', () => {
+  for (const { label, wire } of HOSTILE_PAYLOADS) {
+    it(`every procedure refuses ${label} at once, over HTTP`, async () => {
+      const cookie = w.people.owner.cookieHeader();
+      // A few at a time: the time measured is the server's, not a queue of a hundred requests.
+      const outcomes: { proc: ProcedureInfo; o: WireOutcome }[] = [];
+      for (let i = 0; i < procedures.length; i += 4) {
+        const slice = procedures.slice(i, i + 4);
+        outcomes.push(...(await Promise.all(slice.map(async (proc) => ({ proc, o: await sendWireOverHttp(proc.type, proc.path, wire, cookie) })))));
+      }
+      for (const { proc, o } of outcomes) {
+        const where = `${proc.path}: ${o.code} ${o.message.slice(0, 120)} in ${o.ms} ms`;
+        expect.soft(o.code, where).toBe('BAD_REQUEST');
+        expect.soft(o.ms, where).toBeLessThan(QUICK_MS);
+      }
+      await expectHealthy();
+      await expectNothingChanged(label);
+    });
+
+    it(`every procedure refuses ${label} at once, over WebSocket`, async () => {
+      const answers = await sendWireOverSocket(w.people.owner.cookieHeader(), wire);
+      for (const proc of procedures) {
+        const o = answers.get(proc.path);
+        const where = `${proc.path} over WebSocket: ${o?.code} ${o?.message.slice(0, 120)} in ${o?.ms} ms`;
+        expect.soft(o?.code, where).toBe('BAD_REQUEST');
+        expect.soft(o?.ms ?? Infinity, where).toBeLessThan(QUICK_MS);
+      }
+      await expectHealthy();
+      await expectNothingChanged(`${label} over WebSocket`);
+    });
+  }
+
+  it('refuses at once the annotations that cost most to apply: 12,000 Dates, a 900,000-digit bigint', async () => {
+    const cookie = w.people.owner.cookieHeader();
+    const json: Record<string, string> = {};
+    const values: Record<string, [string]> = {};
+    for (let i = 0; i < 12_000; i++) {
+      json[`d${i}`] = '2026-01-01T00:00:00.000Z';
+      values[`d${i}`] = ['Date'];
+    }
+    const manyDates = { json, meta: { values } };
+    const hugeBigint = { json: { orgId: '9'.repeat(900_000) }, meta: { values: { orgId: ['bigint'] } } };
+    for (const [wire, why] of [
+      [manyDates, /too many superjson annotations/],
+      [hugeBigint, /no bigint/],
+    ] as const) {
+      const o = await sendWireOverHttp('mutation', 'organization.update', wire, cookie);
+      expect(o.code).toBe('BAD_REQUEST');
+      expect(o.message).toMatch(why);
+      expect(o.ms).toBeLessThan(QUICK_MS);
+    }
+    await expectHealthy();
+    await expectNothingChanged('costly annotations');
+  });
+
+  it('says why: referential equalities and deep nesting are named in the refusal', async () => {
+    const cookie = w.people.owner.cookieHeader();
+    const cycle = await sendWireOverHttp('query', 'organization.list', HOSTILE_PAYLOADS[0]!.wire, cookie);
+    expect(cycle.message).toMatch(/referential equalities/);
+    const deep = await sendWireOverHttp('mutation', 'organization.create', { json: nestedArrays(1_000) }, cookie);
+    expect(deep.message).toMatch(/nested too deeply/);
   });
 });

@@ -9,6 +9,7 @@ import { browserClient, signUp, type BrowserLike } from '../helpers/client.js';
 import { fakeStripe, payCheckout, waitFor } from '../helpers/billing.js';
 import { ledgerCheck, deductUsage } from '../../server/modules/billing/ledger.js';
 import { triggerAutoTopUp, retryDelayMs } from '../../server/modules/billing/auto-top-up.js';
+import { creditBackUsage } from '../../server/modules/billing/refunds.js';
 import { runCommand } from '../../server/events/unit-of-work.js';
 import { decimalToNanos } from '../../shared/money.js';
 
@@ -159,14 +160,19 @@ describe('plans', () => {
 });
 
 describe('refunds', () => {
-  it('credits back a usage charge once, with a reason', async () => {
+  it('refuses an owner crediting back usage (a support action); support credits it back once', async () => {
     const orgId = await newOrg('Credit Back');
     await buy(orgId, 10);
     await spend(orgId, '1.234567891');
     const usage = (await owner.client.billing.transactions.query({ orgId, type: 'usage' })).items[0]!;
-    const result = await owner.client.billing.refund.mutate({ orgId, transactionId: usage.id, reason: 'upstream outage' });
+    const refused = await failure(owner.client.billing.refund.mutate({ orgId, transactionId: usage.id, reason: 'upstream outage' }));
+    expect(refused.data?.code).toBe('FORBIDDEN');
+    expect(refused.message).toMatch(/credited back by support/);
+    expect(await balance(orgId)).toBe(decimalToNanos('10') - decimalToNanos('1.234567891'));
+    // What `npm run admin -- billing:credit-back` runs.
+    const result = await runCommand(app.services, null, (work) => creditBackUsage(work, orgId, usage.id, 'upstream outage'));
     expect(result.credits).toBe('10.00');
-    expect((await failure(owner.client.billing.refund.mutate({ orgId, transactionId: usage.id, reason: 'again' }))).data?.code).toBe('CONFLICT');
+    await expect(runCommand(app.services, null, (work) => creditBackUsage(work, orgId, usage.id, 'again'))).rejects.toThrow(/already credited back/);
     expect(await balance(orgId)).toBe(decimalToNanos('10'));
   });
 
@@ -199,9 +205,9 @@ describe('refunds', () => {
     await buy(orgId, 30);
     const purchase = (await owner.client.billing.transactions.query({ orgId, type: 'purchase' })).items[0]!;
     await fakeStripe(app).drain();
-    // Hold the organization row. The webhook queues on it first (the fake answers the refund call
-    // only once its charge.refunded webhook is waiting), then the refund action queues behind it;
-    // then both go. The action must find the webhook's entry rather than trip over it.
+    // Once Stripe has made the refund, hold the organization row: the charge.refunded webhook
+    // queues on it first, then the refund action (recording the refund) queues behind it; then
+    // both go. Whichever comes second must find the refund recorded rather than record it again.
     const lockWaiters = async () => {
       const rows = await db().execute<{ n: string }[]>(
         `select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
@@ -210,13 +216,17 @@ describe('refunds', () => {
     };
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    const holder = db().transactional(async (em) => {
-      await em.execute('select id from organization where id = ? for update', [orgId]);
-      await released;
-    });
+    let holder: Promise<void> = Promise.resolve();
     const fake = fakeStripe(app);
     const createRefund = fake.createRefund;
     fake.createRefund = async (...args) => {
+      await new Promise<void>((locked) => {
+        holder = db().transactional(async (em) => {
+          await em.execute('select id from organization where id = ? for update', [orgId]);
+          locked();
+          await released;
+        });
+      });
       const made = await createRefund.apply(fake, args);
       await waitFor(async () => (await lockWaiters()) >= 1, 10_000, 'the webhook to wait on the organization');
       return made;
@@ -329,15 +339,16 @@ describe('concurrency', () => {
   it('500 usage deductions + 5 purchases + duplicate webhooks: balance == ledger == expected; one auto top-up in flight', async () => {
     const orgId = await newOrg('Stress');
     await buy(orgId, 100);
-    await owner.client.billing.updateAutoTopUp.mutate({ orgId, enabled: true, threshold: 60, amount: 50 });
+    await owner.client.billing.updateAutoTopUp.mutate({ orgId, enabled: true, threshold: 40, amount: 50 });
     const fake = fakeStripe(app);
     const sessions = await Promise.all(Array.from({ length: 5 }, () => owner.client.billing.purchaseCredits.mutate({ orgId, amount: 10 })));
     let inFlightMax = 0;
-    const watcher = setInterval(async () => {
+    const sample = async () => {
       const rows = await db().execute<{ n: string }[]>(`select count(*) as n from auto_top_up_attempt where org_id = ? and status = 'pending'`, [orgId]);
       inFlightMax = Math.max(inFlightMax, Number(rows[0]!.n));
-    }, 5);
-    const cost = 99_999_999n; // just under 10 cents, in nanos
+    };
+    const watcher = setInterval(() => void sample(), 5);
+    const cost = 239_999_999n; // just under 24 cents, in nanos: 500 of them take the balance below 40
     await Promise.all([
       ...Array.from({ length: 500 }, () => runCommand(app.services, null, (work) => deductUsage(work, orgId, cost))),
       ...sessions.map((s) => payCheckout(app, s.checkoutUrl)),

@@ -7,9 +7,8 @@ import { TRPCClientError } from '@trpc/client';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { signUp, type BrowserLike } from '../helpers/client.js';
 import { fakeStripe, payCheckout, waitFor } from '../helpers/billing.js';
-import { signPayload } from '../../server/modules/billing/test-provider/fake-stripe.js';
-import { ledgerCheck, deductUsage } from '../../server/modules/billing/ledger.js';
-import { runCommand } from '../../server/events/unit-of-work.js';
+import { signPayload } from '../../server/dev/test-payments/fake-stripe.js';
+import { ledgerCheck } from '../../server/modules/billing/ledger.js';
 import { decimalToNanos } from '../../shared/money.js';
 
 let app: TestApp;

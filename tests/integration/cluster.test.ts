@@ -43,6 +43,31 @@ function workerPids(primary: number): number[] {
   }
 }
 
+/**
+ * Time limits, for a loaded 2-core CI machine (every wait polls a condition; none is a sleep). Each
+ * inner wait fails with its own message well before the test's limit, and all of them together fit
+ * inside it: starting two workers (tsx compiles the server in each), bringing a killed one back,
+ * then 60 calls and the drain.
+ */
+// A worker takes ~5 s to start on an idle machine; at a load average of 20 on 2 cores, over 75 s.
+const WORKERS_START_MS = 150_000;
+const WORKER_RESTART_MS = 120_000;
+const OLD_CONNECTION_GONE_MS = 15_000;
+const CALLS_MS = 60_000;
+const DRAIN_MS = 60_000;
+const TEST_TIMEOUT_MS = WORKERS_START_MS + WORKER_RESTART_MS + OLD_CONNECTION_GONE_MS + CALLS_MS + DRAIN_MS + 30_000;
+
+/** Resolves with `promise`, or fails saying what did not happen within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const listeners = async () => (await sql<{ n: string }>(app, "select count(*) as n from pg_stat_activity where application_name = 'gateway-event-bus' and datname = current_database()"))[0]!.n;
 
 beforeAll(async () => {
@@ -58,10 +83,13 @@ afterAll(async () => {
 describe('cluster mode (WORKERS=2)', () => {
   it('serves from two workers, restarts a killed one, and drains both on SIGTERM with exact accounting', async () => {
     const port = await freePort();
+    // Counted before the workers exist: the in-process app's own listener is the baseline.
+    const before = Number(await listeners());
     const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
       env: {
         ...process.env,
-        ...fakeUpstreamEnv(upstream.url),
+        // The fake upstream runs in this (busy) test process: 1.5 s is too short a wait on a loaded machine.
+        ...fakeUpstreamEnv(upstream.url, { GATEWAY_UPSTREAM_TIMEOUT_MS: '30000' }),
         NODE_ENV: 'development',
         WORKERS: '2',
         PORT: String(port),
@@ -79,26 +107,35 @@ describe('cluster mode (WORKERS=2)', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       const url = `http://127.0.0.1:${port}`;
-      const before = Number(await listeners());
-      await eventually(async () => Number(await listeners()) === before + 2 && (await fetch(`${url}/healthz`).then((r) => r.ok).catch(() => false)), 60_000, `both workers to start\n${output}`);
+      await eventually(
+        async () => workerPids(child.pid!).length === 2 && Number(await listeners()) >= before + 2 && (await fetch(`${url}/healthz`).then((r) => r.ok).catch(() => false)),
+        WORKERS_START_MS,
+        'both workers to start',
+      ).catch((err: Error) => Promise.reject(new Error(`${err.message}\n${output}`)));
       const pids = workerPids(child.pid!);
       expect(pids).toHaveLength(2);
 
       // A worker killed outright is started again.
       process.kill(pids[0]!, 'SIGKILL');
+      // Back means: a new process, and its event bus listening (the killed one's session may take a moment to leave pg_stat_activity).
       await eventually(async () => {
         const now = workerPids(child.pid!);
-        return now.length === 2 && !now.includes(pids[0]!) && Number(await listeners()) === before + 2;
-      }, 60_000, `the killed worker to come back\n${output}`);
+        return now.length === 2 && !now.includes(pids[0]!) && Number(await listeners()) >= before + 2;
+      }, WORKER_RESTART_MS, 'the killed worker to come back').catch((err: Error) => Promise.reject(new Error(`${err.message}\n${output}`)));
+      await eventually(async () => Number(await listeners()) === before + 2, OLD_CONNECTION_GONE_MS, 'the killed worker\'s connections to close');
 
       const { orgId, key } = await gatewaySetup(app, owner, { credits: '10' });
       const startBalance = await balanceOf(app, orgId);
       const target = { url };
-      const results = await Promise.all(Array.from({ length: 60 }, (_, i) => rawChat(target, key, { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `call ${i}` }] })));
-      expect(results.every((r) => r.status === 200)).toBe(true);
+      const results = await within(
+        Promise.all(Array.from({ length: 60 }, (_, i) => rawChat(target, key, { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `call ${i}` }] }))),
+        CALLS_MS,
+        '60 calls to be answered',
+      );
+      expect(results.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.text.slice(0, 200)}`)).toEqual([]);
 
       child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await within(exited, DRAIN_MS, `the cluster to drain and exit on SIGTERM\n${output}`)).toBe(0);
       expect(workerPids(child.pid!)).toHaveLength(0);
       // Both workers' pending usage was committed before they exited.
       const logs = await logsOf(app, orgId);
@@ -109,9 +146,12 @@ describe('cluster mode (WORKERS=2)', () => {
       expect(ledger.requests).toBe(60);
       expect(startBalance - (await balanceOf(app, orgId))).toBe(costs);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null) {
+        for (const pid of workerPids(child.pid!)) process.kill(pid, 'SIGKILL');
+        child.kill('SIGKILL');
+      }
     }
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('refuses a WORKERS value that is not a count', async () => {
     const { loadConfig } = await import('../../server/config.js');

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { FAKE_AWS_CREDENTIALS, fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
-import { balanceOf, flushUsage, gatewaySetup, logsOf, newOwner, openai, rawChat, type Owner } from '../helpers/gateway.js';
+import { balanceOf, flushUsage, gatewaySetup, logsOf, newOwner, openai, rawChat, usageLedgerOf, type Owner } from '../helpers/gateway.js';
 import { costNanos, findModel } from '../../shared/models.js';
 
 let upstream: FakeUpstream;
@@ -340,7 +340,7 @@ describe('AWS Bedrock: Claude through InvokeModel', () => {
     ]);
   });
 
-  it('turns upstream errors, broken frames and mid-stream exceptions into errors, logged and not charged', async () => {
+  it('turns upstream errors, broken frames and mid-stream exceptions into errors, logged; no credits spent', async () => {
     const { orgId, key } = await gatewaySetup(app, owner);
     await owner.client.providerKey.create.mutate({ orgId, provider: 'bedrock', key: 'bedrock-api-key-0004' });
     const client = openai(app, key, { maxRetries: 0 });
@@ -361,6 +361,10 @@ describe('AWS Bedrock: Claude through InvokeModel', () => {
     expect(logs[1]!.error).toMatch(/broken event stream/);
     expect(logs[2]!.error).toMatch(/throttlingException: fake throttling/);
     expect(logs[3]!.error).toMatch(/ended the stream early/);
-    expect(logs.every((l) => l.paid_by === 'none' && l.cost_nanos === '0')).toBe(true);
+    expect(logs[0]).toMatchObject({ paid_by: 'none', cost_nanos: '0' });
+    // A stream that failed after delivering output is priced for that output, paid by the organization's own key.
+    for (const l of logs.slice(1)) expect(l.paid_by === 'provider_key' || (l.paid_by === 'none' && l.cost_nanos === '0'), JSON.stringify(l)).toBe(true);
+    expect(logs.slice(1).some((l) => l.paid_by === 'provider_key' && l.output_tokens > 0)).toBe(true);
+    expect((await usageLedgerOf(app, orgId)).total).toBe(0n);
   });
 });

@@ -126,12 +126,12 @@ describe('live.organization access', () => {
     const base = { query: poolQuery(app.orm), bus: app.services.bus, orgId, lastEventId: null, signal: undefined, onEnd: () => {} };
     const listeners = app.services.bus.listenerCount();
     const removed = organizationStream({ ...base, userId: member.user.id, credentialKey: null });
-    await expect(removed.next()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(removed.next()).rejects.toMatchObject({ kind: 'not_found' });
 
     const signedOut = organizationStream({ ...base, userId: owner.user.id, credentialKey: 'no-such-session' });
-    await expect(signedOut.next()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(signedOut.next()).rejects.toMatchObject({ kind: 'not_found' });
     const revoked = organizationStream({ ...base, userId: owner.user.id, credentialKey: 'token:no-such-token' });
-    await expect(revoked.next()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(revoked.next()).rejects.toMatchObject({ kind: 'not_found' });
     expect(app.services.bus.listenerCount()).toBe(listeners);
   });
 

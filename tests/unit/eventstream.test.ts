@@ -27,8 +27,8 @@ describe('AWS event stream decoder', () => {
   });
 
   it('reads every header value type', () => {
-    // name "n" with an int32 (type 4), then "b" as bool true (type 0), then "t" as a timestamp (type 8)
-    const headers = Buffer.from([1, 0x6e, 4, 0, 0, 1, 0, 1, 0x62, 0, 1, 0x74, 8, 0, 0, 0, 0, 0, 0, 0, 42]);
+    // name "n" with an int32 (type 4), "b" as bool true (type 0), "t" as a timestamp (type 8), "l" as an int64 (type 5)
+    const headers = Buffer.from([1, 0x6e, 4, 0, 0, 1, 0, 1, 0x62, 0, 1, 0x74, 8, 0, 0, 0, 0, 0, 0, 0, 42, 1, 0x6c, 5, 0, 0, 0, 0, 0, 0, 0, 7]);
     const total = 12 + headers.length + 4;
     const message = Buffer.alloc(total);
     message.writeUInt32BE(total, 0);
@@ -37,7 +37,7 @@ describe('AWS event stream decoder', () => {
     headers.copy(message, 12);
     message.writeUInt32BE(crc32(message.subarray(0, total - 4)), total - 4);
     const [decoded] = new EventStreamDecoder().push(message);
-    expect(decoded!.headers).toEqual({ n: 256, b: true, t: 42n });
+    expect(decoded!.headers).toEqual({ n: 256, b: true, t: new Date(42), l: 7n });
     expect(decoded!.payload.length).toBe(0);
   });
 });

@@ -1,10 +1,10 @@
 /** Account: profile, two-factor authentication, personal API tokens, sign out. */
 import { createResource, createSignal, For, Match, Show, Switch } from 'solid-js';
-import { tokenCreateInput, twoFactorCodeInput } from '../../../shared/schemas.js';
+import { tokenCreateInput, twoFactorCodeInput, twoFactorDisableInput } from '../../../shared/schemas.js';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
 import { me, setMe, signOut } from '../state/session.js';
 import { confirmAction } from '../ui/confirm.js';
-import { Badge, Button, Card, CopyField, createAction, ErrorState, Loading, PageHeader, TextField } from '../ui/components.js';
+import { Badge, Button, Card, CopyField, copyText, createAction, ErrorState, Loading, PageHeader, TextField } from '../ui/components.js';
 import { formatDate, formatDateTime } from '../ui/format.js';
 import { validate } from '../ui/forms.js';
 import { toast } from '../ui/toast.js';
@@ -36,9 +36,15 @@ export function AccountPage() {
 
 function TwoFactorCard() {
   const [setup, setSetup] = createSignal<RouterOutputs['auth']['twoFactor']['setup'] | null>(null);
+  /** Recovery codes just issued: shown once, until the user says they are saved. */
+  const [recoveryCodes, setRecoveryCodes] = createSignal<string[] | null>(null);
   const [code, setCode] = createSignal('');
   const [codeError, setCodeError] = createSignal<string | undefined>();
   const enabled = () => !!me()?.twoFactorEnabled;
+  const [status, { refetch: refetchStatus }] = createResource(
+    () => (enabled() ? me()?.id : undefined),
+    () => api.auth.twoFactor.status.query(),
+  );
 
   const [starting, start] = createAction(async () => {
     setSetup(await api.auth.twoFactor.setup.mutate());
@@ -50,32 +56,52 @@ function TwoFactorCard() {
     async () => {
       const checked = validate(twoFactorCodeInput, { code: code().trim() });
       if (!checked.ok) return setCodeError(checked.errors.code);
-      const { user } = await api.auth.twoFactor.enable.mutate(checked.data);
+      const { user, recoveryCodes: issued } = await api.auth.twoFactor.enable.mutate(checked.data);
       setMe((m) => (m ? { ...m, ...user } : m));
       setSetup(null);
       setCode('');
+      setRecoveryCodes(issued);
       toast.success('Two-factor authentication is on.');
+    },
+    { onError: onCodeError },
+  );
+  const [regenerating, regenerate] = createAction(
+    async () => {
+      const checked = validate(twoFactorCodeInput, { code: code().trim() });
+      if (!checked.ok) return setCodeError(checked.errors.code);
+      const ok = await confirmAction({
+        title: 'Make new recovery codes?',
+        body: 'Your current recovery codes stop working at once.',
+        confirmLabel: 'Make new codes',
+      });
+      if (!ok) return;
+      const { recoveryCodes: issued } = await api.auth.twoFactor.regenerateRecoveryCodes.mutate(checked.data);
+      setCode('');
+      setRecoveryCodes(issued);
+      void refetchStatus();
+      toast.success('New recovery codes made; the old ones no longer work.');
     },
     { onError: onCodeError },
   );
   const [disabling, disable] = createAction(
     async () => {
-      const checked = validate(twoFactorCodeInput, { code: code().trim() });
+      const checked = validate(twoFactorDisableInput, { code: code().trim() });
       if (!checked.ok) return setCodeError(checked.errors.code);
       const { user } = await api.auth.twoFactor.disable.mutate(checked.data);
       setMe((m) => (m ? { ...m, ...user } : m));
       setCode('');
+      setRecoveryCodes(null);
       toast.success('Two-factor authentication is off.');
     },
     { onError: onCodeError },
   );
 
-  const codeField = (label: string) => (
+  const codeField = (label: string, opts: { recovery?: boolean } = {}) => (
     <TextField
       label={label}
-      inputMode="numeric"
+      inputMode={opts.recovery ? 'text' : 'numeric'}
       autocomplete="one-time-code"
-      maxLength={6}
+      maxLength={opts.recovery ? 40 : 6}
       value={code()}
       onInput={(v) => {
         setCode(v);
@@ -91,8 +117,14 @@ function TwoFactorCard() {
       description="Ask for a code from an authenticator app at sign-in."
       actions={<Badge tone={enabled() ? 'success' : 'neutral'}>{enabled() ? 'On' : 'Off'}</Badge>}
     >
+      <Show when={recoveryCodes()}>{(codes) => <RecoveryCodes codes={codes()} email={me()?.email ?? ''} onDone={() => setRecoveryCodes(null)} />}</Show>
       <Switch>
         <Match when={enabled()}>
+          <p class="muted" data-testid="recovery-codes-left">
+            <Show when={status()} fallback="Recovery codes: …">
+              {(s) => `${s().recoveryCodesLeft} of 10 recovery codes left.${s().recoveryCodesLeft <= 3 ? ' Make new ones soon.' : ''}`}
+            </Show>
+          </p>
           <form
             onSubmit={(e) => {
               e.preventDefault();
@@ -100,8 +132,11 @@ function TwoFactorCard() {
             }}
             novalidate
           >
-            {codeField('Current code, to turn it off')}
+            {codeField('Current code from your app (or a recovery code, to turn it off)', { recovery: true })}
             <div class="form-actions">
+              <Button loading={regenerating()} onClick={() => void regenerate()}>
+                Make new recovery codes
+              </Button>
               <Button type="submit" variant="danger" loading={disabling()}>
                 Turn off two-factor authentication
               </Button>
@@ -118,12 +153,14 @@ function TwoFactorCard() {
               novalidate
             >
               <ol class="steps">
-                <li>In your authenticator app, add an account with this secret key (or open the setup link on this device).</li>
+                <li>Scan this QR code with your authenticator app (or add the secret key by hand, or open the setup link on this device).</li>
                 <li>Enter the 6-digit code the app shows.</li>
               </ol>
+              <img class="totp-qr" src={s().qrCode} width="200" height="200" alt="QR code of the two-factor setup link, for your authenticator app" data-testid="totp-qr" />
               <CopyField label="Secret key" value={s().secret} testId="totp-secret" />
               <CopyField label="Setup link (otpauth)" value={s().otpauthUri} />
               {codeField('Code from the app')}
+              <p class="muted">Turning it on signs you out everywhere else.</p>
               <div class="form-actions">
                 <Button type="submit" variant="primary" loading={enabling()}>
                   Turn on
@@ -143,6 +180,41 @@ function TwoFactorCard() {
         </Match>
       </Switch>
     </Card>
+  );
+}
+
+/** Recovery codes, shown once: copy them, download them, then confirm they are kept somewhere safe. */
+function RecoveryCodes(props: { codes: string[]; email: string; onDone: () => void }) {
+  const text = () =>
+    [`LLM Gateway recovery codes for ${props.email}`, 'Each code signs in once, in place of a code from your authenticator app.', '', ...props.codes, ''].join('\n');
+  const copy = async () => {
+    if (await copyText(text())) toast.success('Recovery codes copied.');
+    else toast.error('Copying failed; select the codes and copy them by hand.');
+  };
+  const download = () => {
+    const url = URL.createObjectURL(new Blob([text()], { type: 'text/plain' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = 'llm-gateway-recovery-codes.txt';
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  };
+  return (
+    <div class="reveal" role="status" data-testid="recovery-codes">
+      <p>
+        <strong>Save your recovery codes.</strong> If you lose your authenticator, each code signs you in once. They are shown only now.
+      </p>
+      <ol class="recovery-codes input-mono">
+        <For each={props.codes}>{(c) => <li>{c}</li>}</For>
+      </ol>
+      <div class="form-actions">
+        <Button onClick={() => void copy()}>Copy codes</Button>
+        <Button onClick={download}>Download codes</Button>
+        <Button variant="ghost" onClick={() => props.onDone()}>
+          I have saved them
+        </Button>
+      </div>
+    </div>
   );
 }
 

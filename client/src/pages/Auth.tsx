@@ -61,6 +61,10 @@ export function SignInPage() {
   const [password, setPassword] = createSignal('');
   const [code, setCode] = createSignal('');
   const [needsCode, setNeedsCode] = createSignal(false);
+  /** The second step with a recovery code instead of the authenticator's code. */
+  const [useRecovery, setUseRecovery] = createSignal(false);
+  /** Past the account's failed-attempts threshold: a one-time link was emailed (if the password was right). */
+  const [linkSent, setLinkSent] = createSignal(false);
   const [errors, setErrors] = createSignal<FieldErrors>({});
   const [formError, setFormError] = createSignal<string | null>(null);
   const [pending, setPending] = createSignal(false);
@@ -69,16 +73,22 @@ export function SignInPage() {
     e.preventDefault();
     setFormError(null);
     const next = safeNext(search.next);
-    const input = { email: email(), password: password(), ...(needsCode() ? { totp: code().trim() } : {}) };
+    const second = needsCode() ? (useRecovery() ? { recoveryCode: code().trim() } : { totp: code().trim() }) : {};
+    const input = { email: email(), password: password(), ...second };
     const checked = validate(signInInput, input);
     if (!checked.ok) {
       if (!password()) checked.errors.password = 'Enter your password';
+      if (checked.errors.recoveryCode) checked.errors.totp = checked.errors.recoveryCode;
       return setErrors(checked.errors);
     }
     setErrors({});
     setPending(true);
     try {
       const result = await api.auth.signIn.mutate(checked.data);
+      if ('emailLinkRequired' in result) {
+        setLinkSent(true);
+        return;
+      }
       if ('twoFactorRequired' in result) {
         setNeedsCode(true);
         queueMicrotask(() => document.getElementById('totp-field')?.querySelector('input')?.focus());
@@ -88,48 +98,144 @@ export function SignInPage() {
       await refreshOrgs().catch(() => {});
       navigate(next, { replace: true });
     } catch (err) {
-      setErrors(fieldErrorsOf(err));
+      const fields = fieldErrorsOf(err);
+      if (fields.recoveryCode) fields.totp = fields.recoveryCode;
+      setErrors(fields);
       setFormError(errorMessage(err));
+      // Refused at the code step for the password (an account under attack checks both together):
+      // let the password be typed again.
+      if (needsCode() && /password/.test(errorMessage(err)) && !/code is not valid/.test(errorMessage(err))) {
+        setNeedsCode(false);
+        setPassword('');
+        setCode('');
+      }
     } finally {
       setPending(false);
     }
   };
 
   return (
-    <AuthFrame title="Sign in" subtitle="Welcome back. Sign in to your dashboard.">
-      <form onSubmit={submit} novalidate>
-        <TextField label="Email" type="email" autocomplete="email" value={email()} onInput={setEmail} error={errors().email} readOnly={needsCode()} required />
-        <TextField
-          label="Password"
-          type="password"
-          autocomplete="current-password"
-          value={password()}
-          onInput={setPassword}
-          error={errors().password}
-          readOnly={needsCode()}
-          required
-        />
-        <Show when={needsCode()}>
-          <div id="totp-field">
-            <TextField
-              label="Authentication code"
-              inputMode="numeric"
-              autocomplete="one-time-code"
-              maxLength={6}
-              value={code()}
-              onInput={setCode}
-              error={errors().totp}
-              hint="Two-factor authentication is on for this account. Enter the 6-digit code from your authenticator app."
-            />
-          </div>
-        </Show>
+    <Show
+      when={!linkSent()}
+      fallback={
+        <AuthFrame title="Check your email">
+          <p role="status">
+            Many wrong passwords were tried for this account recently, so a password alone does not sign in for now. If the password was right, we have
+            emailed a one-time sign-in link to <strong>{email()}</strong>. It works once, for 15 minutes.
+          </p>
+          <p class="muted">No email after a few minutes? Check the password and try again.</p>
+          <Button
+            class="btn-block"
+            onClick={() => {
+              setLinkSent(false);
+              setPassword('');
+            }}
+          >
+            Try again
+          </Button>
+        </AuthFrame>
+      }
+    >
+      <AuthFrame title="Sign in" subtitle="Welcome back. Sign in to your dashboard.">
+        <form onSubmit={submit} novalidate>
+          <TextField label="Email" type="email" autocomplete="email" value={email()} onInput={setEmail} error={errors().email} readOnly={needsCode()} required />
+          <TextField
+            label="Password"
+            type="password"
+            autocomplete="current-password"
+            value={password()}
+            onInput={setPassword}
+            error={errors().password}
+            readOnly={needsCode()}
+            required
+          />
+          <Show when={needsCode()}>
+            <div id="totp-field">
+              <Show
+                when={useRecovery()}
+                fallback={
+                  <TextField
+                    label="Authentication code"
+                    inputMode="numeric"
+                    autocomplete="one-time-code"
+                    maxLength={6}
+                    value={code()}
+                    onInput={setCode}
+                    error={errors().totp}
+                    hint="Two-factor authentication is on for this account. Enter the 6-digit code from your authenticator app."
+                  />
+                }
+              >
+                <TextField
+                  label="Recovery code"
+                  autocomplete="off"
+                  maxLength={40}
+                  value={code()}
+                  onInput={setCode}
+                  error={errors().totp}
+                  hint="One of the recovery codes you saved when you turned on two-factor authentication (like abcde-fghij). Each works once."
+                />
+              </Show>
+              <button
+                type="button"
+                class="link-button"
+                onClick={() => {
+                  setUseRecovery(!useRecovery());
+                  setCode('');
+                  setErrors({});
+                  queueMicrotask(() => document.getElementById('totp-field')?.querySelector('input')?.focus());
+                }}
+              >
+                {useRecovery() ? 'Use a code from the authenticator app' : 'Lost your authenticator? Use a recovery code'}
+              </button>
+            </div>
+          </Show>
+          <FormError message={formError()} />
+          <Button type="submit" variant="primary" class="btn-block" loading={pending()}>
+            {needsCode() ? 'Verify and sign in' : 'Sign in'}
+          </Button>
+        </form>
+        <p class="auth-switch">
+          New here? <A href={withNext('/signup', { next: search.next, email: email() || undefined })}>Create an account</A>
+        </p>
+      </AuthFrame>
+    </Show>
+  );
+}
+
+/**
+ * The emailed one-time link (`/signin/link?token=...`). It signs in when the visitor presses the
+ * button, not on load: mail scanners that open links must not spend it.
+ */
+export function SignInLinkPage() {
+  const [search] = useSearchParams<{ token?: string }>();
+  const navigate = useNavigate();
+  const [formError, setFormError] = createSignal<string | null>(null);
+  const [pending, setPending] = createSignal(false);
+  const signIn = async () => {
+    setFormError(null);
+    setPending(true);
+    try {
+      await api.auth.signInWithLink.mutate({ token: search.token ?? '' });
+      await loadMe();
+      await refreshOrgs().catch(() => {});
+      navigate('/', { replace: true });
+    } catch (err) {
+      setFormError(errorMessage(err));
+    } finally {
+      setPending(false);
+    }
+  };
+  return (
+    <AuthFrame title="Sign in with your link" subtitle="This link from your email signs you in once, within 15 minutes of being sent.">
+      <Show when={search.token} fallback={<FormError message="This link is incomplete; open it from the email again, or sign in." />}>
         <FormError message={formError()} />
-        <Button type="submit" variant="primary" class="btn-block" loading={pending()}>
-          {needsCode() ? 'Verify and sign in' : 'Sign in'}
+        <Button variant="primary" class="btn-block" loading={pending()} onClick={() => void signIn()}>
+          Sign in
         </Button>
-      </form>
+      </Show>
       <p class="auth-switch">
-        New here? <A href={withNext('/signup', { next: search.next, email: email() || undefined })}>Create an account</A>
+        <A href="/signin">Back to sign in</A>
       </p>
     </AuthFrame>
   );
@@ -144,6 +250,7 @@ export function SignUpPage() {
   const [errors, setErrors] = createSignal<FieldErrors>({});
   const [formError, setFormError] = createSignal<string | null>(null);
   const [pending, setPending] = createSignal(false);
+  const [checkEmail, setCheckEmail] = createSignal<string | null>(null);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -155,7 +262,11 @@ export function SignUpPage() {
     setPending(true);
     try {
       await api.auth.signUp.mutate(checked.data);
-      await loadMe();
+      // A taken address gets the same answer but no session (its owner is emailed): then say so.
+      if (!(await loadMe())) {
+        setCheckEmail(checked.data.email);
+        return;
+      }
       await refreshOrgs().catch(() => {});
       navigate(next, { replace: true });
     } catch (err) {
@@ -167,29 +278,44 @@ export function SignUpPage() {
   };
 
   return (
-    <AuthFrame title="Create your account" subtitle="Route, meter and share LLM traffic with your team.">
-      <form onSubmit={submit} novalidate>
-        <TextField label="Name" autocomplete="name" value={name()} onInput={setName} error={errors().name} required />
-        <TextField label="Email" type="email" autocomplete="email" value={email()} onInput={setEmail} error={errors().email} required />
-        <TextField
-          label="Password"
-          type="password"
-          autocomplete="new-password"
-          value={password()}
-          onInput={setPassword}
-          error={errors().password}
-          hint="At least 10 characters."
-          required
-        />
-        <FormError message={formError()} />
-        <Button type="submit" variant="primary" class="btn-block" loading={pending()}>
-          Create account
-        </Button>
-      </form>
-      <p class="auth-switch">
-        Already have an account? <A href={withNext('/signin', { next: search.next, email: email() || undefined })}>Sign in</A>
-      </p>
-    </AuthFrame>
+    <Show
+      when={!checkEmail()}
+      fallback={
+        <AuthFrame title="Check your email">
+          <p role="status">
+            We have sent an email to <strong>{checkEmail()}</strong>. If this address already has an account, the email says how to sign in; nothing
+            was changed.
+          </p>
+          <A class="btn btn-primary btn-block" href={withNext('/signin', { next: search.next, email: checkEmail() ?? undefined })}>
+            Sign in
+          </A>
+        </AuthFrame>
+      }
+    >
+      <AuthFrame title="Create your account" subtitle="Route, meter and share LLM traffic with your team.">
+        <form onSubmit={submit} novalidate>
+          <TextField label="Name" autocomplete="name" value={name()} onInput={setName} error={errors().name} required />
+          <TextField label="Email" type="email" autocomplete="email" value={email()} onInput={setEmail} error={errors().email} required />
+          <TextField
+            label="Password"
+            type="password"
+            autocomplete="new-password"
+            value={password()}
+            onInput={setPassword}
+            error={errors().password}
+            hint="At least 10 characters."
+            required
+          />
+          <FormError message={formError()} />
+          <Button type="submit" variant="primary" class="btn-block" loading={pending()}>
+            Create account
+          </Button>
+        </form>
+        <p class="auth-switch">
+          Already have an account? <A href={withNext('/signin', { next: search.next, email: email() || undefined })}>Sign in</A>
+        </p>
+      </AuthFrame>
+    </Show>
   );
 }
 

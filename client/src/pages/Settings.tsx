@@ -2,7 +2,7 @@
  * Settings: name and billing email with optimistic concurrency (version), data retention (owners),
  * and deletion. When someone else saves while you edit, you see what they changed and choose.
  */
-import { createEffect, createSignal, For, on, Show } from 'solid-js';
+import { createEffect, createResource, createSignal, For, on, Show } from 'solid-js';
 import { createStore } from 'solid-js/store';
 import { PLANS, type PlanId, type RetentionLevel } from '../../../shared/plans.js';
 import { ROLE_LABELS } from '../../../shared/permissions.js';
@@ -12,6 +12,8 @@ import { useOrg, type Organization } from '../state/org-context.js';
 import { Button, Card, createAction, PageHeader, TextField } from '../ui/components.js';
 import { validate, type FieldErrors } from '../ui/forms.js';
 import { toast } from '../ui/toast.js';
+import { formatDate } from '../ui/format.js';
+import { formatAmount } from './billing/common.js';
 
 interface Snapshot {
   version: number;
@@ -287,11 +289,21 @@ function DangerZone() {
   const [typed, setTyped] = createSignal('');
   const [error, setError] = createSignal<string | undefined>();
   const matches = () => typed().trim() === ctx.org()?.name;
+  // What the deletion does to the money, read from the server (credits forfeited, subscription canceled).
+  const [preview] = createResource(
+    () => ctx.orgId(),
+    (orgId) => api.organization.deletionPreview.query({ orgId }),
+  );
+  const forfeits = () => {
+    const credits = preview()?.forfeitedCredits;
+    return credits !== undefined && credits !== '0.00' ? credits : null;
+  };
   const [deleting, remove] = createAction(
     async () => {
       const name = ctx.org()!.name;
-      await api.organization.delete.mutate({ orgId: ctx.orgId(), confirmName: typed() });
-      void ctx.depart(`${name} was deleted.`);
+      const result = await api.organization.delete.mutate({ orgId: ctx.orgId(), confirmName: typed() });
+      const canceled = result.subscription?.canceled ? ' Its Pro subscription was canceled.' : '';
+      void ctx.depart(`${name} was deleted.${canceled}`);
     },
     { onError: (err) => setError(errorMessage(err)) },
   );
@@ -304,6 +316,23 @@ function DangerZone() {
         }}
         novalidate
       >
+        <ul class="deletion-consequences" data-testid="deletion-preview">
+          <Show when={forfeits()}>
+            {(credits) => (
+              <li>
+                <strong>{formatAmount(credits())} of credits will be forfeited</strong> (not refunded). Refund recent purchases from Billing first if you need to.
+              </li>
+            )}
+          </Show>
+          <Show when={preview()?.subscription}>
+            {(sub) => (
+              <li>
+                <strong>The Pro subscription will be canceled now</strong> and will not renew{sub().periodEnd ? ` (it was paid until ${formatDate(sub().periodEnd)})` : ''}.
+              </li>
+            )}
+          </Show>
+          <li>The billing records (transactions, payments, refunds) and the audit trail are kept by the operator for accounting.</li>
+        </ul>
         <TextField
           label={`Type “${ctx.org()?.name}” to confirm`}
           value={typed()}

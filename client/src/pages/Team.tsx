@@ -1,5 +1,5 @@
 /** Team: members and roles, invitations (with a copyable link, since email may not be set up), leave. */
-import { createSignal, For, onMount, Show } from 'solid-js';
+import { createSignal, createUniqueId, For, onMount, Show } from 'solid-js';
 import { createStore, reconcile } from 'solid-js/store';
 import { assignableRoles, canChangeMember, ROLE_LABELS, ROLES, type Role } from '../../../shared/permissions.js';
 import { inviteInput } from '../../../shared/schemas.js';
@@ -71,7 +71,14 @@ export function TeamPage() {
               </thead>
               <tbody>
                 <For each={state.members}>
-                  {(m) => <MemberRow member={m} soleOwner={m.role === 'owner' && owners() <= 1} onChanged={() => void loadMembers()} />}
+                  {(m) => (
+                    <MemberRow
+                      member={m}
+                      others={state.members.filter((o) => o.userId !== m.userId)}
+                      soleOwner={m.role === 'owner' && owners() <= 1}
+                      onChanged={() => void loadMembers()}
+                    />
+                  )}
                 </For>
               </tbody>
             </table>
@@ -168,7 +175,9 @@ function InviteCard(props: { orgId: string; myRole: Role; onInvited: () => void 
   );
 }
 
-function MemberRow(props: { member: Member; soleOwner: boolean; onChanged: () => void }) {
+const keysText = (n: number) => `${n} API key${n === 1 ? '' : 's'}`;
+
+function MemberRow(props: { member: Member; others: Member[]; soleOwner: boolean; onChanged: () => void }) {
   const ctx = useOrg();
   const isMe = () => props.member.userId === me()?.id;
   const myRole = () => ctx.role();
@@ -189,22 +198,14 @@ function MemberRow(props: { member: Member; soleOwner: boolean; onChanged: () =>
       props.onChanged();
     }
   });
-  const [removing, remove] = createAction(async () => {
-    const ok = await confirmAction({
-      title: `Remove ${props.member.name}?`,
-      body: `${props.member.name} (${props.member.email}) loses access to ${ctx.org()?.name} at once. Their personal API tokens stop working here.`,
-      confirmLabel: 'Remove member',
-      danger: true,
-    });
-    if (!ok) return;
-    await api.team.removeMember.mutate({ orgId: ctx.orgId(), userId: props.member.userId });
-    toast.success(`${props.member.name} was removed.`);
-    props.onChanged();
-  });
+  const [removeOpen, setRemoveOpen] = createSignal(false);
   const [leaving, leave] = createAction(async () => {
+    const keys = props.member.activeApiKeys;
     const ok = await confirmAction({
       title: `Leave ${ctx.org()?.name}?`,
-      body: 'You lose access at once. To come back, someone has to invite you again.',
+      body:
+        'You lose access at once. To come back, someone has to invite you again.' +
+        (keys > 0 ? ` The ${keysText(keys)} you created here ${keys === 1 ? 'is' : 'are'} revoked and stop${keys === 1 ? 's' : ''} working at once (an owner or admin can transfer them if they remove you instead).` : ''),
       confirmLabel: 'Leave organization',
       danger: true,
     });
@@ -262,12 +263,125 @@ function MemberRow(props: { member: Member; soleOwner: boolean; onChanged: () =>
           </Button>
         </Show>
         <Show when={canRemove()}>
-          <Button size="sm" variant="ghost" class="text-danger" loading={removing()} onClick={() => void remove()}>
+          <Button size="sm" variant="ghost" class="text-danger" onClick={() => setRemoveOpen(true)}>
             Remove<span class="sr-only"> {props.member.name}</span>
           </Button>
         </Show>
+        <Show when={removeOpen()}>
+          <RemoveMemberDialog
+            member={props.member}
+            others={props.others}
+            onClose={(removed) => {
+              setRemoveOpen(false);
+              if (removed) props.onChanged();
+            }}
+          />
+        </Show>
       </td>
     </tr>
+  );
+}
+
+/**
+ * Removing a member says what happens to the API keys they created: revoked (they stop working at
+ * once, on every call) or transferred to a member who stays, who then owns them.
+ */
+function RemoveMemberDialog(props: { member: Member; others: Member[]; onClose: (removed: boolean) => void }) {
+  const ctx = useOrg();
+  const id = createUniqueId();
+  let dialog!: HTMLDialogElement;
+  const [choice, setChoice] = createSignal<'revoke' | 'transfer'>('revoke');
+  const [heir, setHeir] = createSignal(props.others.find((m) => m.userId === me()?.id)?.userId ?? props.others[0]?.userId ?? '');
+  const [error, setError] = createSignal<string | null>(null);
+  const [pending, setPending] = createSignal(false);
+  const keys = () => props.member.activeApiKeys;
+  const heirName = () => props.others.find((m) => m.userId === heir())?.name ?? 'the chosen member';
+  onMount(() => dialog.showModal());
+  const close = (removed: boolean) => {
+    if (dialog.open) dialog.close();
+    props.onClose(removed);
+  };
+  const submit = async () => {
+    if (pending()) return;
+    setPending(true);
+    setError(null);
+    try {
+      const transferKeysTo = keys() > 0 && choice() === 'transfer' ? heir() : undefined;
+      const res = await api.team.removeMember.mutate({ orgId: ctx.orgId(), userId: props.member.userId, transferKeysTo });
+      const { revoked, transferred } = res.apiKeys;
+      toast.success(
+        `${props.member.name} was removed.` +
+          (revoked > 0 ? ` ${keysText(revoked)} revoked.` : '') +
+          (transferred > 0 ? ` ${keysText(transferred)} now belong${transferred === 1 ? 's' : ''} to ${heirName()}.` : ''),
+      );
+      close(true);
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setPending(false);
+    }
+  };
+  return (
+    <dialog
+      ref={(el) => {
+        dialog = el;
+      }}
+      class="dialog"
+      aria-labelledby={`${id}-title`}
+      data-testid="remove-member-dialog"
+      onCancel={(e) => {
+        e.preventDefault();
+        if (!pending()) close(false);
+      }}
+    >
+      <form
+        method="dialog"
+        novalidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <h2 id={`${id}-title`}>Remove {props.member.name}?</h2>
+        <p>
+          {props.member.name} ({props.member.email}) loses access to {ctx.org()?.name} at once. Their personal API tokens stop working here.
+        </p>
+        <Show when={keys() > 0} fallback={<p data-testid="remove-member-keys">They created no API keys in this organization.</p>}>
+          <p data-testid="remove-member-keys">
+            {props.member.name} created {keysText(keys())} that {keys() === 1 ? 'is' : 'are'} still active. What happens to {keys() === 1 ? 'it' : 'them'}?
+          </p>
+          <fieldset class="radio-group" aria-label="Their API keys">
+            <label class="radio-card" classList={{ selected: choice() === 'revoke' }}>
+              <input type="radio" name={`${id}-keys`} value="revoke" checked={choice() === 'revoke'} onChange={() => setChoice('revoke')} />
+              Revoke {keys() === 1 ? 'it' : 'them'}: {keys() === 1 ? 'it stops' : 'they stop'} working at once, on every call
+            </label>
+            <label class="radio-card" classList={{ selected: choice() === 'transfer' }}>
+              <input type="radio" name={`${id}-keys`} value="transfer" checked={choice() === 'transfer'} disabled={props.others.length === 0} onChange={() => setChoice('transfer')} />
+              Transfer {keys() === 1 ? 'it' : 'them'} to a member who stays ({keys() === 1 ? 'it keeps' : 'they keep'} working)
+            </label>
+          </fieldset>
+          <Show when={choice() === 'transfer'}>
+            <SelectField label="New owner of the keys" value={heir()} onChange={setHeir} options={props.others.map((m) => ({ value: m.userId, label: `${m.name} (${m.email})` }))} />
+          </Show>
+        </Show>
+        <Show when={error()}>
+          <p class="form-error" role="alert" data-testid="dialog-error">
+            {error()}
+          </p>
+        </Show>
+        <div class="dialog-actions">
+          <button type="button" class="btn btn-secondary" disabled={pending()} onClick={() => close(false)}>
+            Cancel
+          </button>
+          <button type="submit" class="btn btn-danger" autofocus disabled={pending()} aria-busy={pending() ? 'true' : undefined}>
+            <Show when={pending()}>
+              <span class="spinner" aria-hidden="true" />
+            </Show>
+            {keys() === 0 ? 'Remove member' : choice() === 'transfer' ? `Remove and transfer ${keysText(keys())}` : `Remove and revoke ${keysText(keys())}`}
+          </button>
+        </div>
+      </form>
+    </dialog>
   );
 }
 

@@ -5,7 +5,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { nanosToDecimal } from '../../../shared/money.js';
-import { badRequest, notFound } from '../../trpc/errors.js';
+import { badRequest, notFound } from '../../errors.js';
 import { histogramQuantile, LATENCY_COLUMNS } from '../usage/histogram.js';
 
 interface Range {
@@ -37,7 +37,7 @@ function where(r: Range): { sql: string; params: unknown[] } {
 const num = (v: string | null | undefined) => Number(v ?? 0);
 const rate = (part: number, whole: number) => (whole === 0 ? 0 : part / whole);
 
-function metrics(row: SumRow) {
+export function metrics(row: SumRow) {
   const requests = num(row.requests);
   const errors = num(row.errors);
   const cacheHits = num(row.cache_hits);

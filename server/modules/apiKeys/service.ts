@@ -2,24 +2,17 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { can, type Role } from '../../../shared/permissions.js';
-import type { Work } from '../../events/unit-of-work.js';
-import { forbidden, notFound } from '../../trpc/errors.js';
+import type { Sql, SqlWork, Work } from '../../events/unit-of-work.js';
+import { forbidden, notFound } from '../../errors.js';
 import { notifyInvalidation } from '../gateway/invalidation.js';
 import { generateApiKey } from './keys.js';
+import type { RowOf } from '../../db/rows.js';
+import type { ApiKey } from './entities.js';
 
-interface ApiKeyRow {
-  id: string;
-  project_id: string;
-  name: string;
-  prefix: string;
-  rpm_limit: number | null;
-  created_by: string | null;
+type ApiKeyRow = RowOf<typeof ApiKey, 'id' | 'project_id' | 'name' | 'prefix' | 'rpm_limit' | 'created_by' | 'created_at' | 'last_used_at' | 'revoked_at'> & {
   creator_name: string | null;
   creator_email: string | null;
-  created_at: Date;
-  last_used_at: Date | null;
-  revoked_at: Date | null;
-}
+};
 
 function apiKeyView(r: ApiKeyRow) {
   return {
@@ -53,6 +46,13 @@ async function loadApiKey(em: EntityManager, apiKeyId: string) {
 
 export async function createApiKey(work: Work, input: { orgId: string; projectId: string; name: string; rpmLimit?: number | null; userId: string }) {
   const { em } = work;
+  // The organization first, as every membership change locks it (FOR KEY SHARE: balance updates
+  // still pass): a removal of the creator running at the same time either commits first, and this
+  // creation is refused, or waits and then revokes this key with the others. Two statements: the
+  // membership is read with a snapshot taken after the lock is ours.
+  await em.execute('select id from organization where id = ? for key share', [input.orgId]);
+  const member = await em.execute<{ id: string }[]>('select id from membership where org_id = ? and user_id = ?', [input.orgId, input.userId]);
+  if (!member[0]) throw notFound('organization');
   const project = await em.execute<{ id: string }[]>('select id from project where id = ? and org_id = ? for share', [input.projectId, input.orgId]);
   if (!project[0]) throw notFound('project');
   const { key, prefix, hash } = generateApiKey();
@@ -87,4 +87,51 @@ export async function revokeApiKey(work: Work, input: { apiKeyId: string; userId
     work.emit(row.org_id, { type: 'apiKey.changed', projectId: row.project_id, apiKeyId: input.apiKeyId, change: 'revoked' });
   }
   return loadApiKey(em, input.apiKeyId);
+}
+
+/** Active (not revoked) API keys per creator in an organization: what removing each member would affect. */
+export async function activeKeysByCreator(em: Sql, orgId: string): Promise<Map<string, number>> {
+  const rows = await em.execute<{ created_by: string; n: string }[]>(
+    'select created_by, count(*) as n from api_key where org_id = ? and created_by is not null and revoked_at is null group by created_by',
+    [orgId],
+  );
+  return new Map(rows.map((r) => [r.created_by, Number(r.n)]));
+}
+
+/**
+ * Revokes every active API key `userId` created in the organization (they are leaving it), in the
+ * caller's unit of work: like apiKey.revoke, each key is invalidated on every instance's gateway
+ * before the command answers. Returns the revoked keys' ids.
+ */
+export async function revokeKeysCreatedBy(work: SqlWork, orgId: string, userId: string, revokedBy: string | null): Promise<string[]> {
+  const rows = await work.em.execute<{ id: string; project_id: string; name: string; prefix: string }[]>(
+    `update api_key set revoked_at = now(), revoked_by = ?
+      where id in (select id from api_key where org_id = ? and created_by = ? and revoked_at is null order by id for update)
+      returning id, project_id, name, prefix`,
+    [revokedBy, orgId, userId],
+  );
+  for (const row of rows) {
+    await notifyInvalidation(work, { kind: 'apiKey', apiKeyId: row.id });
+    work.audit(orgId, 'apiKey.revoked', { type: 'api_key', id: row.id }, { name: row.name, prefix: row.prefix, createdBy: userId }, { reason: 'creator left the organization' });
+    work.emit(orgId, { type: 'apiKey.changed', projectId: row.project_id, apiKeyId: row.id, change: 'revoked' });
+  }
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Gives `fromUserId`'s active API keys to `toUserId` (who must stay a member: the caller checks),
+ * so they keep working after `fromUserId` leaves. Nothing the gateway caches depends on the owner.
+ */
+export async function transferKeysCreatedBy(work: SqlWork, orgId: string, fromUserId: string, toUserId: string): Promise<string[]> {
+  const rows = await work.em.execute<{ id: string; project_id: string; name: string; prefix: string }[]>(
+    `update api_key set created_by = ?
+      where id in (select id from api_key where org_id = ? and created_by = ? and revoked_at is null order by id for update)
+      returning id, project_id, name, prefix`,
+    [toUserId, orgId, fromUserId],
+  );
+  for (const row of rows) {
+    work.audit(orgId, 'apiKey.transferred', { type: 'api_key', id: row.id }, { name: row.name, prefix: row.prefix, createdBy: fromUserId }, { createdBy: toUserId });
+    work.emit(orgId, { type: 'apiKey.changed', projectId: row.project_id, apiKeyId: row.id, change: 'transferred' });
+  }
+  return rows.map((r) => r.id);
 }

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { badRequest } from '../../trpc/errors.js';
+import { badRequest } from '../../errors.js';
 
 const MAX_BIGINT = 9_223_372_036_854_775_807n;
 

@@ -1,5 +1,6 @@
 import type { InferEntity } from '@mikro-orm/core';
 import { defineEntity, p } from '@mikro-orm/postgresql';
+import { references } from '../../db/columns.js';
 
 export const User = defineEntity({
   name: 'User',
@@ -13,6 +14,8 @@ export const User = defineEntity({
     totpSecret: p.string().nullable(),
     /** Key shown during 2FA setup, until confirmed with a code. */
     totpPendingSecret: p.string().nullable(),
+    /** The last 30-second TOTP step accepted, so each code is usable once. */
+    totpLastStep: p.bigint('string').nullable(),
     /** Operator override of the organizations-per-user limit (null: the plan's). */
     organizationLimit: p.integer().nullable(),
     createdAt: p.datetime(),
@@ -25,7 +28,7 @@ export const Session = defineEntity({
   tableName: 'session',
   properties: {
     id: p.string().primary(),
-    userId: p.uuid().index(),
+    userId: references(User, 'user_id').deleteRule('cascade').index(),
     secretHash: p.blob(),
     createdAt: p.datetime(),
     lastVerifiedAt: p.datetime(),
@@ -39,7 +42,7 @@ export const ApiToken = defineEntity({
   tableName: 'api_token',
   properties: {
     id: p.string().primary(),
-    userId: p.uuid().index(),
+    userId: references(User, 'user_id').deleteRule('cascade').index(),
     name: p.string(),
     secretHash: p.blob(),
     createdAt: p.datetime(),
@@ -47,3 +50,66 @@ export const ApiToken = defineEntity({
   },
 });
 export type ApiTokenEntity = InferEntity<typeof ApiToken>;
+
+/** One-time recovery codes for two-factor sign-in: SHA-256 of the (high-entropy) code; used once. */
+export const RecoveryCode = defineEntity({
+  name: 'RecoveryCode',
+  tableName: 'recovery_code',
+  properties: {
+    id: p.uuid().primary(),
+    userId: references(User, 'user_id').deleteRule('cascade'),
+    codeHash: p.blob(),
+    usedAt: p.datetime().nullable(),
+    createdAt: p.datetime(),
+  },
+  uniques: [{ properties: ['userId', 'codeHash'] }],
+});
+export type RecoveryCodeEntity = InferEntity<typeof RecoveryCode>;
+
+/** Emailed one-time sign-in links (SHA-256 of the token), asked for while an account is under attack. */
+export const SignInLink = defineEntity({
+  name: 'SignInLink',
+  tableName: 'sign_in_link',
+  properties: {
+    id: p.uuid().primary(),
+    userId: references(User, 'user_id').deleteRule('cascade').index(),
+    tokenHash: p.blob().unique(),
+    expiresAt: p.datetime(),
+    usedAt: p.datetime().nullable(),
+    createdAt: p.datetime(),
+  },
+});
+export type SignInLinkEntity = InferEntity<typeof SignInLink>;
+
+/**
+ * Account-level security events (sign-up, sign-up attempts on a taken address, two-factor changes,
+ * recovery codes used). They belong to a user, not to an organization, so they are kept apart from
+ * the organizations' audit_log.
+ */
+export const AccountAuditEntry = defineEntity({
+  name: 'AccountAuditEntry',
+  tableName: 'account_audit_log',
+  properties: {
+    id: p.bigint('string').primary().autoincrement(),
+    userId: references(User, 'user_id').deleteRule('cascade'),
+    actorId: references(User, 'actor_id').nullable().deleteRule('set null'),
+    action: p.string(),
+    ip: p.string().length(100).nullable(),
+    details: p.json<Record<string, unknown>>().nullable(),
+    createdAt: p.datetime(),
+  },
+  indexes: [{ properties: ['userId', 'id'] }],
+});
+export type AccountAuditEntryEntity = InferEntity<typeof AccountAuditEntry>;
+
+/** Fixed-window counters of the sign-in and sign-up rate limits, shared by every instance. */
+export const RateLimit = defineEntity({
+  name: 'RateLimit',
+  tableName: 'rate_limit',
+  properties: {
+    key: p.string().length(300).primary(),
+    windowStart: p.datetime(),
+    count: p.integer(),
+  },
+});
+export type RateLimitEntity = InferEntity<typeof RateLimit>;

@@ -1,8 +1,10 @@
 /** An organization's billing state and its Stripe customer. */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type Stripe from 'stripe';
-import { notFound } from '../../trpc/errors.js';
+import { notFound } from '../../errors.js';
 import type { BillingProvider } from './provider.js';
+import type { Row as TableRow } from '../../db/rows.js';
+import type { Organization } from '../organizations/entities.js';
 
 export interface BillingState {
   id: string;
@@ -17,24 +19,8 @@ export interface BillingState {
   subscription: { id: string | null; status: string | null; periodEnd: Date | null; cancelAtPeriodEnd: boolean };
 }
 
-interface Row {
-  id: string;
-  name: string;
-  plan: BillingState['plan'];
-  billing_cycle: string | null;
-  billing_email: string | null;
-  credits_nanos: string;
-  stripe_customer_id: string | null;
-  default_payment_method_id: string | null;
-  auto_top_up_enabled: boolean;
-  auto_top_up_threshold_nanos: string;
-  auto_top_up_amount_nanos: string;
-  auto_top_up_disabled_reason: string | null;
-  subscription_id: string | null;
-  subscription_status: string | null;
-  subscription_period_end: Date | null;
-  subscription_cancel_at_period_end: boolean;
-}
+/** `select * from organization`, typed from the entity. */
+type Row = TableRow<typeof Organization>;
 
 export async function loadBillingState(em: EntityManager, orgId: string, opts: { lock?: boolean } = {}): Promise<BillingState> {
   const rows = await em.execute<Row[]>(`select * from organization where id = ?${opts.lock ? ' for update' : ''}`, [orgId]);

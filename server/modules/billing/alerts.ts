@@ -8,7 +8,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { formatDollars, nanosToDecimal } from '../../../shared/money.js';
 import type { Sql, SqlWork, Work } from '../../events/unit-of-work.js';
 import { centsToNanos } from './account.js';
-import { onBalanceChanged } from './ledger.js';
+import type { BalanceObserver } from './ledger.js';
 import { ownerEmails } from './notify.js';
 
 export type AlertKind = 'balance_below' | 'monthly_spend_above';
@@ -86,6 +86,7 @@ export async function evaluateAlerts(work: SqlWork, orgId: string): Promise<void
   }
 }
 
-onBalanceChanged(async (work, orgId, change) => {
+/** The balance observer for budget alerts (in the list createServices builds). */
+export const budgetAlertObserver: BalanceObserver = async (work, orgId, change) => {
   if (change.hasAlerts) await evaluateAlerts(work, orgId);
-});
+};

@@ -4,14 +4,15 @@
  * attempts, so it holds across instances. Failures back off 1 h doubling to 24 h; after 7 days of
  * failures auto top-up turns itself off and the owners are told why.
  */
+import { failureHandler } from '../../observability/failures.js';
 import type Stripe from 'stripe';
 import { randomUUID } from 'node:crypto';
 import { formatDollars, nanosToDecimal } from '../../../shared/money.js';
 import { runCommand, type Work } from '../../events/unit-of-work.js';
-import type { Services } from '../../trpc/context.js';
-import { precondition } from '../../trpc/errors.js';
+import type { Services } from '../../services.js';
+import { badRequest, precondition } from '../../errors.js';
 import { centsToNanos, loadBillingState, nanosToCents } from './account.js';
-import { onBalanceChanged, postLedgerEntry } from './ledger.js';
+import { postLedgerEntry, type BalanceObserver } from './ledger.js';
 import { ownerEmails } from './notify.js';
 
 export const AUTO_TOP_UP_GIVE_UP_MS = 7 * 24 * 3600 * 1000;
@@ -28,6 +29,13 @@ export async function updateAutoTopUp(work: Work, orgId: string, input: { enable
   if (input.enabled && !state.defaultPaymentMethodId) {
     throw precondition('add a payment method first: auto top-up charges your default payment method');
   }
+  // It runs when credits fall below the threshold (down to $0): only an amount above the threshold
+  // brings the balance back over it; a smaller one would charge again and again.
+  if (input.enabled && input.amountCents <= input.thresholdCents) {
+    const amount = formatDollars(nanosToDecimal(centsToNanos(input.amountCents)));
+    const threshold = formatDollars(nanosToDecimal(centsToNanos(input.thresholdCents)));
+    throw badRequest(`an auto top-up of ${amount} cannot lift the balance above its ${threshold} threshold (it runs when credits fall below ${threshold}); choose an amount above ${threshold} or a lower threshold`);
+  }
   await em.execute(
     `update organization set auto_top_up_enabled = ?, auto_top_up_threshold_nanos = ?::bigint, auto_top_up_amount_nanos = ?::bigint,
        auto_top_up_disabled_reason = case when ? then null else auto_top_up_disabled_reason end where id = ?`,
@@ -38,15 +46,15 @@ export async function updateAutoTopUp(work: Work, orgId: string, input: { enable
   work.audit(orgId, 'billing.auto_top_up_updated', { type: 'organization', id: orgId }, before, after);
   work.emit(orgId, { type: 'billing.updated', reason: 'auto_top_up' });
   // Turning it on while already below the threshold tops up now.
-  if (input.enabled) work.afterCommit(() => void triggerAutoTopUp(work.deps as Services, orgId).catch(() => {}));
+  if (input.enabled) work.afterCommit(() => void triggerAutoTopUp(work.deps as Services, orgId).catch(failureHandler(work.deps.log, 'auto top-up trigger', { orgId })));
   return after;
 }
 
-/** Registered once: a balance that drops below an enabled threshold starts a top-up right after commit. */
-onBalanceChanged(async (work, orgId, change) => {
+/** The balance observer for auto top-up: a balance that drops below an enabled threshold starts a top-up right after commit. */
+export const autoTopUpObserver: BalanceObserver = async (work, orgId, change) => {
   if (change.deltaNanos >= 0n || !change.topUpDue) return;
-  if ('billing' in work.deps) work.afterCommit(() => void triggerAutoTopUp(work.deps as Services, orgId).catch(() => {}));
-});
+  if ('billing' in work.deps) work.afterCommit(() => void triggerAutoTopUp(work.deps as Services, orgId).catch(failureHandler(work.deps.log, 'auto top-up trigger', { orgId })));
+};
 
 type Claim = { attemptId: string; amountCents: number; customer: string; paymentMethod: string } | { skipped: string };
 

@@ -2,9 +2,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { formatDollars } from '../../../shared/money.js';
 import { PLANS } from '../../../shared/plans.js';
-import { badRequest, precondition } from '../../trpc/errors.js';
+import { badRequest, precondition } from '../../errors.js';
 import { ensureCustomer, loadBillingState } from './account.js';
 import type { BillingProvider } from './provider.js';
+import { runCommand } from '../../events/unit-of-work.js';
+import type { Services } from '../../services.js';
 
 export const PAYMENT_METHOD_TYPES = ['card', 'us_bank_account', 'sepa_debit'] as const;
 
@@ -12,10 +14,15 @@ function billingPage(appUrl: string, orgId: string, outcome: string) {
   return `${appUrl}/org/${orgId}/billing?checkout=${outcome}`;
 }
 
-/** Credits are added by the signed webhook when the payment succeeds, never by the redirect. */
-export async function purchaseCredits(em: EntityManager, provider: BillingProvider, appUrl: string, orgId: string, userId: string, amountCents: number) {
-  const customer = await ensureCustomer(em, provider, orgId);
-  const metadata = { orgId, kind: 'credits', credits_cents: String(amountCents), requested_by: userId };
+/**
+ * Credits are added by the signed webhook when the payment succeeds, never by the redirect. The
+ * Checkout Session is created first (Stripe, outside any transaction); the request is then
+ * recorded in one unit of work (audit entry, live event).
+ */
+export async function purchaseCredits(services: Services, actorId: string, orgId: string, amountCents: number) {
+  const provider = services.billing;
+  const customer = await ensureCustomer(services.orm.em.fork(), provider, orgId);
+  const metadata = { orgId, kind: 'credits', credits_cents: String(amountCents), requested_by: actorId };
   const session = await provider.stripe.checkout.sessions.create({
     mode: 'payment',
     customer,
@@ -34,11 +41,16 @@ export async function purchaseCredits(em: EntityManager, provider: BillingProvid
     // Saves the payment method for later off-session use (auto top-up).
     payment_intent_data: { setup_future_usage: 'off_session', metadata },
     metadata,
-    success_url: billingPage(appUrl, orgId, 'success'),
-    cancel_url: billingPage(appUrl, orgId, 'canceled'),
+    success_url: billingPage(services.appUrl, orgId, 'success'),
+    cancel_url: billingPage(services.appUrl, orgId, 'canceled'),
   });
   if (!session.url) throw new Error('Stripe returned a Checkout Session without a URL');
-  return { checkoutUrl: session.url, sessionId: session.id };
+  const checkoutUrl = session.url;
+  return runCommand(services, actorId, (work) => {
+    work.audit(orgId, 'billing.purchase_started', { type: 'checkout_session', id: session.id }, null, { amount: formatDollars((amountCents / 100).toFixed(2)) });
+    work.emit(orgId, { type: 'billing.updated', reason: 'checkout_started' });
+    return Promise.resolve({ checkoutUrl, sessionId: session.id });
+  });
 }
 
 export async function addPaymentMethod(em: EntityManager, provider: BillingProvider, appUrl: string, orgId: string) {

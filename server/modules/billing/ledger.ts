@@ -6,7 +6,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { nanosToDecimal } from '../../../shared/money.js';
 import type { SqlWork } from '../../events/unit-of-work.js';
-import { badRequest, notFound } from '../../trpc/errors.js';
+import { badRequest, notFound } from '../../errors.js';
 import type { LedgerType } from './entities.js';
 
 export interface LedgerPosting {
@@ -34,12 +34,12 @@ export interface BalanceChange {
   hasAlerts: boolean;
 }
 
-/** Told of every balance change inside its transaction (budget alerts, auto top-up). */
+/**
+ * Told of every balance change inside its transaction (budget alerts, auto top-up). The list is
+ * `work.deps.balanceObservers`, built by createServices (server/services.ts): whoever posts with
+ * the services object (server, admin CLI, jobs, tests) runs the same observers.
+ */
 export type BalanceObserver = (work: SqlWork, orgId: string, change: BalanceChange) => Promise<void>;
-const observers: BalanceObserver[] = [];
-export function onBalanceChanged(observer: BalanceObserver): void {
-  if (!observers.includes(observer)) observers.push(observer);
-}
 
 export interface PostedEntry {
   id: string;
@@ -87,7 +87,7 @@ export async function postLedgerEntry(work: SqlWork, orgId: string, posting: Led
   if (delta !== 0n) {
     work.emit(orgId, { type: 'credits.changed', credits: nanosToDecimal(balanceAfter) });
     const change: BalanceChange = { balanceAfterNanos: balanceAfter, deltaNanos: delta, type: posting.type, topUpDue: row.top_up_due === true, hasAlerts: row.has_alerts };
-    for (const observe of observers) await observe(work, orgId, change);
+    for (const observe of work.deps.balanceObservers) await observe(work, orgId, change);
   }
   return { id: String(row.id), balanceAfterNanos: balanceAfter };
 }

@@ -1,12 +1,12 @@
 /** Payment methods live at Stripe; we keep only which one is the default. */
 import type Stripe from 'stripe';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Work } from '../../events/unit-of-work.js';
-import { notFound } from '../../trpc/errors.js';
+import { runCommand } from '../../events/unit-of-work.js';
+import { notFound } from '../../errors.js';
 import { loadBillingState } from './account.js';
 import type { BillingProvider } from './provider.js';
 import type { EventBus } from '../../events/bus.js';
-import type { Services } from '../../trpc/context.js';
+import type { Services } from '../../services.js';
 
 export function paymentMethodView(pm: Stripe.PaymentMethod, defaultId: string | null) {
   const base = { id: pm.id, type: pm.type, isDefault: pm.id === defaultId };
@@ -61,15 +61,14 @@ export class PaymentMethodCache {
   }
 }
 
-const caches = new WeakMap<BillingProvider, PaymentMethodCache>();
+/** The services payment-method code runs with: the provider and this process's cache (built by createServices). */
+type PaymentMethodServices = Pick<Services, 'billing' | 'paymentMethods'>;
 
-export async function listPaymentMethods(em: EntityManager, services: Pick<Services, 'billing' | 'bus'>, orgId: string) {
+export async function listPaymentMethods(em: EntityManager, services: PaymentMethodServices, orgId: string) {
   const state = await loadBillingState(em, orgId);
   const customerId = state.stripeCustomerId;
   if (!customerId) return [];
-  let cache = caches.get(services.billing);
-  if (!cache) caches.set(services.billing, (cache = new PaymentMethodCache(services.bus)));
-  const list = await cache.get(orgId, customerId, async () => (await services.billing.stripe.customers.listPaymentMethods(customerId, { limit: 50 })).data);
+  const list = await services.paymentMethods.get(orgId, customerId, async () => (await services.billing.stripe.customers.listPaymentMethods(customerId, { limit: 50 })).data);
   return list.map((pm) => paymentMethodView(pm, state.defaultPaymentMethodId));
 }
 
@@ -81,25 +80,43 @@ async function ownedPaymentMethod(em: EntityManager, provider: BillingProvider, 
   return { pm, state };
 }
 
-export async function setDefaultPaymentMethod(work: Work, provider: BillingProvider, orgId: string, paymentMethodId: string) {
-  const { state } = await ownedPaymentMethod(work.em, provider, orgId, paymentMethodId);
+/**
+ * Makes a saved payment method the default. Stripe is called first (idempotent: setting the same
+ * default twice is harmless), then the change, its audit entry and event commit together: no
+ * network call runs while the transaction holds a connection or a lock.
+ */
+export async function setDefaultPaymentMethod(services: Services, actorId: string | null, orgId: string, paymentMethodId: string) {
+  const provider = services.billing;
+  const { state } = await ownedPaymentMethod(services.orm.em.fork(), provider, orgId, paymentMethodId);
+  // Setting a default is idempotent by nature; the SDK's own idempotency key covers its retries.
   await provider.stripe.customers.update(state.stripeCustomerId!, { invoice_settings: { default_payment_method: paymentMethodId } });
-  await work.em.execute('update organization set default_payment_method_id = ? where id = ?', [paymentMethodId, orgId]);
-  // This instance's next list must not wait for the event to come back from the bus.
-  work.afterCommit(() => caches.get(provider)?.evict(orgId));
-  work.audit(orgId, 'billing.payment_method_default', { type: 'payment_method', id: paymentMethodId }, { id: state.defaultPaymentMethodId }, { id: paymentMethodId });
-  work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
-  return { ok: true as const };
+  return runCommand(services, actorId, async (work) => {
+    const before = await loadBillingState(work.em, orgId, { lock: true });
+    await work.em.execute('update organization set default_payment_method_id = ? where id = ?', [paymentMethodId, orgId]);
+    // This instance's next list must not wait for the event to come back from the bus.
+    work.afterCommit(() => services.paymentMethods.evict(orgId));
+    work.audit(orgId, 'billing.payment_method_default', { type: 'payment_method', id: paymentMethodId }, { id: before.defaultPaymentMethodId }, { id: paymentMethodId });
+    work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
+    return { ok: true as const };
+  });
 }
 
-export async function removePaymentMethod(work: Work, provider: BillingProvider, orgId: string, paymentMethodId: string) {
-  const { state } = await ownedPaymentMethod(work.em, provider, orgId, paymentMethodId);
+/** Removes a saved payment method: detached at Stripe first, then recorded (audit, event) in one unit of work. */
+export async function removePaymentMethod(services: Services, actorId: string | null, orgId: string, paymentMethodId: string) {
+  const provider = services.billing;
+  await ownedPaymentMethod(services.orm.em.fork(), provider, orgId, paymentMethodId);
   await provider.stripe.paymentMethods.detach(paymentMethodId);
-  if (state.defaultPaymentMethodId === paymentMethodId) {
-    await work.em.execute('update organization set default_payment_method_id = null where id = ?', [orgId]);
-  }
-  work.afterCommit(() => caches.get(provider)?.evict(orgId));
-  work.audit(orgId, 'billing.payment_method_removed', { type: 'payment_method', id: paymentMethodId }, null, null);
-  work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
-  return { ok: true as const };
+  return runCommand(services, actorId, async (work) => {
+    await work.em.execute('update organization set default_payment_method_id = null where id = ? and default_payment_method_id = ?', [orgId, paymentMethodId]);
+    work.afterCommit(() => services.paymentMethods.evict(orgId));
+    work.audit(orgId, 'billing.payment_method_removed', { type: 'payment_method', id: paymentMethodId }, null, null);
+    work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
+    return { ok: true as const };
+  });
+}
+
+/** The fingerprint Stripe gives the same card or account however often it is saved. */
+export function fingerprintOf(pm: Stripe.PaymentMethod): string | null {
+  const details = (pm as unknown as Record<string, { fingerprint?: string | null } | undefined>)[pm.type];
+  return details?.fingerprint ? `${pm.type}:${details.fingerprint}` : null;
 }

@@ -1,14 +1,16 @@
 /**
  * The payment provider: the real `stripe` SDK, talking to Stripe (STRIPE_SECRET_KEY), to any
  * Stripe-compatible server (STRIPE_API_URL), or, with no keys, to the local test-payment provider
- * started in-process on a loopback port ("Test mode" in the dashboard).
+ * (server/dev/test-payments/, a development tool) started in-process on a loopback port ("Test
+ * mode" in the dashboard). That tool is imported dynamically, only in that case and never when
+ * NODE_ENV=production, so a production process never loads its code.
  */
 import Stripe from 'stripe';
 import { createHash } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../../config.js';
 import { PLANS } from '../../../shared/plans.js';
-import { FakeStripe } from './test-provider/fake-stripe.js';
+import type { FakeStripe } from '../../dev/test-payments/fake-stripe.js';
 
 export interface BillingProvider {
   stripe: Stripe;
@@ -51,6 +53,10 @@ export async function createBillingProvider(config: Config, orm: MikroORM, appSe
       async stop() {},
     };
   }
+  if (config.env === 'production' || process.env.NODE_ENV === 'production') {
+    throw new Error('STRIPE_SECRET_KEY is required when NODE_ENV=production (the local test-payment provider is a development tool)');
+  }
+  const { FakeStripe } = await import('../../dev/test-payments/fake-stripe.js');
   // Test mode: a derived webhook secret, stable across restarts, never a real one.
   const webhookSecret = 'whsec_local_' + createHash('sha256').update('test-payments:' + appSecret).digest('hex').slice(0, 32);
   let webhookUrl: string | null = null;

@@ -8,9 +8,8 @@ import { addPaymentMethod, purchaseCredits, subscribeToPro } from './checkout.js
 import { latestAttempt, updateAutoTopUp } from './auto-top-up.js';
 import { cancelSubscription } from './subscriptions.js';
 import { listPaymentMethods, removePaymentMethod, setDefaultPaymentMethod } from './payment-methods.js';
-import { creditBackUsage, refundPurchase } from './refunds.js';
+import { refundTransaction } from './refunds.js';
 import { listBudgetAlerts, setBudgetAlert } from './alerts.js';
-import { badRequest, notFound } from '../../trpc/errors.js';
 
 export const billingRouter = router({
   overview: orgProcedure('billing.view')
@@ -45,7 +44,7 @@ export const billingRouter = router({
     })),
   purchaseCredits: orgProcedure('billing.manage')
     .input(s.purchaseCreditsInput)
-    .mutation(({ ctx, input }) => purchaseCredits(ctx.em, ctx.services.billing, ctx.services.appUrl, ctx.orgId, ctx.user.id, input.amount)),
+    .mutation(({ ctx, input }) => purchaseCredits(ctx.services, ctx.user.id, ctx.orgId, input.amount)),
   updateAutoTopUp: orgProcedure('billing.manage')
     .input(s.autoTopUpInput)
     .mutation(({ ctx, input }) =>
@@ -55,11 +54,11 @@ export const billingRouter = router({
     .input(s.changePlanInput)
     .mutation(async ({ ctx, input }) => {
       if (input.plan === 'pro') return subscribeToPro(ctx.em, ctx.services.billing, ctx.services.appUrl, ctx.orgId, input.billingCycle);
-      return { subscription: await cancelSubscription(ctx.em, ctx.services.billing, ctx.orgId) };
+      return { subscription: await cancelSubscription(ctx.services, ctx.user.id, ctx.orgId) };
     }),
   cancelSubscription: orgProcedure('billing.manage')
     .input(s.orgRef)
-    .mutation(({ ctx }) => cancelSubscription(ctx.em, ctx.services.billing, ctx.orgId)),
+    .mutation(({ ctx }) => cancelSubscription(ctx.services, ctx.user.id, ctx.orgId)),
   paymentMethods: router({
     list: orgProcedure('billing.view')
       .input(s.orgRef)
@@ -69,21 +68,14 @@ export const billingRouter = router({
       .mutation(({ ctx }) => addPaymentMethod(ctx.em, ctx.services.billing, ctx.services.appUrl, ctx.orgId)),
     setDefault: orgProcedure('billing.manage')
       .input(s.paymentMethodRef)
-      .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => setDefaultPaymentMethod(work, ctx.services.billing, ctx.orgId, input.paymentMethodId))),
+      .mutation(({ ctx, input }) => setDefaultPaymentMethod(ctx.services, ctx.user.id, ctx.orgId, input.paymentMethodId)),
     remove: orgProcedure('billing.manage')
       .input(s.paymentMethodRef)
-      .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => removePaymentMethod(work, ctx.services.billing, ctx.orgId, input.paymentMethodId))),
+      .mutation(({ ctx, input }) => removePaymentMethod(ctx.services, ctx.user.id, ctx.orgId, input.paymentMethodId)),
   }),
   refund: orgProcedure('billing.manage')
     .input(s.refundInput)
-    .mutation(async ({ ctx, input }) => {
-      const rows = await ctx.em.execute<{ type: string }[]>('select type from credit_ledger where id = ? and org_id = ?', [input.transactionId, ctx.orgId]);
-      const type = rows[0]?.type;
-      if (type === 'usage') return runCommand(ctx.services, ctx.user.id, (work) => creditBackUsage(work, ctx.orgId, input.transactionId, input.reason));
-      if (type === 'purchase' || type === 'auto_topup') return refundPurchase(ctx.services, ctx.orgId, ctx.user.id, input.transactionId, input.reason);
-      if (!type) throw notFound('transaction');
-      throw badRequest('only usage charges and credit purchases can be refunded');
-    }),
+    .mutation(({ ctx, input }) => refundTransaction(ctx.services, ctx.orgId, ctx.user.id, input.transactionId, input.reason)),
   budgetAlerts: router({
     list: orgProcedure('billing.view')
       .input(s.orgRef)

@@ -2,6 +2,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { nanosToDecimal } from '../../../shared/money.js';
 import type { LedgerType } from './entities.js';
+import { OPEN_REFUND_SQL, REFUND_WINDOW_DAYS } from './refunds.js';
 
 interface LedgerRow {
   id: string;
@@ -15,6 +16,7 @@ interface LedgerRow {
   refund_id: string | null;
   stripe_event_id: string | null;
   actor_email: string | null;
+  refundable: boolean;
   created_at: Date;
 }
 
@@ -31,6 +33,8 @@ function transactionView(r: LedgerRow) {
     invoiceId: r.invoice_id,
     refundId: r.refund_id,
     stripeEventId: r.stripe_event_id,
+    /** Whether the owner's Refund action applies (a purchase within the window, not refunded yet). */
+    refundable: r.refundable === true,
     createdAt: r.created_at,
   };
 }
@@ -49,7 +53,10 @@ async function ledgerPage(em: EntityManager, orgId: string, opts: { cursor?: str
   params.push(opts.limit);
   return em.execute<LedgerRow[]>(
     `select l.id, l.type, l.amount_nanos, l.balance_after_nanos, l.status, l.description, l.payment_intent_id, l.invoice_id,
-            l.refund_id, l.stripe_event_id, u.email as actor_email, l.created_at
+            l.refund_id, l.stripe_event_id, u.email as actor_email, l.created_at,
+            (l.type in ('purchase', 'auto_topup') and l.status = 'completed' and l.payment_intent_id is not null
+              and l.created_at > now() - make_interval(days => ${REFUND_WINDOW_DAYS})
+              and not exists (select 1 from credit_ledger h where ${OPEN_REFUND_SQL.replace('?', 'l.id').replace('?', 'l.payment_intent_id')})) as refundable
        from credit_ledger l left join app_user u on u.id = l.actor_id
       where ${where.join(' and ')} order by l.id desc limit ?`,
     params,

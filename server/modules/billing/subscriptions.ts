@@ -1,8 +1,8 @@
 /** Pro subscriptions: Stripe's latest subscription state becomes the organization's plan. */
 import type Stripe from 'stripe';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Work } from '../../events/unit-of-work.js';
-import { notFound, precondition } from '../../trpc/errors.js';
+import { runCommand, type Work } from '../../events/unit-of-work.js';
+import type { Services } from '../../services.js';
+import { notFound, precondition } from '../../errors.js';
 import { loadBillingState } from './account.js';
 import type { BillingProvider } from './provider.js';
 
@@ -55,14 +55,35 @@ export async function applySubscription(work: Work, orgId: string, sub: Stripe.S
   work.emit(orgId, { type: 'billing.updated', reason: 'subscription' });
 }
 
-/** Cancel at period end: Pro stays until then; the `customer.subscription.deleted` event applies Free. */
-export async function cancelSubscription(em: EntityManager, provider: BillingProvider, orgId: string) {
-  const state = await loadBillingState(em, orgId);
+/**
+ * Cancel at period end: Pro stays until then; the `customer.subscription.deleted` event applies Free.
+ * Stripe is told first (idempotent), then the change, its audit entry and event commit together.
+ */
+export async function cancelSubscription(services: Services, actorId: string | null, orgId: string) {
+  const state = await loadBillingState(services.orm.em.fork(), orgId);
   if (!state.subscription.id || !state.subscription.status || !LIVE_STATUSES.has(state.subscription.status)) {
     throw notFound('active subscription');
   }
   if (state.subscription.cancelAtPeriodEnd) throw precondition('the subscription is already set to end at the close of this period');
-  const sub = await provider.stripe.subscriptions.update(state.subscription.id, { cancel_at_period_end: true });
-  await em.execute('update organization set subscription_cancel_at_period_end = true where id = ? and subscription_id = ?', [orgId, sub.id]);
-  return { cancelAtPeriodEnd: true, periodEnd: periodEnd(sub) };
+  const sub = await services.billing.stripe.subscriptions.update(state.subscription.id, { cancel_at_period_end: true }, { idempotencyKey: `cancel-at-period-end-${state.subscription.id}` });
+  return runCommand(services, actorId, async (work) => {
+    await work.em.execute('update organization set subscription_cancel_at_period_end = true where id = ? and subscription_id = ?', [orgId, sub.id]);
+    work.audit(orgId, 'billing.subscription_canceled', { type: 'subscription', id: sub.id }, { cancelAtPeriodEnd: false }, { cancelAtPeriodEnd: true, periodEnd: periodEnd(sub) });
+    work.emit(orgId, { type: 'billing.updated', reason: 'subscription' });
+    return { cancelAtPeriodEnd: true, periodEnd: periodEnd(sub) };
+  });
+}
+
+/** Whether the subscription still renews (deleting the organization cancels it). */
+export function isLiveSubscription(status: string | null): boolean {
+  return !!status && LIVE_STATUSES.has(status);
+}
+
+/**
+ * Ends a subscription now (the organization is being deleted). Called before the deletion's
+ * transaction; idempotent, so a retried deletion cancels nothing twice.
+ */
+export async function cancelSubscriptionNow(provider: BillingProvider, subscriptionId: string): Promise<{ status: string; canceledAt: Date | null }> {
+  const sub = await provider.stripe.subscriptions.cancel(subscriptionId, { prorate: false }, { idempotencyKey: `delete-org-cancel-${subscriptionId}` });
+  return { status: sub.status, canceledAt: sub.canceled_at ? new Date(sub.canceled_at * 1000) : null };
 }

@@ -8,19 +8,69 @@ import type Stripe from 'stripe';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { formatDollars, nanosToDecimal } from '../../../shared/money.js';
 import { runCommand, type Work } from '../../events/unit-of-work.js';
-import type { Services } from '../../trpc/context.js';
+import type { Services } from '../../services.js';
 import { centsToNanos, loadBillingState, organizationOf } from './account.js';
 import { postLedgerEntry } from './ledger.js';
 import { recordRefund } from './refunds.js';
 import { recordAutoTopUpOutcome } from './auto-top-up.js';
 import { applySubscription, subscriptionIdOfInvoice } from './subscriptions.js';
 import { ownerEmails } from './notify.js';
+import { fingerprintOf } from './payment-methods.js';
 
 export type WebhookResult = { status: number; body: Record<string, unknown> };
 
 interface Prepared {
   subscription?: Stripe.Subscription | null;
   paymentMethodId?: string | null;
+  /** Saved methods with the same fingerprint as a newly attached one, detached at Stripe already. */
+  duplicatesDetached?: string[];
+  /** The one of them kept. */
+  keptPaymentMethod?: string;
+  /** A method whose payment failed, detached at Stripe already (it is not kept as usable). */
+  failedMethodDetached?: string | null;
+}
+
+const idOf = (v: string | { id: string } | null | undefined) => (typeof v === 'string' ? v : (v?.id ?? null));
+
+/**
+ * One saved payment method per card or account: when a method is attached whose fingerprint other
+ * saved methods share, only the newest of them stays (the freshest expiry); the others are
+ * detached and the default, if it was one of them, moves to the one kept. Order-independent and
+ * idempotent (a redelivered or late event finds the same newest one). Stripe calls, before the
+ * transaction.
+ */
+async function detachDuplicates(services: Services, pm: Stripe.PaymentMethod): Promise<Pick<Prepared, 'duplicatesDetached' | 'keptPaymentMethod'>> {
+  const customer = idOf(pm.customer);
+  const fingerprint = fingerprintOf(pm);
+  if (!customer || !fingerprint) return {};
+  const stripe = services.billing.stripe;
+  const saved = (await stripe.customers.listPaymentMethods(customer, { limit: 100 })).data;
+  const same = saved.filter((other) => fingerprintOf(other) === fingerprint);
+  if (same.length <= 1) return {};
+  const keep = same.reduce((a, b) => (b.created > a.created || (b.created === a.created && b.id > a.id) ? b : a));
+  const older = same.filter((other) => other.id !== keep.id);
+  const customerObj = await stripe.customers.retrieve(customer);
+  const currentDefault = 'deleted' in customerObj && customerObj.deleted ? null : idOf(customerObj.invoice_settings?.default_payment_method);
+  if (currentDefault && older.some((o) => o.id === currentDefault)) {
+    await stripe.customers.update(customer, { invoice_settings: { default_payment_method: keep.id } });
+  }
+  for (const other of older) await stripe.paymentMethods.detach(other.id);
+  return { duplicatesDetached: older.map((o) => o.id), keptPaymentMethod: keep.id };
+}
+
+/** A purchase's card declined or bank debit failed: the method is not kept for later charges. */
+async function detachFailedMethod(services: Services, pi: Stripe.PaymentIntent): Promise<string | null> {
+  if (pi.metadata?.kind !== 'credits') return null;
+  const pmId = idOf(pi.payment_method);
+  if (!pmId) return null;
+  const stripe = services.billing.stripe;
+  const pm = await stripe.paymentMethods.retrieve(pmId).catch((err: unknown) => {
+    services.log.warn({ err, paymentMethod: pmId }, 'could not read the payment method of a failed payment');
+    return null;
+  });
+  if (!pm?.customer) return pmId;
+  await stripe.paymentMethods.detach(pmId);
+  return pmId;
 }
 
 /** Network reads done before the transaction opens. */
@@ -45,9 +95,49 @@ async function prepare(services: Services, event: Stripe.Event): Promise<Prepare
       }
       return {};
     }
+    case 'payment_method.attached':
+      return await detachDuplicates(services, obj as Stripe.PaymentMethod);
+    case 'payment_intent.payment_failed':
+      return { failedMethodDetached: await detachFailedMethod(services, obj as Stripe.PaymentIntent) };
     default:
       return {};
   }
+}
+
+/** Stripe's signature tolerance (the SDK refuses older timestamps but not future ones). */
+const SIGNATURE_TOLERANCE_S = 300;
+/** No payment, refund or invoice we take is above this (the largest purchase is $1,000,000). */
+export const MAX_WEBHOOK_AMOUNT_CENTS = 100_000_000;
+const AMOUNT_FIELDS = ['amount', 'amount_total', 'amount_received', 'amount_paid', 'amount_due', 'amount_refunded'] as const;
+
+function badAmount(value: unknown): boolean {
+  return value !== undefined && value !== null && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > MAX_WEBHOOK_AMOUNT_CENTS);
+}
+
+/**
+ * Why a correctly signed event is still refused (null: it is acceptable): a timestamp in the
+ * future, a malformed envelope, or an amount that is negative, fractional or absurd. Refused
+ * events answer 400 and change nothing (not even the stripe_event claim).
+ */
+export function refusalOf(event: Stripe.Event, signature: string, nowMs = Date.now()): string | null {
+  const nowS = Math.floor(nowMs / 1000);
+  const t = Number(/(?:^|,)t=(\d+)/.exec(signature)?.[1]);
+  if (!Number.isFinite(t) || t > nowS + SIGNATURE_TOLERANCE_S) return 'the signature timestamp is in the future';
+  const e = event as unknown as Record<string, unknown>;
+  if (typeof e.id !== 'string' || e.id.length === 0 || e.id.length > 255) return 'the event has no valid id';
+  if (typeof e.type !== 'string' || e.type.length === 0 || e.type.length > 255) return 'the event has no valid type';
+  if (typeof e.created === 'number' && e.created > nowS + SIGNATURE_TOLERANCE_S) return 'the event was created in the future';
+  const data = e.data as { object?: unknown } | undefined;
+  if (!data || typeof data.object !== 'object' || data.object === null || Array.isArray(data.object)) return 'the event has no data object';
+  const obj = data.object as Record<string, unknown>;
+  for (const field of AMOUNT_FIELDS) if (badAmount(obj[field])) return `the event's ${field} is not a valid amount`;
+  const refunds = (obj.refunds as { data?: unknown } | undefined)?.data;
+  if (refunds !== undefined && !Array.isArray(refunds)) return 'the event has a malformed refund list';
+  for (const r of (refunds as Record<string, unknown>[] | undefined) ?? []) {
+    if (typeof r !== 'object' || r === null || typeof r.id !== 'string' || badAmount(r.amount) || r.amount === undefined) return 'the event has a malformed refund';
+  }
+  if (obj.metadata !== undefined && obj.metadata !== null && (typeof obj.metadata !== 'object' || Array.isArray(obj.metadata))) return 'the event has malformed metadata';
+  return null;
 }
 
 export async function handleStripeWebhook(services: Services, rawBody: Buffer, signature: string | undefined): Promise<WebhookResult> {
@@ -56,6 +146,11 @@ export async function handleStripeWebhook(services: Services, rawBody: Buffer, s
     event = services.billing.stripe.webhooks.constructEvent(rawBody, signature ?? '', services.billing.webhookSecret);
   } catch {
     return { status: 400, body: { error: 'invalid or missing Stripe signature' } };
+  }
+  const refused = refusalOf(event, signature ?? '');
+  if (refused) {
+    services.log.warn({ event: (event as { id?: unknown }).id, type: (event as { type?: unknown }).type, refused }, 'signed Stripe webhook refused');
+    return { status: 400, body: { error: refused } };
   }
   const prepared = await prepare(services, event);
   // Two events about one payment can race to credit it; the loser hits a unique index and, retried,
@@ -175,6 +270,10 @@ async function applyEvent(work: Work, services: Services, event: Stripe.Event, p
     case 'payment_intent.requires_action': {
       const pi = event.data.object;
       const orgId = await organizationOf(em, pi);
+      if (orgId && prepared.failedMethodDetached) {
+        await em.execute('update organization set default_payment_method_id = null where id = ? and default_payment_method_id = ?', [orgId, prepared.failedMethodDetached]);
+        work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
+      }
       if (!orgId || pi.metadata?.kind !== 'auto_topup') return orgId;
       await recordAutoTopUpOutcome(work, services, orgId, pi.metadata.attemptId, {
         status: event.type === 'payment_intent.requires_action' ? 'requires_action' : 'failed',
@@ -256,6 +355,13 @@ async function applyEvent(work: Work, services: Services, event: Stripe.Event, p
       // Saved during a purchase, a setup or outside the dashboard: every viewer's list must show it.
       const orgId = await organizationOf(em, { customer: event.data.object.customer });
       if (!orgId) return null;
+      if (prepared.duplicatesDetached?.length) {
+        await em.execute('update organization set default_payment_method_id = ? where id = ? and default_payment_method_id = any(?::text[])', [
+          prepared.keptPaymentMethod,
+          orgId,
+          `{${prepared.duplicatesDetached.join(',')}}`,
+        ]);
+      }
       work.emit(orgId, { type: 'billing.updated', reason: 'payment_method' });
       return orgId;
     }

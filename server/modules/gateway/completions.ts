@@ -8,15 +8,22 @@ import { costNanos, routeModel, type TokenUsage } from '../../../shared/models.j
 import type { GatewayConfig } from '../../config.js';
 import type { UsageMeter, UsageRecord } from '../usage/meter.js';
 import { cacheKey, readCache, writeCache } from './cache.js';
-import { badRequest, fromUpstreamStatus, GatewayError, noCredits } from './errors.js';
+import { badRequest, fromDomainError, fromUpstreamStatus, GatewayError, noCredits } from './errors.js';
+import { DomainError } from '../../errors.js';
 import type { CallerContext, GatewayRuntime } from './runtime.js';
 import { resolveTarget, type ProviderCredential, type Target } from './targets.js';
-import { postJson } from './upstream/http.js';
+import type { UpstreamPools } from './upstream/http.js';
+import type { VertexTokens } from './vertex.js';
 import { openAiUsage, PARTIAL_USAGE, type ChatChunk, type ChatRequest } from './upstream/types.js';
+import { isDatabaseUnavailable } from '../../db/pg-errors.js';
 
 export interface CompletionDeps {
   runtime: GatewayRuntime;
   meter: UsageMeter;
+  /** Routed targets per credential list (this process's; see RoutedTargets). */
+  targets: RoutedTargets;
+  upstream: UpstreamPools;
+  vertex: VertexTokens;
   config: GatewayConfig;
   log: { error(o: unknown, m?: string): void };
 }
@@ -112,12 +119,21 @@ class CallRecord {
  * organization until its provider keys change), project mode and model name: routing and URL and
  * header building happen once, not on every call.
  */
-const targets = new WeakMap<ProviderCredential[], Map<string, Target>>();
+export class RoutedTargets {
+  private readonly byCredentials = new WeakMap<ProviderCredential[], Map<string, Target>>();
+  get(creds: ProviderCredential[]): Map<string, Target> | undefined {
+    return this.byCredentials.get(creds);
+  }
+  set(creds: ProviderCredential[], known: Map<string, Target>): void {
+    this.byCredentials.set(creds, known);
+  }
+}
 const MAX_TARGETS_PER_ORG = 500;
 
 async function targetFor(deps: CompletionDeps, caller: CallerContext, model: string, rec: CallRecord): Promise<Target> {
   const creds = await deps.runtime.providerCredentials(caller.org.id);
   const cacheKey = `${caller.project.mode}\u0000${model}`;
+  const targets = deps.targets;
   let known = targets.get(creds);
   const cached = known?.get(cacheKey);
   if (cached) return cached;
@@ -127,7 +143,7 @@ async function targetFor(deps: CompletionDeps, caller: CallerContext, model: str
     rec.provider = route.provider;
     rec.model = route.model;
   }
-  const target = await resolveTarget(deps.config, caller.project.mode, route, creds);
+  const target = await resolveTarget(deps.config, caller.project.mode, route, creds, deps.vertex);
   if (target.reusable) {
     if (!known) targets.set(creds, (known = new Map()));
     if (known.size < MAX_TARGETS_PER_ORG) known.set(cacheKey, target);
@@ -157,11 +173,14 @@ export async function handleChatCompletion(deps: CompletionDeps, req: FastifyReq
     } else {
       await plainCompletion(deps, caller, reply, body, target, rec, started);
     }
-  } catch (err) {
+  } catch (caught) {
+    // Domain errors from shared services take the OpenAI shape here, once.
+    const err = caught instanceof DomainError ? fromDomainError(caught) : caught;
     const error = err instanceof GatewayError ? err : null;
     if (!error) deps.log.error({ err }, 'gateway call failed');
-    const status = error?.status ?? 500;
-    rec.finish({ status, error: error?.message ?? 'internal error' });
+    const unavailable = !error && isDatabaseUnavailable(err);
+    const status = error?.status ?? (unavailable ? 503 : 500);
+    rec.finish({ status, error: error?.message ?? (unavailable ? 'database unavailable' : 'internal error') });
     if (!reply.sent && !reply.raw.headersSent) throw err;
   }
 }
@@ -183,7 +202,7 @@ function onClientGone(reply: FastifyReply, abort: () => void): { gone(): boolean
   return { gone: () => gone, off: () => reply.raw.off('close', listener) };
 }
 
-async function plainCompletion(deps: CompletionDeps, caller: CallerContext, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord, started: number) {
+async function plainCompletion(deps: CompletionDeps, caller: CallerContext, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord, _started: number) {
   const project = caller.project;
   const key = project.cachingEnabled ? cacheKey(target.provider, target.upstreamModel, body) : null;
   if (key) {
@@ -195,14 +214,15 @@ async function plainCompletion(deps: CompletionDeps, caller: CallerContext, repl
     }
   }
   const prepared = target.adapter.prepare(body, target.upstreamModel, false, target.entry?.maxOutputTokens ?? null);
-  const call = postJson(target.url, signed(target, target.url, target.headers, prepared.payload), prepared.payload, deps.config.upstreamTimeoutMs, target.label);
+  const call = deps.upstream.postJson(target.url, signed(target, target.url, target.headers, prepared.payload), prepared.payload, deps.config.upstreamTimeoutMs, target.label);
   const client = onClientGone(reply, () => call.abort());
   try {
     const res = await call.response;
     const text = await res.text();
     if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, text);
     const { completion, usage, passThrough } = target.adapter.parseResponse(text);
-    const finalUsage = usage ?? { inputTokens: estimateTokens(JSON.stringify(body.messages).length), outputTokens: estimateTokens(text.length), cachedTokens: 0 };
+    // No usage reported: estimated from the answer's content (not its JSON envelope) and the prompt.
+    const finalUsage = usage ?? { inputTokens: estimateTokens(JSON.stringify(body.messages).length), outputTokens: estimateTokens(answerChars(completion)), cachedTokens: 0 };
     if (key) {
       await writeCache(deps.runtime.query, { projectId: project.id, key, provider: target.provider, model: target.model, ttlSeconds: project.cacheTtlSeconds, response: completion, usage: finalUsage });
     }
@@ -221,6 +241,28 @@ async function plainCompletion(deps: CompletionDeps, caller: CallerContext, repl
   }
 }
 
+/** The characters of a chat.completion's answer: message text, refusals, tool calls' names and arguments. */
+export function answerChars(completion: Record<string, unknown>): number {
+  const text = (v: unknown): number => {
+    if (typeof v === 'string') return v.length;
+    if (Array.isArray(v)) return v.reduce((n: number, part: unknown) => n + (part && typeof part === 'object' ? text((part as { text?: unknown }).text) : 0), 0);
+    return 0;
+  };
+  const call = (c: unknown): number => {
+    const f = (c && typeof c === 'object' ? ((c as { function?: unknown }).function ?? c) : null) as { name?: unknown; arguments?: unknown } | null;
+    return f ? text(f.name) + text(f.arguments) : 0;
+  };
+  let n = 0;
+  for (const choice of Array.isArray(completion.choices) ? (completion.choices as unknown[]) : []) {
+    const m = (choice && typeof choice === 'object' ? (choice as { message?: unknown }).message : null) as Record<string, unknown> | null | undefined;
+    if (!m || typeof m !== 'object') continue;
+    n += text(m.content) + text(m.refusal) + text(m.reasoning_content);
+    if (Array.isArray(m.tool_calls)) for (const c of m.tool_calls) n += call(c);
+    if (m.function_call) n += call(m.function_call);
+  }
+  return n;
+}
+
 function deliveredChars(chunk: ChatChunk): number {
   let n = 0;
   for (const c of chunk.choices ?? []) {
@@ -234,7 +276,7 @@ async function streamCompletion(deps: CompletionDeps, req: FastifyRequest, reply
   const includeUsage = body.stream_options?.include_usage === true;
   const prepared = target.adapter.prepare(body, target.upstreamModel, true, target.entry?.maxOutputTokens ?? null);
   const url = target.streamUrl ?? target.url;
-  const call = postJson(url, signed(target, url, target.streamHeaders ?? target.headers, prepared.payload), prepared.payload, deps.config.upstreamTimeoutMs, target.label);
+  const call = deps.upstream.postJson(url, signed(target, url, target.streamHeaders ?? target.headers, prepared.payload), prepared.payload, deps.config.upstreamTimeoutMs, target.label);
   let abortBody: (() => void) | null = null;
   const client = onClientGone(reply, () => {
     call.abort();
@@ -304,7 +346,9 @@ async function streamCompletion(deps: CompletionDeps, req: FastifyRequest, reply
     // Headers are out: the error travels as a stream event, the way OpenAI reports mid-stream errors.
     raw.end(`data: ${JSON.stringify(error.toJSON())}\n\n`);
     res.abort();
-    rec.finish({ status: error.status, error: error.message, ttftMs, responseBody: { content, finish_reason: null } });
+    // What reached the client before the failure is paid for, as when the client goes away.
+    const delivered = chars > 0;
+    rec.finish({ status: error.status, error: error.message, ttftMs, responseBody: { content, finish_reason: null }, ...(delivered ? { usage: canceledUsage(), paidBy: target.paidBy } : {}) });
   } finally {
     client.off();
   }

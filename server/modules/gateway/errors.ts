@@ -1,4 +1,5 @@
 /** Errors in OpenAI's JSON shape: {"error": {"message", "type", "param", "code"}}. */
+import type { DomainError, DomainErrorKind } from '../../errors.js';
 
 export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'insufficient_quota' | 'rate_limit_error' | 'upstream_error' | 'timeout_error' | 'server_error';
 
@@ -50,4 +51,20 @@ export function fromUpstreamStatus(provider: string, status: number, bodyText: s
   if (status === 401 || status === 403) return upstreamFailed(`${provider} rejected the provider credentials (HTTP ${status}): ${detail}`, 'upstream_auth_failed');
   if (status === 429) return new GatewayError(429, `${provider} is rate limiting: ${detail}`, 'rate_limit_error', 'upstream_rate_limited');
   return upstreamFailed(`${provider} failed (HTTP ${status}): ${detail}`);
+}
+
+const DOMAIN_STATUS: Record<DomainErrorKind, { status: number; type: ErrorType }> = {
+  invalid: { status: 400, type: 'invalid_request_error' },
+  precondition: { status: 400, type: 'invalid_request_error' },
+  conflict: { status: 409, type: 'invalid_request_error' },
+  not_found: { status: 404, type: 'invalid_request_error' },
+  forbidden: { status: 403, type: 'invalid_request_error' },
+  unauthorized: { status: 401, type: 'authentication_error' },
+  too_many_requests: { status: 429, type: 'rate_limit_error' },
+};
+
+/** A domain error (server/errors.ts) in the gateway's OpenAI error shape. */
+export function fromDomainError(err: DomainError): GatewayError {
+  const { status, type } = DOMAIN_STATUS[err.kind];
+  return new GatewayError(status, err.message, type, err.kind);
 }

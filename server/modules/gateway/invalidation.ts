@@ -4,6 +4,7 @@
  * exactly when (and only if) the change commits. Each instance keeps one LISTEN connection; while it
  * is down the caches are bypassed and every request is checked against the database.
  */
+import { failureHandler, reportFailure } from '../../observability/failures.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { ListenConnection } from '../../db/listen.js';
@@ -31,23 +32,38 @@ export type Invalidation = (
  * An instance that does not confirm within ACK_TIMEOUT_MS is likely gone (its listener connection
  * closing makes it drop its caches when it comes back).
  */
-export async function notifyInvalidation(work: { em: Pick<EntityManager, 'execute'>; deps: object; afterCommit(fn: () => Promise<void>): void }, message: Invalidation): Promise<void> {
+export async function notifyInvalidation(work: { em: Pick<EntityManager, 'execute'>; deps: { invalidation: InvalidationAcks }; afterCommit(fn: () => Promise<void>): void }, message: Invalidation): Promise<void> {
   const nonce = randomUUID();
   const rows = await work.em.execute<{ listeners: string }[]>(
     `select pg_notify(?, ?), (select count(*) from pg_stat_activity where datname = current_database() and application_name = ?) as listeners`,
     [GATEWAY_CACHE_CHANNEL, JSON.stringify({ ...message, nonce }), LISTENER_NAME],
   );
   const listeners = Number(rows[0]?.listeners ?? 0);
-  work.afterCommit(() => awaitAcks(work.deps, nonce, listeners));
+  const acks = work.deps.invalidation;
+  work.afterCommit(() => acks.wait(nonce, listeners));
 }
 
 type AckWaiter = (nonce: string, instances: number, timeoutMs: number) => Promise<void>;
-const ackWaiters = new WeakMap<object, AckWaiter>();
-export function onAcks(deps: object, wait: AckWaiter): void {
-  ackWaiters.set(deps, wait);
-}
-async function awaitAcks(deps: object, nonce: string, instances: number): Promise<void> {
-  await ackWaiters.get(deps)?.(nonce, instances, ACK_TIMEOUT_MS);
+
+/**
+ * Where a committed invalidation waits for every instance's confirmation: a member of the services
+ * object (built by createServices), so every command run with those services waits. The gateway
+ * runtime, which holds the LISTEN connection that hears the confirmations, attaches itself; a
+ * process without a gateway (the admin CLI) has nothing to wait with and returns at once.
+ */
+export class InvalidationAcks {
+  private waiter: AckWaiter | null = null;
+
+  attach(wait: AckWaiter): () => void {
+    this.waiter = wait;
+    return () => {
+      if (this.waiter === wait) this.waiter = null;
+    };
+  }
+
+  async wait(nonce: string, instances: number): Promise<void> {
+    await this.waiter?.(nonce, instances, ACK_TIMEOUT_MS);
+  }
 }
 
 export interface InvalidationHandlers {
@@ -58,7 +74,7 @@ export interface InvalidationHandlers {
   reset(): void;
 }
 
-interface Log { warn(o: unknown, m?: string): void }
+interface Log { warn(o: unknown, m?: string): void; error(o: unknown, m?: string): void }
 
 export class InvalidationListener {
   private readonly connection: ListenConnection;
@@ -74,12 +90,14 @@ export class InvalidationListener {
           try {
             message = JSON.parse(payload) as Invalidation;
             handlers.apply(message);
-          } catch {
+          } catch (err) {
+            // Not knowing what changed, drop everything cached rather than serve something stale.
+            reportFailure(log, 'gateway cache invalidation', err, { payload: payload.slice(0, 200) });
             handlers.reset();
             return;
           }
           // Applied (synchronously, above): tell the command that is waiting for every instance.
-          if (message.nonce) client.query('select pg_notify($1, $2)', [GATEWAY_CACHE_ACK_CHANNEL, message.nonce]).catch(() => {});
+          if (message.nonce) client.query('select pg_notify($1, $2)', [GATEWAY_CACHE_ACK_CHANNEL, message.nonce]).catch(failureHandler(log, 'gateway cache ack'));
         },
         // Whatever changed while nobody listened is unknown: start from empty caches (and drop them when the connection goes).
         listening: () => handlers.reset(),

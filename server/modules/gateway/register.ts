@@ -4,30 +4,37 @@
  * unknown /v1 paths), plus the metering pipeline and its drain on close.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import type { Services } from '../../trpc/context.js';
+import type { Services } from '../../services.js';
 import { UsageEvents } from '../usage/live.js';
 import { UsageMeter } from '../usage/meter.js';
-import { handleChatCompletion } from './completions.js';
+import { handleChatCompletion, RoutedTargets } from './completions.js';
 import { errorBody, GatewayError } from './errors.js';
+import { isDatabaseUnavailable } from '../../db/pg-errors.js';
 import { listModels } from './models.js';
 import { GatewayRuntime } from './runtime.js';
+import { UpstreamPools } from './upstream/http.js';
+import { createUpstreamGuard } from './upstream/guard.js';
+import { VertexTokens } from './vertex.js';
+import { DomainError } from '../../errors.js';
+import { fromDomainError } from './errors.js';
 
 export interface Gateway {
   runtime: GatewayRuntime;
   meter: UsageMeter;
   events: UsageEvents;
+  targets: RoutedTargets;
+  upstream: UpstreamPools;
+  vertex: VertexTokens;
+  /** Starts the runtime's listener. */
+  start(): Promise<void>;
   /** Drains every pending usage record and stops the gateway's connections (after app.close()). */
   close(): Promise<void>;
 }
 
-const gateways = new WeakMap<Services, Gateway>();
-/** The gateway of an app instance (tests and benches look at its meter). */
-export const gatewayOf = (services: Services) => gateways.get(services);
-
-export async function registerGateway(app: FastifyInstance, services: Services, databaseUrl: string): Promise<Gateway> {
+/** The gateway's long-lived parts, built by createServices (server/services.ts) as `services.gateway`. */
+export function createGateway(services: Services, databaseUrl: string): Gateway {
   const config = services.config.gateway;
   const runtime = new GatewayRuntime(services, databaseUrl);
-  await runtime.start();
   const events = new UsageEvents(services);
   const meter = new UsageMeter(services, {
     windowMs: config.batchWindowMs,
@@ -35,12 +42,63 @@ export async function registerGateway(app: FastifyInstance, services: Services, 
     onCommitted: (records) => events.add(records),
     onBalance: (orgId, credits) => runtime.setBalance(orgId, credits),
   });
-  const deps = { runtime, meter, config, log: services.log };
+  // Tenants' upstream URLs connect only to public addresses unless the operator allows private ones.
+  const upstream = new UpstreamPools(createUpstreamGuard(config));
+  return {
+    runtime,
+    meter,
+    events,
+    targets: new RoutedTargets(),
+    upstream,
+    vertex: new VertexTokens(),
+    start: () => runtime.start(),
+    async close() {
+      await meter.close();
+      await events.close();
+      await runtime.stop();
+      await upstream.close();
+    },
+  };
+}
+
+/** Deeper than any chat request (JSON schemas in tools and response_format included); far from the stack's limit. */
+const MAX_BODY_DEPTH = 128;
+
+/** Whether a parsed JSON value has arrays/objects nested deeper than `limit` (iterative: no recursion to overflow). */
+function nestsDeeperThan(root: unknown, limit: number): boolean {
+  if (root === null || typeof root !== 'object') return false;
+  const stack: [object, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) {
+      if (child !== null && typeof child === 'object') stack.push([child as object, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/** Registers POST /v1/chat/completions and GET /v1/models for the services' gateway. */
+export async function registerGateway(app: FastifyInstance, services: Services): Promise<Gateway> {
+  const gateway = services.gateway;
+  if (!gateway) throw new Error('registerGateway: these services were built without a gateway');
+  const config = services.config.gateway;
+  const { runtime } = gateway;
+  const deps = { runtime, meter: gateway.meter, targets: gateway.targets, upstream: gateway.upstream, vertex: gateway.vertex, config, log: services.log };
 
   await app.register(
     async (scope) => {
       scope.setErrorHandler((err: FastifyError | GatewayError, _req, reply) => {
         if (err instanceof GatewayError) return reply.code(err.status).headers(err.headers).send(err.toJSON());
+        if (err instanceof DomainError) {
+          const mapped = fromDomainError(err);
+          return reply.code(mapped.status).headers(mapped.headers).send(mapped.toJSON());
+        }
+        // PostgreSQL restarting or unreachable: nothing was served; the client may retry shortly.
+        if (isDatabaseUnavailable(err)) {
+          services.log.warn({ err }, 'gateway call refused: the database is unavailable');
+          return reply.code(503).header('retry-after', '2').send(errorBody('the gateway cannot reach its database right now; retry in a few seconds', 'server_error', 'database_unavailable'));
+        }
         const status = err.statusCode ?? 500;
         if (status >= 500) {
           services.log.error({ err }, 'gateway request failed');
@@ -61,7 +119,13 @@ export async function registerGateway(app: FastifyInstance, services: Services, 
       scope.removeContentTypeParser('application/json');
       scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
         try {
-          done(null, JSON.parse(body as string));
+          const parsed: unknown = JSON.parse(body as string);
+          // JSON.parse takes any depth, but re-serializing (JSON.stringify recurses) would overflow the stack: a 500.
+          if (nestsDeeperThan(parsed, MAX_BODY_DEPTH)) {
+            done(Object.assign(new Error(`the request body nests deeper than ${MAX_BODY_DEPTH} levels of arrays and objects`), { statusCode: 400, code: 'GATEWAY_BODY_TOO_DEEP' }), undefined);
+            return;
+          }
+          done(null, parsed);
         } catch (err) {
           done(Object.assign(new Error((err as Error).message), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
         }
@@ -76,16 +140,5 @@ export async function registerGateway(app: FastifyInstance, services: Services, 
     { prefix: '/v1' },
   );
 
-  const gateway: Gateway = {
-    runtime,
-    meter,
-    events,
-    async close() {
-      await meter.close();
-      await events.close();
-      await runtime.stop();
-    },
-  };
-  gateways.set(services, gateway);
   return gateway;
 }

@@ -12,10 +12,10 @@ import type { LiveEvent } from '../../../shared/events.js';
 import { decimalToNanos } from '../../../shared/money.js';
 import type { PlanId, RetentionLevel } from '../../../shared/plans.js';
 import type { ProviderKeyKind } from '../../../shared/models.js';
-import type { Services } from '../../trpc/context.js';
+import type { Services } from '../../services.js';
 import { apiKeyHashHex, looksLikeApiKey } from '../apiKeys/keys.js';
 import { rateLimited, unauthorized } from './errors.js';
-import { InvalidationListener, onAcks, type Invalidation } from './invalidation.js';
+import { InvalidationListener, type Invalidation } from './invalidation.js';
 import type { ProjectMode, ProviderCredential } from './targets.js';
 
 export interface KeyInfo {
@@ -82,6 +82,7 @@ export class GatewayRuntime {
   /** Confirmations heard before anyone waited for them (they can beat the committing code). */
   private readonly earlyAcks = new Map<string, number>();
   readonly query: Query;
+  private readonly detachAcks: () => void;
 
   constructor(
     private readonly services: Services,
@@ -90,7 +91,7 @@ export class GatewayRuntime {
     const connection = (services.orm as MikroORM).em.getConnection();
     this.query = <T>(sql: string, params: unknown[]) => connection.execute(sql, params as never[]) as Promise<T>;
     this.listener = new InvalidationListener(databaseUrl, { apply: (m) => this.apply(m), ack: (nonce) => this.ack(nonce), reset: () => this.reset() }, services.log);
-    onAcks(services, (nonce, instances, timeoutMs) => this.awaitAcks(nonce, instances, timeoutMs));
+    this.detachAcks = services.invalidation.attach((nonce, instances, timeoutMs) => this.awaitAcks(nonce, instances, timeoutMs));
   }
 
   /** Resolves once `instances` instances confirmed the invalidation `nonce` (or after timeoutMs). */
@@ -134,6 +135,7 @@ export class GatewayRuntime {
   }
 
   async stop(): Promise<void> {
+    this.detachAcks();
     await this.listener.stop();
     this.reset();
   }

@@ -10,7 +10,7 @@ import { ANTHROPIC_VERSION, anthropicAdapter } from './upstream/anthropic.js';
 import { bedrockAnthropicAdapter, bedrockModelId, iamCredentials, isBedrockAnthropic, signBedrockCall } from './upstream/bedrock.js';
 import { openAiCompatible } from './upstream/openai.js';
 import type { ProtocolAdapter } from './upstream/types.js';
-import { vertexAccessToken } from './vertex.js';
+import type { VertexTokens } from './vertex.js';
 
 export type ProjectMode = 'credits' | 'provider-keys' | 'hybrid';
 export type PaidBy = 'credits' | 'provider_key';
@@ -77,6 +77,7 @@ async function endpoint(
   config: GatewayConfig,
   cred: ProviderCredential,
   model: string,
+  vertex: VertexTokens,
 ): Promise<Pick<Target, 'url' | 'streamUrl' | 'streamHeaders' | 'headers' | 'sign' | 'upstreamModel' | 'adapter'>> {
   const bearer = { authorization: `Bearer ${cred.secret}` };
   switch (cred.kind) {
@@ -100,7 +101,7 @@ async function endpoint(
       const location = String(cred.options.location ?? 'us-central1');
       const project = String(cred.options.projectId ?? '');
       const host = config.vertexBaseUrl ?? `https://${location === 'global' ? '' : `${location}-`}aiplatform.googleapis.com`;
-      const token = await vertexAccessToken(cred.id, cred.secret);
+      const token = await vertex.accessToken(cred.id, cred.secret);
       return {
         url: `${trim(host)}/v1/projects/${encodeURIComponent(project)}/locations/${encodeURIComponent(location)}/endpoints/openapi/chat/completions`,
         headers: { authorization: `Bearer ${token}` },
@@ -158,11 +159,11 @@ async function endpoint(
 }
 
 /** Decides the credential (and so who pays) for a routed model, or explains why it cannot be served. */
-export async function resolveTarget(config: GatewayConfig, mode: ProjectMode, route: ModelRoute, creds: ProviderCredential[]): Promise<Target> {
+export async function resolveTarget(config: GatewayConfig, mode: ProjectMode, route: ModelRoute, creds: ProviderCredential[], vertex: VertexTokens): Promise<Target> {
   if (route.kind === 'custom') {
     if (mode === 'credits') throw badRequest(`this project pays with credits only; custom providers ("${route.name}") need project mode provider-keys or hybrid`, 'model_not_available');
     const cred = creds.find((c) => c.kind === 'custom' && c.name.toLowerCase() === route.name.toLowerCase())!;
-    const ep = await endpoint(config, cred, route.model);
+    const ep = await endpoint(config, cred, route.model, vertex);
     const reusable = true;
     // A custom server serving a catalog model name (e.g. a proxy) shows that model's price; it is never charged.
     const entry = findModelByName(route.model);
@@ -184,6 +185,6 @@ export async function resolveTarget(config: GatewayConfig, mode: ProjectMode, ro
     }
     if (!entry) throw badRequest(`model "${model}" is not in the ${label} catalog; credits pay only for catalog models (GET /v1/models lists them)`, 'model_not_found');
   }
-  const ep = await endpoint(config, cred, model);
+  const ep = await endpoint(config, cred, model, vertex);
   return { ...ep, provider, model, paidBy, providerKeyId: cred.id === 'operator' ? null : cred.id, entry, label: provider, reusable: cred.kind !== 'vertex' };
 }

@@ -28,7 +28,10 @@ export class PresenceService {
    * streams that never announced anything end without a database round trip.
    */
   private readonly announced = new Set<string>();
-  constructor(private readonly deps: WorkDeps) {
+  constructor(
+    private readonly deps: WorkDeps,
+    private readonly log: { warn(obj: unknown, msg?: string): void } = { warn: () => {} },
+  ) {
     // A big organization's viewer list can outgrow a NOTIFY payload; receivers then read it afresh.
     const query = poolQuery(deps.orm);
     deps.bus.registerRefresher('presence', async (orgId) => ({ type: 'presence', orgId, actorId: null, at: new Date().toISOString(), viewers: await listViewers(query, orgId) }));
@@ -81,7 +84,8 @@ export class PresenceService {
   }
 
   start(intervalMs = 20_000): void {
-    this.timer = setInterval(() => void this.sweep().catch(() => {}), intervalMs);
+    // A sweep that fails (PostgreSQL restarting) is tried again at the next tick.
+    this.timer = setInterval(() => void this.sweep().catch((err: unknown) => this.log.warn({ err }, 'presence sweep failed; retrying at the next tick')), intervalMs);
     this.timer.unref();
   }
 

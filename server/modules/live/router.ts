@@ -1,17 +1,20 @@
+import { failureHandler } from '../../observability/failures.js';
+import { tracked } from '@trpc/server';
 import { router, orgProcedure } from '../../trpc/init.js';
 import * as s from '../../../shared/schemas.js';
 import { organizationStream } from './stream.js';
 import { poolQuery } from './sql.js';
+import type { BusEvent } from '../../events/bus.js';
 
 export const liveRouter = router({
   organization: orgProcedure('live.subscribe')
     .input(s.liveInput)
-    .subscription(({ ctx, input, signal }) => {
+    .subscription(async function* ({ ctx, input, signal }) {
       // Take plain values: the stream outlives this call, and holding `ctx` would keep the call's
       // EntityManager alive for as long as the subscriber stays.
-      const { orm, bus, presence } = ctx.services;
+      const { orm, bus, presence, log } = ctx.services;
       const { orgId, connectionId } = ctx;
-      return organizationStream({
+      const stream = organizationStream({
         query: poolQuery(orm),
         bus,
         orgId,
@@ -19,8 +22,10 @@ export const liveRouter = router({
         credentialKey: ctx.sessionId ?? (ctx.tokenId ? `token:${ctx.tokenId}` : null),
         lastEventId: input.lastEventId,
         signal,
-        onEnd: () => void presence.leave(orgId, connectionId).catch(() => {}),
+        onEnd: () => void presence.leave(orgId, connectionId).catch(failureHandler(log, 'presence leave', { orgId })),
       });
+      // Stored events carry their id, so a reconnecting client resumes after the last one it saw.
+      for await (const event of stream as AsyncIterable<BusEvent>) yield event.id ? tracked(event.id, event) : event;
     }),
 });
 

@@ -7,11 +7,13 @@
  * subscriber fell too far behind), the stream catches up from the stored events instead of
  * silently skipping them, and re-checks that the caller may still listen.
  */
-import { tracked, TRPCError } from '@trpc/server';
+import { DomainError } from '../../errors.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { BusEvent, EventBus } from '../../events/bus.js';
 import type { LiveEvent, Viewer } from '../../../shared/events.js';
 import { listViewers } from './presence.js';
+import type { RowOf } from '../../db/rows.js';
+import type { StoredEvent } from './entities.js';
 import type { Query } from './sql.js';
 
 /** A subscriber this far behind drops its queue and catches up from the stored events. */
@@ -30,7 +32,7 @@ export interface StreamParams {
   onEnd: () => void;
 }
 
-type EventRow = { id: string; org_id: string; payload: LiveEvent; actor_id: string | null; created_at: Date };
+type EventRow = RowOf<typeof StoredEvent, 'id' | 'org_id' | 'actor_id' | 'created_at'> & { payload: LiveEvent };
 
 export async function loadStoredEvent(em: EntityManager, id: string): Promise<BusEvent | null> {
   const rows = await em.execute<EventRow[]>('select id, org_id, payload, actor_id, created_at from org_event where id = ?', [id]);
@@ -115,7 +117,7 @@ export async function* organizationStream(p: StreamParams) {
   try {
     const access = await checkAccess(p);
     // Removed or signed out between the procedure's checks and attaching to the bus.
-    if (!access.allowed) throw new TRPCError({ code: 'NOT_FOUND', message: 'not found' });
+    if (!access.allowed) throw new DomainError('not_found', 'not found');
     /** The newest stored event when access was last checked: a removal after it ends the stream. */
     let checkedAt = access.newestId;
     /** Where a catch-up starts for a subscriber that has not been sent a stored event yet. */
@@ -132,7 +134,7 @@ export async function* organizationStream(p: StreamParams) {
             replayFrom = id;
             if (last !== null && id <= last) continue;
             last = id;
-            yield tracked(event.id!, event);
+            yield event;
             // An old removal (before being re-invited) is history; a new one ends the stream.
             if (ended || (id > checkedAt && endsStream(event, p.userId))) return;
           }
@@ -151,10 +153,8 @@ export async function* organizationStream(p: StreamParams) {
           const id = BigInt(event.id);
           if (last !== null && id <= last) continue;
           last = id;
-          yield tracked(event.id, event);
-        } else {
-          yield event;
         }
+        yield event;
         if (endsStream(event, p.userId)) return;
       }
       if (ended) return;

@@ -13,13 +13,12 @@ export const organizationRouter = router({
     .query(({ ctx }) => orgs.getOrganization(ctx.em, ctx.orgId, ctx.role)),
   update: orgProcedure('org.rename')
     .input(s.orgUpdateInput)
-    .mutation(({ ctx, input }) => {
-      if (input.retentionLevel !== undefined && ctx.role !== 'owner') {
-        throw orgs.retentionForbidden(ctx.role);
-      }
-      return runCommand(ctx.services, ctx.user.id, (work) => orgs.updateOrganization(work, ctx.orgId, ctx.role, input));
-    }),
+    .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => orgs.updateOrganization(work, ctx.orgId, ctx.role, input))),
   delete: orgProcedure('org.delete')
     .input(s.orgDeleteInput)
-    .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => orgs.deleteOrganization(work, ctx.orgId, input.confirmName))),
+    .mutation(({ ctx, input }) => orgs.deleteOrganization(ctx.services, ctx.user.id, ctx.orgId, input.confirmName)),
+  /** What deleting does to the organization's money (credits forfeited, subscription canceled), for the confirmation. */
+  deletionPreview: orgProcedure('org.delete')
+    .input(s.orgRef)
+    .query(({ ctx }) => orgs.deletionPreview(ctx.em, ctx.orgId)),
 });

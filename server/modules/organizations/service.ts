@@ -3,10 +3,13 @@ import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_ORGANIZATIONS_PER_USER, PLANS } from '../../../shared/plans.js';
 import { nanosToDecimal } from '../../../shared/money.js';
-import type { Role } from '../../../shared/permissions.js';
-import type { Work } from '../../events/unit-of-work.js';
+import { can, type Role } from '../../../shared/permissions.js';
+import { runCommand, type Work } from '../../events/unit-of-work.js';
+import type { Services } from '../../services.js';
+import { loadBillingState } from '../billing/account.js';
+import { cancelSubscriptionNow, isLiveSubscription } from '../billing/subscriptions.js';
 import { notifyInvalidation } from '../gateway/invalidation.js';
-import { conflict, forbidden, badRequest, notFound } from '../../trpc/errors.js';
+import { conflict, forbidden, badRequest, notFound, precondition } from '../../errors.js';
 import { User } from '../auth/entities.js';
 import { Project } from '../projects/entities.js';
 import { Membership, Organization, type OrganizationEntity } from './entities.js';
@@ -97,6 +100,8 @@ export async function updateOrganization(
   myRole: Role,
   input: { version: number; name?: string; billingEmail?: string | null; retentionLevel?: 'none' | 'retain' },
 ) {
+  // Renaming is for admins too; the retention level is the owners' alone.
+  if (input.retentionLevel !== undefined && !can(myRole, 'org.retention')) throw retentionForbidden(myRole);
   const { em } = work;
   const org = await em.findOne(Organization, { id: orgId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
   if (!org) throw notFound('organization');
@@ -127,17 +132,77 @@ export async function updateOrganization(
   return organizationView(org, myRole);
 }
 
-export async function deleteOrganization(work: Work, orgId: string, confirmName: string) {
-  const { em } = work;
-  const org = await em.findOne(Organization, { id: orgId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-  if (!org) throw notFound('organization');
-  if (confirmName.trim() !== org.name) throw badRequest(`type the organization's name exactly ("${org.name}") to delete it`);
-  // Cascades remove projects, memberships, invitations, audit entries and stored events.
-  await em.execute('delete from organization where id = ?', [orgId]);
-  // Its API keys went with it: no instance may answer another call with them from its caches.
-  await notifyInvalidation(work, { kind: 'organization', orgId });
-  work.emit(orgId, { type: 'organization.deleted' }, { store: false });
-  return { ok: true as const };
+/** What deleting the organization does to its money: shown in the confirmation before anything happens. */
+export async function deletionPreview(em: EntityManager, orgId: string) {
+  const state = await loadBillingState(em, orgId);
+  const live = state.subscription.id && isLiveSubscription(state.subscription.status);
+  return {
+    name: state.name,
+    plan: state.plan,
+    /** Credits left in the balance: forfeited by the deletion (they are not refunded). */
+    forfeitedCredits: nanosToDecimal(state.creditsNanos > 0n ? state.creditsNanos : 0n),
+    /** The Pro subscription the deletion cancels at once (no further renewals), if any. */
+    subscription: live ? { id: state.subscription.id!, status: state.subscription.status!, periodEnd: state.subscription.periodEnd, cancelAtPeriodEnd: state.subscription.cancelAtPeriodEnd } : null,
+  };
+}
+
+/**
+ * Deletes an organization for its members (memberships, projects, keys, invitations, provider keys
+ * and usage go with it) while its financial records stay: the ledger, auto top-up attempts, Stripe
+ * events and the audit trail keep its id, and a `deleted_organization` row archives what it was,
+ * the credits it forfeited and what became of its subscription.
+ *
+ * A live subscription is canceled at Stripe first, before the transaction (idempotent, so a retry
+ * cancels nothing twice); if Stripe refuses, nothing is deleted.
+ */
+export async function deleteOrganization(services: Services, actorId: string, orgId: string, confirmName: string) {
+  const preview = await deletionPreview(services.orm.em.fork(), orgId);
+  if (confirmName.trim() !== preview.name) throw badRequest(`type the organization's name exactly ("${preview.name}") to delete it`);
+  let cancellation = 'none';
+  let subscription: { id: string; canceled: boolean; status: string } | null = null;
+  if (preview.subscription) {
+    try {
+      const result = await cancelSubscriptionNow(services.billing, preview.subscription.id);
+      cancellation = `canceled (${result.status})`;
+      subscription = { id: preview.subscription.id, canceled: true, status: result.status };
+    } catch (err) {
+      services.log.error({ err, orgId, subscription: preview.subscription.id }, 'could not cancel the subscription of an organization being deleted');
+      throw precondition('the Pro subscription could not be canceled at the payment provider, so nothing was deleted; try again in a moment or contact support');
+    }
+  }
+  return runCommand(services, actorId, async (work) => {
+    const { em } = work;
+    const org = await em.findOne(Organization, { id: orgId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!org) throw notFound('organization');
+    if (confirmName.trim() !== org.name) throw badRequest(`type the organization's name exactly ("${org.name}") to delete it`);
+    const state = await loadBillingState(em, orgId);
+    const forfeited = state.creditsNanos;
+    if (forfeited !== 0n) {
+      // The ledger still sums to the balance it ended with: zero.
+      await em.execute(
+        `insert into credit_ledger (org_id, type, amount_nanos, balance_after_nanos, status, description, actor_id, created_at)
+         values (?, 'adjustment', ?::bigint, 0, 'completed', ?, ?, now())`,
+        [orgId, (-forfeited).toString(), `Credits forfeited: the organization was deleted (${nanosToDecimal(forfeited)})`, actorId],
+      );
+    }
+    await em.execute(
+      `insert into deleted_organization (id, name, plan, billing_email, stripe_customer_id, subscription_id, subscription_cancellation,
+         forfeited_credits_nanos, created_at, deleted_by, deleted_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?::bigint, ?, ?, now())`,
+      [orgId, org.name, org.plan, org.billingEmail ?? null, state.stripeCustomerId, state.subscription.id, cancellation, forfeited.toString(), org.createdAt, actorId],
+    );
+    work.audit(orgId, 'organization.deleted', { type: 'organization', id: orgId }, { name: org.name, plan: org.plan }, {
+      forfeitedCredits: nanosToDecimal(forfeited),
+      subscription: cancellation,
+    });
+    // Cascades remove projects, memberships, invitations, keys, usage and stored events; the
+    // ledger, auto top-up attempts and audit entries have no foreign key and stay.
+    await em.execute('delete from organization where id = ?', [orgId]);
+    // Its API keys went with it: no instance may answer another call with them from its caches.
+    await notifyInvalidation(work, { kind: 'organization', orgId });
+    work.emit(orgId, { type: 'organization.deleted' }, { store: false });
+    return { ok: true as const, forfeitedCredits: nanosToDecimal(forfeited), subscription };
+  });
 }
 
 export function retentionForbidden(role: Role) {

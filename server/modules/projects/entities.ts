@@ -1,17 +1,19 @@
 import type { InferEntity } from '@mikro-orm/core';
 import { defineEntity, p } from '@mikro-orm/postgresql';
+import { references } from '../../db/columns.js';
+import { Organization } from '../organizations/entities.js';
 
 export const Project = defineEntity({
   name: 'Project',
   tableName: 'project',
   properties: {
     id: p.uuid().primary(),
-    orgId: p.uuid().index(),
+    orgId: references(Organization, 'org_id').deleteRule('cascade').index(),
     name: p.string(),
-    isDefault: p.boolean(),
+    isDefault: p.boolean().default(false),
     mode: p.enum(['credits', 'provider-keys', 'hybrid'] as const),
-    cachingEnabled: p.boolean(),
-    cacheTtlSeconds: p.integer(),
+    cachingEnabled: p.boolean().default(false),
+    cacheTtlSeconds: p.integer().default(300),
     createdAt: p.datetime(),
   },
 });

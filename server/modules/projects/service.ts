@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { PLANS, projectLimit } from '../../../shared/plans.js';
 import type { Work } from '../../events/unit-of-work.js';
 import { notifyInvalidation } from '../gateway/invalidation.js';
-import { forbidden, notFound, precondition } from '../../trpc/errors.js';
+import { forbidden, notFound, precondition } from '../../errors.js';
 import { Organization } from '../organizations/entities.js';
 import { Project, type ProjectEntity } from './entities.js';
 
@@ -79,7 +79,10 @@ export async function deleteProject(work: Work, projectId: string) {
   const { em } = work;
   const found = await em.findOne(Project, { id: projectId });
   if (!found) throw notFound('project');
-  // Lock the organization so two deletes cannot remove the last two projects at once.
+  // Lock the organization so two deletes cannot remove the last two projects at once. It is also
+  // the first lock, before the cascade to the project's API keys: the usage meter locks the
+  // organization first too (then the keys' last use, then the balance), so a delete right after
+  // traffic waits for the batch (or the batch for it) instead of deadlocking.
   await em.findOne(Organization, { id: found.orgId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
   const remaining = await em.count(Project, { orgId: found.orgId });
   if (remaining <= 1) throw precondition('an organization needs at least one project; create another before deleting this one');

@@ -8,22 +8,14 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ProviderKeyKind } from '../../../shared/models.js';
 import type { SecretBox } from '../../auth/secrets.js';
 import type { Work } from '../../events/unit-of-work.js';
-import { badRequest, conflict, notFound } from '../../trpc/errors.js';
+import { badRequest, conflict, notFound } from '../../errors.js';
 import { notifyInvalidation } from '../gateway/invalidation.js';
+import { upstreamUrlProblem } from '../gateway/upstream/guard.js';
 import { isReservedProviderName, OPTIONS_SCHEMAS } from './schemas.js';
+import type { RowOf } from '../../db/rows.js';
+import type { ProviderKey } from './entities.js';
 
-interface ProviderKeyRow {
-  id: string;
-  org_id: string;
-  provider: ProviderKeyKind;
-  name: string;
-  base_url: string | null;
-  options: Record<string, unknown>;
-  last4: string;
-  status: 'active' | 'disabled';
-  created_at: Date;
-  updated_at: Date;
-}
+type ProviderKeyRow = RowOf<typeof ProviderKey, 'id' | 'org_id' | 'provider' | 'name' | 'base_url' | 'options' | 'last4' | 'status' | 'created_at' | 'updated_at'>;
 
 function providerKeyView(r: ProviderKeyRow) {
   return {
@@ -87,6 +79,17 @@ function checkNameAndUrl(provider: ProviderKeyKind, name: string, baseUrl: strin
   } else if (baseUrl) {
     throw badRequest('baseUrl is only for custom OpenAI-compatible providers');
   }
+}
+
+/**
+ * A tenant's base URL may not point into the operator's network (see gateway/upstream/guard.ts).
+ * Resolving the host is a network call, so this runs before the command's transaction, never in
+ * it; the gateway checks again on every new connection (DNS answers change).
+ */
+export async function vetBaseUrl(baseUrl: string | undefined, allowPrivateUpstreams: boolean): Promise<void> {
+  if (baseUrl === undefined) return;
+  const problem = await upstreamUrlProblem(baseUrl, allowPrivateUpstreams);
+  if (problem) throw badRequest(problem);
 }
 
 async function nameTaken(em: EntityManager, orgId: string, name: string, exceptId: string | null) {

@@ -24,9 +24,9 @@ export const teamRouter = router({
       runCommand(ctx.services, ctx.user.id, (work) => team.updateMemberRole(work, ctx.role, ctx.orgId, input.userId, input.role)),
     ),
   removeMember: orgProcedure('member.manage')
-    .input(s.memberRef)
+    .input(s.memberRemoveInput)
     .mutation(({ ctx, input }) =>
-      runCommand(ctx.services, ctx.user.id, (work) => team.removeMember(work, ctx.role, ctx.orgId, input.userId, 'removed')),
+      runCommand(ctx.services, ctx.user.id, (work) => team.removeMember(work, ctx.role, ctx.orgId, input.userId, 'removed', { transferKeysTo: input.transferKeysTo })),
     ),
   leave: orgProcedure('org.view')
     .input(s.orgRef)

@@ -4,7 +4,8 @@ import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { assignableRoles, canChangeMember, ROLE_LABELS, type Role } from '../../../shared/permissions.js';
 import type { Work } from '../../events/unit-of-work.js';
-import { conflict, forbidden, notFound, precondition } from '../../trpc/errors.js';
+import { badRequest, conflict, forbidden, notFound, precondition } from '../../errors.js';
+import { activeKeysByCreator, revokeKeysCreatedBy, transferKeysCreatedBy } from '../apiKeys/service.js';
 import { User, type UserEntity } from '../auth/entities.js';
 import { Membership, Organization } from '../organizations/entities.js';
 import { Invitation, type InvitationEntity } from './entities.js';
@@ -27,7 +28,9 @@ export async function listMembers(em: EntityManager, orgId: string) {
       where m.org_id = ? order by case m.role when 'owner' then 0 when 'admin' then 1 else 2 end, u.name`,
     [orgId],
   );
-  return rows.map((r) => ({ userId: r.user_id, email: r.email, name: r.name, role: r.role, joinedAt: r.created_at }));
+  // What removing each member would do to the organization's gateway keys (the remove dialog says it).
+  const keys = await activeKeysByCreator(em, orgId);
+  return rows.map((r) => ({ userId: r.user_id, email: r.email, name: r.name, role: r.role, joinedAt: r.created_at, activeApiKeys: keys.get(r.user_id) ?? 0 }));
 }
 
 export async function listPendingInvitations(em: EntityManager, orgId: string) {
@@ -125,19 +128,17 @@ export async function acceptInvitation(work: Work, user: UserEntity, token: stri
   if (invitation.email !== user.email) {
     throw forbidden(`this invitation was sent to ${invitation.email}; sign in with that account to accept it`);
   }
+  const member = await em.findOne(Membership, { orgId: invitation.orgId, userId: user.id });
+  // Refused, not consumed: accepting would change nothing (the role stays as it is), and a role change is an owner's or admin's call.
+  if (member) throw conflict(`you are already a member of this organization (as ${ROLE_LABELS[member.role]}); the invitation stays open`);
   invitation.acceptedAt = new Date();
   invitation.acceptedBy = user.id;
-  const member = await em.findOne(Membership, { orgId: invitation.orgId, userId: user.id });
-  if (!member) {
-    em.create(Membership, { id: randomUUID(), orgId: invitation.orgId, userId: user.id, role: invitation.role, createdAt: new Date() });
-  }
+  em.create(Membership, { id: randomUUID(), orgId: invitation.orgId, userId: user.id, role: invitation.role, createdAt: new Date() });
   await em.flush();
   work.audit(invitation.orgId, 'invitation.accepted', { type: 'invitation', id: invitation.id }, null, { email: user.email });
   work.emit(invitation.orgId, { type: 'invitation.accepted', invitationId: invitation.id, email: invitation.email });
-  if (!member) {
-    work.audit(invitation.orgId, 'member.added', { type: 'member', id: user.id }, null, { email: user.email, role: invitation.role });
-    work.emit(invitation.orgId, { type: 'member.added', userId: user.id, email: user.email, name: user.name, role: invitation.role });
-  }
+  work.audit(invitation.orgId, 'member.added', { type: 'member', id: user.id }, null, { email: user.email, role: invitation.role });
+  work.emit(invitation.orgId, { type: 'member.added', userId: user.id, email: user.email, name: user.name, role: invitation.role });
   return { orgId: invitation.orgId };
 }
 
@@ -163,7 +164,12 @@ export async function updateMemberRole(work: Work, actorRole: Role, orgId: strin
   return { userId, role };
 }
 
-export async function removeMember(work: Work, actorRole: Role, orgId: string, userId: string, reason: 'removed' | 'left') {
+/**
+ * Removes a member (or the member leaves). The API keys they created stop working with them: they
+ * are revoked, on every instance's gateway before this answers, unless the remover gives them to a
+ * member who stays (`transferKeysTo`), who then owns them.
+ */
+export async function removeMember(work: Work, actorRole: Role, orgId: string, userId: string, reason: 'removed' | 'left', opts: { transferKeysTo?: string } = {}) {
   const { em } = work;
   await lockOrganization(em, orgId);
   const member = await em.findOne(Membership, { orgId, userId });
@@ -172,11 +178,25 @@ export async function removeMember(work: Work, actorRole: Role, orgId: string, u
     throw forbidden(`your role (${actorRole}) cannot remove ${ROLE_LABELS[member.role]}s`);
   }
   if (member.role === 'owner' && (await countOwners(em, orgId)) <= 1) throw precondition(LAST_OWNER);
+  const heirId = opts.transferKeysTo;
+  if (heirId !== undefined) {
+    if (heirId === userId) throw badRequest('transferKeysTo: the API keys must go to a member who stays, not to the one leaving');
+    // The organization row lock above keeps the heir from being removed meanwhile.
+    if (!(await em.findOne(Membership, { orgId, userId: heirId }))) throw notFound('member to transfer the API keys to');
+  }
   const user = await em.findOne(User, { id: userId });
   em.remove(member);
   await em.flush();
   await em.execute('delete from presence where org_id = ? and user_id = ?', [orgId, userId]);
-  work.audit(orgId, reason === 'left' ? 'member.left' : 'member.removed', { type: 'member', id: userId }, { email: user?.email, role: member.role }, null);
+  const revoked = heirId === undefined ? await revokeKeysCreatedBy(work, orgId, userId, work.actorId) : [];
+  const transferred = heirId !== undefined ? await transferKeysCreatedBy(work, orgId, userId, heirId) : [];
+  work.audit(
+    orgId,
+    reason === 'left' ? 'member.left' : 'member.removed',
+    { type: 'member', id: userId },
+    { email: user?.email, role: member.role },
+    { apiKeysRevoked: revoked.length, apiKeysTransferred: transferred.length, ...(heirId !== undefined ? { apiKeysTransferredTo: heirId } : {}) },
+  );
   work.emit(orgId, { type: 'member.removed', userId, reason });
-  return { ok: true as const };
+  return { ok: true as const, apiKeys: { revoked: revoked.length, transferred: transferred.length, transferredTo: heirId ?? null } };
 }

@@ -5,7 +5,7 @@
  */
 import { nanosToDecimal } from '../../../shared/money.js';
 import { runCommand } from '../../events/unit-of-work.js';
-import type { Services } from '../../trpc/context.js';
+import type { Services } from '../../services.js';
 import type { UsageRecord } from './meter.js';
 
 export class UsageEvents {

@@ -6,18 +6,38 @@
  * record's response, so records are committed within ~25 ms of their response under normal load,
  * and under load batches grow rather than commits running back to back.
  *
+ * Exactly once: every batch has an id, claimed (usage_batch) in the transaction that writes it. A
+ * commit whose reply is lost (the connection drops after PostgreSQL committed) is retried; the retry
+ * finds its claim and is a no-op that counts as success. A batch split in halves (a record the
+ * database refuses) gives its halves ids derived from its own (`id.0`, `id.1`) and a half first
+ * looks for its ancestors' claims, so a half never re-applies what its whole already committed.
+ * Claims are kept a day (retries last seconds to minutes), then pruned by the meter.
+ *
+ * Never dropped, never blocking: text the database cannot hold (lone UTF-16 surrogates, NUL) is
+ * replaced with U+FFFD before writing, in bodies, model names, error text and rollup keys. A batch
+ * the database still refuses is split at once (connection errors and deadlocks are retried whole,
+ * with backoff); a single refused record is written again without its bodies. Only a record refused
+ * even without bodies is given up (logged in full, counted in stats.dropped).
+ *
+ * Lock order: a batch first key-share-locks its organizations' rows (in id order), then writes
+ * logs, rollups and keys' last use, then deducts. Deleting a project or an organization locks the
+ * organization row first too, so they queue behind the batch (or it behind them) and never deadlock.
+ *
  * What a crash can lose: records live in process memory between the response and their commit.
  * SIGTERM (BuiltApp.close) stops accepting requests, waits for calls in flight, and drains every
- * pending record before exiting. kill -9 (or a power cut) loses the records not yet committed:
- * at most the last ~25 ms of answered calls per instance (plus any batch being retried while the
- * database is unreachable); those calls were served but are neither logged nor charged.
- * A committed batch is never partially applied: logs, rollups and the deduction commit together.
+ * pending record before exiting (giving up after 10 s of an unreachable database). kill -9 (or a
+ * power cut) loses the records not yet committed: at most the last ~25 ms of answered calls per
+ * instance (plus any batch being retried while the database is unreachable); those calls were
+ * served but are neither logged nor charged. A committed batch is never partially applied: logs,
+ * rollups and the deduction commit together, and never twice.
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { nanosToDecimal } from '../../../shared/money.js';
 import { runSqlCommand } from '../../events/unit-of-work.js';
+import { handlePoolErrors, isDatabaseUnavailable } from '../../db/pg-errors.js';
 import { deductUsage } from '../billing/ledger.js';
-import type { Services } from '../../trpc/context.js';
+import type { Services } from '../../services.js';
 import { LATENCY_COLUMNS, latencyBucket } from './histogram.js';
 
 export type PaidBy = 'credits' | 'provider_key' | 'cache' | 'none';
@@ -110,8 +130,41 @@ export function projectRollupRows(rows: RollupRow[]): RollupRow[] {
   return [...out.values()];
 }
 
-/** PostgreSQL text and jsonb cannot hold NUL characters. */
-const withoutNul = (json: string) => json.replace(/\\u0000/g, '\\ufffd');
+/** What PostgreSQL text and jsonb refuse: NUL, and UTF-16 surrogates that are not half of a pair. */
+const UNSTORABLE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]|\u0000/g;
+/** The text with what PostgreSQL refuses replaced by U+FFFD (same length: slicing first is safe). */
+export const storableText = (text: string) => text.replace(UNSTORABLE, '\ufffd');
+/**
+ * The same in JSON text: JSON.stringify writes paired surrogates as they are and escapes NUL and
+ * lone surrogates as `\u0000` / `\ud800`; those escapes become `\ufffd` (not a `\\u0000` written
+ * by an escaped backslash, which is literal text: hence the even run of backslashes before it).
+ */
+const UNSTORABLE_ESCAPES = /(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/gi;
+export const storableJson = (json: string) => json.replace(UNSTORABLE_ESCAPES, '$1\\ufffd');
+
+const int32 = (n: number) => (Number.isFinite(n) ? Math.max(-2_147_483_648, Math.min(2_147_483_647, Math.round(n))) : 0);
+
+/**
+ * A record the database can take, whatever the call produced: text repaired and cut to its column,
+ * counts whole and in range. Done once when recorded, so logs and rollup keys agree.
+ */
+export function storableRecord(r: UsageRecord): UsageRecord {
+  return {
+    ...r,
+    provider: storableText(r.provider.slice(0, 40)),
+    model: storableText(r.model.slice(0, 200)),
+    error: r.error === null ? null : storableText(r.error.slice(0, 1000)),
+    inputTokens: Math.max(0, int32(r.inputTokens)),
+    outputTokens: Math.max(0, int32(r.outputTokens)),
+    cachedTokens: Math.max(0, int32(r.cachedTokens)),
+    cacheWriteTokens: Math.max(0, int32(r.cacheWriteTokens)),
+    costNanos: r.costNanos < 0n ? 0n : r.costNanos,
+    latencyMs: Math.max(0, int32(r.latencyMs)),
+    ttftMs: r.ttftMs === null ? null : Math.max(0, int32(r.ttftMs)),
+    status: Number.isInteger(r.status) && r.status >= 100 && r.status <= 999 ? r.status : 500,
+    createdAt: Number.isFinite(r.createdAt.getTime()) ? r.createdAt : new Date(),
+  };
+}
 
 function hourOf(d: Date): string {
   return new Date(Math.floor(d.getTime() / 3_600_000) * 3_600_000).toISOString();
@@ -200,7 +253,50 @@ export interface MeterOptions {
   onBalance?: (orgId: string, creditsNanos: bigint) => void;
 }
 
+/**
+ * Fault injection for tests: called at the start of a batch's transaction ('begin'), after its rows
+ * were written and before its deductions ('written'), just before its COMMIT ('beforeCommit'), and
+ * after the commit returned ('afterCommit': throwing there is a commit that succeeded but whose
+ * reply was lost). Never set in production.
+ */
+export type MeterFault = (point: 'begin' | 'written' | 'beforeCommit' | 'afterCommit', batchId: string, records: UsageRecord[]) => void | Promise<void>;
+
 const LAST_USED_EVERY_MS = 60_000;
+/** Claims older than this are pruned (no retry lasts anywhere near as long). */
+const CLAIM_KEEP = '1 day';
+const PRUNE_EVERY_MS = 10 * 60_000;
+/** A record refused this many times, even without its bodies, is given up. */
+const MAX_REFUSALS = 3;
+
+// The batch's claim: none of its ancestors (a split half's whole) committed, and its own id is new.
+const CLAIM_BATCH = `insert into usage_batch (id, created_at)
+  select ?, now() where not exists (select 1 from usage_batch where id = any(?::varchar[]))
+  on conflict (id) do nothing returning id`;
+// The batch's organizations, key-share-locked in id order before anything else (see the header);
+// an organization deleted since its calls is missing here and its records are skipped.
+const LOCK_ORGANIZATIONS = `select id::text as id from organization where id = any(?::uuid[]) order by id for key share`;
+
+/** `a.0.1` -> [`a`, `a.0`]: the batches a split half was part of. */
+function ancestorsOf(batchId: string): string[] {
+  const parts = batchId.split('.');
+  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join('.'));
+}
+
+type Failure = 'unreachable' | 'transient' | 'refused';
+
+/**
+ * Why a batch failed: the database is unreachable (retry the whole batch until it is back), a
+ * conflict worth retrying as is (deadlock, serialization, lock or statement timeout, out of
+ * resources), or the batch itself was refused (split it to find the record at fault).
+ */
+function failureOf(err: unknown): Failure {
+  if (isDatabaseUnavailable(err) || isConnectionError(err)) return 'unreachable';
+  const code = String((err as { code?: unknown })?.code ?? '');
+  if (/^(40|53|55P03|57014)/.test(code)) return 'transient';
+  return 'refused';
+}
+
+const hasBody = (r: UsageRecord) => r.requestBody != null || r.responseBody != null;
 
 export class UsageMeter {
   private pending: UsageRecord[] = [];
@@ -208,11 +304,20 @@ export class UsageMeter {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private closing = false;
+  /** flush() callers waiting: batches go at once, as when closing, but the meter stays open. */
+  private flushing = 0;
+  private lastPrunedAt = -Infinity;
+  private pruning: Promise<void> | null = null;
   private readonly lastUsedWritten = new Map<string, number>();
   private readonly maxBatch: number;
   private readonly pool: pg.Pool;
-  /** Batches committed and records lost (for tests, benches and the logs). */
-  readonly stats = { batches: 0, records: 0, failures: 0, dropped: 0 };
+  /** Tests only: see MeterFault. */
+  fault: MeterFault | null = null;
+  /**
+   * Batches committed (split halves count apart), records committed, failed attempts, retries that
+   * found their batch already applied, records written without their bodies, records given up.
+   */
+  readonly stats = { batches: 0, records: 0, failures: 0, duplicates: 0, stripped: 0, dropped: 0 };
 
   constructor(
     private readonly services: Services,
@@ -221,12 +326,13 @@ export class UsageMeter {
     this.maxBatch = opts.maxBatch ?? 2000;
     // One batch commits at a time; a second connection covers a broken one being replaced.
     this.pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 2, idleTimeoutMillis: 60_000, application_name: 'usage-meter' });
-    this.pool.on('error', (err) => this.services.log.warn({ err }, 'usage meter connection lost'));
+    // Idle or checked out mid-batch, a broken connection is logged, never an uncaught 'error' event.
+    handlePoolErrors(this.pool, this.services.log, 'usage meter');
   }
 
   record(r: UsageRecord): void {
     if (this.pending.length === 0) this.oldestPendingAt = performance.now();
-    this.pending.push(r);
+    this.pending.push(storableRecord(r));
     if (!this.running) this.schedule();
   }
 
@@ -236,12 +342,12 @@ export class UsageMeter {
 
   /**
    * The next batch commits `windowMs` after its oldest record was answered (at once when closing or
-   * when a full batch waits). Records that arrive during a commit wait out their own window too, so
-   * under load batches grow rather than commits following one another back to back.
+   * flushing, or when a full batch waits). Records that arrive during a commit wait out their own
+   * window too, so under load batches grow rather than commits following one another back to back.
    */
   private schedule(): void {
     if (this.running || this.pending.length === 0) return;
-    const now = this.closing || this.opts.windowMs === 0 || this.pending.length >= this.maxBatch;
+    const now = this.closing || this.flushing > 0 || this.opts.windowMs === 0 || this.pending.length >= this.maxBatch;
     const wait = now ? 0 : this.oldestPendingAt + this.opts.windowMs - performance.now();
     if (wait <= 0) return this.kick();
     this.timer ??= setTimeout(() => {
@@ -258,63 +364,82 @@ export class UsageMeter {
     if (this.running || this.pending.length === 0) return;
     // Leftovers of an oversized backlog keep the old timestamp: they are due at once.
     const batch = this.pending.splice(0, this.maxBatch);
-    this.running = this.commitWithRetry(batch).finally(() => {
+    this.running = this.commitWithRetry(batch, randomUUID()).finally(() => {
       this.running = null;
+      this.prune();
       this.schedule();
     });
   }
 
-  private async commitWithRetry(batch: UsageRecord[]): Promise<void> {
+  /**
+   * Commits `batch` under `batchId`, however long the database takes to come back. A refused batch
+   * is split at once (halves `id.0` and `id.1`, no wait: the others' records must not queue behind
+   * a poisoned one); a refused single record is written again without its bodies.
+   */
+  private async commitWithRetry(batch: UsageRecord[], batchId: string): Promise<void> {
     const started = Date.now();
+    let records = batch;
+    let refusals = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.commit(batch, attempt > 1);
+        const applied = await this.commit(records, batchId);
+        if (!applied) this.stats.duplicates++;
         this.stats.batches++;
-        this.stats.records += batch.length;
+        this.stats.records += records.length;
         try {
-          this.opts.onCommitted?.(batch);
+          this.opts.onCommitted?.(records);
         } catch (err) {
           this.services.log.error({ err }, 'usage listener failed');
         }
         return;
       } catch (err) {
         this.stats.failures++;
-        this.services.log.error({ err, attempt, records: batch.length }, 'usage batch failed; retrying');
-        // A record the database refuses must not hold the others back: halve until it is alone.
-        if (attempt >= 3 && batch.length > 1) {
-          const half = Math.ceil(batch.length / 2);
-          await this.commitWithRetry(batch.slice(0, half));
-          await this.commitWithRetry(batch.slice(half));
-          return;
-        }
-        const givingUp = (attempt >= 3 && batch.length === 1 && !isConnectionError(err)) || (this.closing && Date.now() - started > 10_000);
-        if (givingUp) {
-          this.stats.dropped += batch.length;
-          this.services.log.error({ err, records: batch.map((r) => ({ ...r, costNanos: r.costNanos.toString(), requestBody: undefined, responseBody: undefined })) }, 'usage records dropped');
-          return;
+        const failure = failureOf(err);
+        this.services.log.error({ err, attempt, batchId, records: records.length, failure }, 'usage batch failed; retrying');
+        if (failure === 'refused') {
+          if (records.length > 1) {
+            const half = Math.ceil(records.length / 2);
+            await this.commitWithRetry(records.slice(0, half), `${batchId}.0`);
+            await this.commitWithRetry(records.slice(half), `${batchId}.1`);
+            return;
+          }
+          refusals++;
+          const [only] = records as [UsageRecord];
+          if (hasBody(only)) {
+            // What the database cannot take is in the bodies (too deep, not serializable): keep the call, not its text.
+            records = [{ ...only, requestBody: null, responseBody: null }];
+            this.stats.stripped++;
+            continue;
+          }
+          if (refusals >= MAX_REFUSALS) return this.giveUp(records, err);
+        } else if (this.closing && Date.now() - started > 10_000) {
+          return this.giveUp(records, err);
         }
         await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 5_000)));
       }
     }
   }
 
+  private giveUp(records: UsageRecord[], err: unknown): void {
+    this.stats.dropped += records.length;
+    this.services.log.error({ err, records: records.map((r) => ({ ...r, costNanos: r.costNanos.toString(), requestBody: undefined, responseBody: undefined })) }, 'usage records dropped');
+  }
+
   /**
-   * One transaction per batch: the batch's rows in one statement, then one deduction per
-   * organization through billing. `checkOrganizations` (on retries) first drops the records of
-   * organizations deleted since their call; the first attempt assumes none was.
+   * One transaction per batch: the claim of its id, its organizations locked (those deleted since
+   * their calls skipped), its rows in one statement, then one deduction per organization through
+   * billing. Resolves false when the batch (or the whole it was split from) was already applied.
    */
-  private async commit(batch: UsageRecord[], checkOrganizations: boolean): Promise<void> {
-    await runSqlCommand(this.services, this.pool, null, async (work) => {
+  private async commit(batch: UsageRecord[], batchId: string): Promise<boolean> {
+    const applied = await runSqlCommand(this.services, this.pool, null, async (work) => {
       const { em } = work;
-      let records = batch;
-      if (checkOrganizations) {
-        const orgIds = [...new Set(batch.map((r) => r.orgId))];
-        const present = new Set(
-          (await em.execute<{ id: string }[]>('select id from organization where id in (select jsonb_array_elements_text(?::jsonb)::uuid)', [JSON.stringify(orgIds)])).map((r) => r.id),
-        );
-        records = present.size === orgIds.length ? batch : batch.filter((r) => present.has(r.orgId));
-        if (records.length === 0) return;
-      }
+      await this.fault?.('begin', batchId, batch);
+      const claimed = await em.execute<{ id: string }[]>(CLAIM_BATCH, [batchId, ancestorsOf(batchId)]);
+      if (claimed.length === 0) return false;
+      const orgIds = [...new Set(batch.map((r) => r.orgId))].sort();
+      const present = new Set((await em.execute<{ id: string }[]>(LOCK_ORGANIZATIONS, [orgIds])).map((r) => r.id));
+      const records = present.size === orgIds.length ? batch : batch.filter((r) => present.has(r.orgId));
+      if (records.length === 0) return true;
 
       const now = Date.now();
       const keysToTouch: Record<string, string> = {};
@@ -325,12 +450,13 @@ export class UsageMeter {
       const touched = Object.keys(keysToTouch);
       const rollups = rollupRows(records);
       await em.execute(WRITE_BATCH, [
-        withoutNul(JSON.stringify(records.map(logRow))),
-        JSON.stringify(rollups),
-        JSON.stringify(projectRollupRows(rollups)),
+        storableJson(JSON.stringify(records.map(logRow))),
+        storableJson(JSON.stringify(rollups)),
+        storableJson(JSON.stringify(projectRollupRows(rollups))),
         JSON.stringify(keysToTouch),
       ]);
-      // One deduction per organization, in a fixed order (the balance update row-locks the organization).
+      await this.fault?.('written', batchId, batch);
+      // One deduction per organization, in id order (the balance update row-locks the organization).
       const perOrg = new Map<string, { cost: bigint; requests: number }>();
       for (const r of records) {
         const charge = chargedNanos(r);
@@ -346,23 +472,60 @@ export class UsageMeter {
         const posted = await deductUsage(work, orgId, t.cost, { requestCount: t.requests, description: `Usage: ${t.requests} request${t.requests === 1 ? '' : 's'} (${nanosToDecimal(t.cost)})` });
         balances.push([orgId, posted.balanceAfterNanos]);
       }
+      await this.fault?.('beforeCommit', batchId, batch);
       work.afterCommit(() => {
         for (const id of touched) this.lastUsedWritten.set(id, now);
         // Other instances learn the balance from credits.changed; this one need not wait for it.
         for (const [orgId, balance] of balances) this.opts.onBalance?.(orgId, balance);
       });
+      return true;
     });
+    await this.fault?.('afterCommit', batchId, batch);
+    return applied;
+  }
+
+  /** Deletes claims older than CLAIM_KEEP, at most every PRUNE_EVERY_MS, beside the batches. */
+  private prune(): void {
+    if (this.pruning || this.closing || performance.now() - this.lastPrunedAt < PRUNE_EVERY_MS) return;
+    this.lastPrunedAt = performance.now();
+    this.pruning = this.pool
+      .query(`delete from usage_batch where created_at < now() - interval '${CLAIM_KEEP}'`)
+      .then(
+        () => {},
+        (err: unknown) => this.services.log.warn({ err }, 'usage meter: pruning old batch claims failed (retried later)'),
+      )
+      .finally(() => {
+        this.pruning = null;
+      });
   }
 
   /** Drains, then closes the meter's connections. */
   async close(): Promise<void> {
     await this.drain();
+    await this.pruning;
     await this.pool.end();
   }
 
-  /** Commits everything pending (SIGTERM path); resolves when nothing is left. */
+  /**
+   * Commits everything pending now (without waiting out the batching window) and resolves when
+   * nothing is left; the meter then batches as before. For tests and benches.
+   */
+  async flush(): Promise<void> {
+    this.flushing++;
+    try {
+      await this.settle();
+    } finally {
+      this.flushing--;
+    }
+  }
+
+  /** Commits everything pending (SIGTERM path); resolves when nothing is left. The meter stays closing. */
   async drain(): Promise<void> {
     this.closing = true;
+    await this.settle();
+  }
+
+  private async settle(): Promise<void> {
     this.kick();
     while (this.running || this.pending.length > 0) {
       if (this.running) await this.running;

@@ -42,13 +42,14 @@ function TransactionsContent() {
   const { state, loadFirst } = list;
 
   /** Live: the newest page merged over what is shown; what arrived is highlighted for a moment. */
-  const mergeSoon = createThrottle(async () => {
+  const mergeArrived = async () => {
     const arrived = await list.mergeNewest();
     if (arrived.length) {
       setFresh(new Set([...fresh(), ...arrived]));
       setTimeout(() => setFresh((s) => new Set([...s].filter((id) => !arrived.includes(id)))), 4000);
     }
-  }, LIVE_THROTTLE_MS);
+  };
+  const mergeSoon = createThrottle(() => void mergeArrived(), LIVE_THROTTLE_MS);
   ctx.onEvent((e) => {
     if (e.type === 'credits.changed' || (e.type === 'billing.updated' && (e.reason === 'payment_failed' || e.reason === 'invoice'))) mergeSoon();
   });
@@ -124,26 +125,19 @@ function TransactionRow(props: { txn: Transaction; fresh: boolean; onChanged: ()
   const ctx = useOrg();
   const t = () => props.txn;
   const moved = () => t().status === 'completed';
-  const refundKind = (): 'credit-back' | 'refund' | null => {
-    if (!ctx.can('billing.manage') || !moved()) return null;
-    if (t().type === 'usage') return 'credit-back';
-    if (t().type === 'purchase' || t().type === 'auto_topup') return 'refund';
-    return null;
-  };
+  // Usage is credited back by support (npm run admin -- billing:credit-back), not from here; the
+  // server says which purchases can still be refunded (within 14 days, not refunded yet).
+  const refundable = () => ctx.can('billing.manage') && moved() && t().refundable === true;
 
   const refund = async () => {
-    const kind = refundKind();
-    if (!kind) return;
+    if (!refundable()) return;
     const amount = formatAmount(t().amount.replace(/^-/, ''));
     const done = await confirmWithInput({
-      title: kind === 'credit-back' ? 'Credit back this usage charge?' : `Refund this ${amount} purchase?`,
-      body:
-        kind === 'credit-back'
-          ? `${amount} returns to the balance. The reason is kept with the transaction.`
-          : `The unspent part is refunded to the original payment method and the same credits leave the balance. Possible within 14 days, while at most 10% of the purchase is spent.`,
-      confirmLabel: kind === 'credit-back' ? 'Credit back' : 'Refund purchase',
-      danger: kind === 'refund',
-      input: { label: 'Reason', placeholder: kind === 'credit-back' ? 'e.g. Failed requests during an outage' : 'e.g. Bought the wrong amount' },
+      title: `Refund this ${amount} purchase?`,
+      body: `The unspent part is refunded to the original payment method and the same credits leave the balance. Possible within 14 days, while at most 10% of the purchase is spent (usage still being recorded counts).`,
+      confirmLabel: 'Refund purchase',
+      danger: true,
+      input: { label: 'Reason', placeholder: 'e.g. Bought the wrong amount' },
       action: async (reason) => {
         const checked = validate(refundInput, { orgId: ctx.orgId(), transactionId: t().id, reason });
         if (!checked.ok) throw new Error(Object.values(checked.errors)[0]);
@@ -151,7 +145,7 @@ function TransactionRow(props: { txn: Transaction; fresh: boolean; onChanged: ()
       },
     });
     if (done) {
-      toast.success(kind === 'credit-back' ? 'Usage credited back.' : 'Purchase refunded.');
+      toast.success('Purchase refunded.');
       props.onChanged();
     }
   };
@@ -182,13 +176,11 @@ function TransactionRow(props: { txn: Transaction; fresh: boolean; onChanged: ()
         </Show>
       </td>
       <td class="row-actions">
-        <Show when={refundKind()}>
-          {(kind) => (
-            <Button size="sm" variant="ghost" onClick={() => void refund()}>
-              {kind() === 'credit-back' ? 'Credit back' : 'Refund'}
-              <span class="sr-only"> transaction {t().id}</span>
-            </Button>
-          )}
+        <Show when={refundable()}>
+          <Button size="sm" variant="ghost" onClick={() => void refund()}>
+            Refund
+            <span class="sr-only"> transaction {t().id}</span>
+          </Button>
         </Show>
       </td>
     </tr>

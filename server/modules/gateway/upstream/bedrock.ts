@@ -94,7 +94,7 @@ export const bedrockAnthropicAdapter: ProtocolAdapter = {
         const type = message.headers[':message-type'];
         if (type === 'exception' || type === 'error') {
           const kind = String(message.headers[':exception-type'] ?? message.headers[':error-code'] ?? 'error');
-          let detail = '';
+          let detail: string;
           try {
             detail = String((JSON.parse(message.payload.toString('utf8')) as { message?: unknown }).message ?? '');
           } catch {

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { Pool, errors as undiciErrors } from 'undici';
 import { upstreamFailed, upstreamTimeout, GatewayError } from '../errors.js';
+import { UpstreamAddressRefused, type UpstreamConnector, type UpstreamGuard } from './guard.js';
 
 export interface UpstreamCall {
   status: number;
@@ -18,32 +19,53 @@ export interface UpstreamCall {
   abort(): void;
 }
 
-/** Upstream URLs split once into their pool (per origin) and request path. */
-const routes = new Map<string, { pool: Pool; path: string; auth?: string }>();
-const pools = new Map<string, Pool>();
-
-function routeOf(url: string) {
-  let route = routes.get(url);
-  if (!route) {
-    const u = new URL(url);
-    let pool = pools.get(u.origin);
-    if (!pool) pools.set(u.origin, (pool = new Pool(u.origin, { connections: 1024, keepAliveTimeout: 10_000, pipelining: 1 })));
-    route = { pool, path: `${u.pathname}${u.search}`, ...(u.username ? { auth: `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` } : {}) };
-    if (routes.size < 1000) routes.set(url, route);
-  }
-  return route;
+/**
+ * The one place the undici pool options are built (every upstream connection is made with these).
+ */
+export function upstreamPoolOptions(connect?: UpstreamConnector): Pool.Options {
+  // `connect`: the SSRF guard's connector (guard.ts) for origins a tenant chose; undici's own otherwise.
+  return { connections: 1024, keepAliveTimeout: 10_000, pipelining: 1, ...(connect ? { connect } : {}) };
 }
 
-/** Closes every upstream connection (tests and shutdown). */
-export async function closeUpstreamPools(): Promise<void> {
-  const all = [...pools.values()];
-  pools.clear();
-  routes.clear();
-  await Promise.all(all.map((p) => p.close().catch(() => {})));
+/**
+ * This process's upstream connections: one undici Pool per origin, and upstream URLs split once
+ * into their pool and request path. A member of the gateway (built by createServices), closed with it.
+ */
+export class UpstreamPools {
+  private readonly routes = new Map<string, { pool: Pool; path: string; auth?: string }>();
+  private readonly pools = new Map<string, Pool>();
+
+  /** `guard` decides how each origin's connections are made (checked addresses for tenants' URLs). */
+  constructor(private readonly guard?: UpstreamGuard) {}
+
+  private routeOf(url: string) {
+    let route = this.routes.get(url);
+    if (!route) {
+      const u = new URL(url);
+      let pool = this.pools.get(u.origin);
+      if (!pool) this.pools.set(u.origin, (pool = new Pool(u.origin, upstreamPoolOptions(this.guard?.connectFor(u.origin)))));
+      route = { pool, path: `${u.pathname}${u.search}`, ...(u.username ? { auth: `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` } : {}) };
+      if (this.routes.size < 1000) this.routes.set(url, route);
+    }
+    return route;
+  }
+
+  postJson(url: string, headers: Record<string, string>, payload: string, timeoutMs: number, providerLabel: string): { response: Promise<UpstreamCall>; abort(): void } {
+    return postJson(this.routeOf(url), headers, payload, timeoutMs, providerLabel);
+  }
+
+  /** Closes every upstream connection (shutdown). */
+  async close(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    this.routes.clear();
+    await Promise.all(all.map((p) => p.close().catch(() => {})));
+  }
 }
 
 function failure(err: unknown, providerLabel: string, timeoutMs: number, aborted: boolean, stage: 'connect' | 'body'): GatewayError {
   if (err instanceof GatewayError) return err;
+  if (err instanceof UpstreamAddressRefused) return upstreamFailed(`${providerLabel} was not called: ${err.message}`, 'upstream_address_refused');
   if (aborted) return new GatewayError(499, 'canceled', 'server_error', 'canceled');
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) return upstreamTimeout(timeoutMs);
   if (stage === 'body') return upstreamFailed(`${providerLabel} closed the connection mid-response`, 'upstream_disconnected');
@@ -52,8 +74,13 @@ function failure(err: unknown, providerLabel: string, timeoutMs: number, aborted
   return upstreamFailed(`could not reach ${providerLabel}: ${code}`, 'upstream_unreachable');
 }
 
-export function postJson(url: string, headers: Record<string, string>, payload: string, timeoutMs: number, providerLabel: string): { response: Promise<UpstreamCall>; abort(): void } {
-  const { pool, path, auth } = routeOf(url);
+function postJson(
+  { pool, path, auth }: { pool: Pool; path: string; auth?: string },
+  headers: Record<string, string>,
+  payload: string,
+  timeoutMs: number,
+  providerLabel: string,
+): { response: Promise<UpstreamCall>; abort(): void } {
   // undici takes an EventEmitter as the abort signal ('abort' event): much cheaper to make per call
   // than an AbortController, which showed in the gateway's profile.
   const signal = new EventEmitter();

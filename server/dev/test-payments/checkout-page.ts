@@ -1,6 +1,6 @@
 /** The test-payment provider's checkout page, served by the product at /test-payments/checkout/:id. */
 import type { FastifyInstance } from 'fastify';
-import { isSameOriginRequest } from '../../../auth/origin.js';
+import { isSameOriginRequest } from '../../auth/origin.js';
 import { TEST_METHODS, type FakeStripe, type TestMethod } from './fake-stripe.js';
 
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -57,7 +57,7 @@ ${methods.map((m, i) => `<label><input type="radio" name="method" value="${m}" $
   });
 
   app.post(`${prefix}/checkout/:id`, async (req, reply) => {
-    if (!isSameOriginRequest(req.headers)) return reply.code(403).send({ error: 'cross-origin form posts are not allowed' });
+    if (!isSameOriginRequest(req)) return reply.code(403).send({ error: 'cross-origin form posts are not allowed' });
     const id = (req.params as { id: string }).id;
     const method = String((req.body as Record<string, unknown> | undefined)?.method ?? 'card') as TestMethod;
     if (!(method in TEST_METHODS)) return reply.code(400).type('text/html').send(await render(id, 'Choose a test payment method.'));

@@ -6,7 +6,7 @@
  * It refuses to run in production.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import qs from 'qs';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { FakeStripeStore, newId, type StripeObject } from './store.js';
@@ -172,7 +172,8 @@ export class FakeStripe {
       object: 'payment_method',
       created: now(),
       type: spec.type,
-      [spec.type]: spec.details,
+      // Like Stripe: the same card or account always has the same fingerprint.
+      [spec.type]: { ...spec.details, fingerprint: `fp_test_${createHash('sha256').update(method).digest('hex').slice(0, 16)}` },
       customer: customerId,
       metadata: { test_behavior: method },
     });
@@ -367,7 +368,13 @@ export class FakeStripe {
     return pi;
   }
 
+  /** Refunds part or all of a payment; refunds of one payment take turns, so they never exceed it. */
   async createRefund(params: Record<string, any>, viaDashboard = false): Promise<StripeObject> {
+    if (typeof params.payment_intent !== 'string' || !params.payment_intent) throw new StripeApiError(400, { type: 'invalid_request_error', message: 'Missing required param: payment_intent.' });
+    return this.store.serialized(`refund:${params.payment_intent}`, () => this.createRefundNow(params, viaDashboard));
+  }
+
+  private async createRefundNow(params: Record<string, any>, viaDashboard: boolean): Promise<StripeObject> {
     const pi = await this.mustGet(params.payment_intent, 'payment_intent');
     if (pi.status !== 'succeeded' || !pi.latest_charge) throw new StripeApiError(400, { type: 'invalid_request_error', code: 'charge_not_refundable', message: 'This payment cannot be refunded.' });
     const charge = await this.mustGet(pi.latest_charge, 'charge');
@@ -375,6 +382,12 @@ export class FakeStripe {
     const amount = params.amount === undefined ? remaining : Number(params.amount);
     if (!Number.isInteger(amount) || amount <= 0 || amount > remaining) {
       throw new StripeApiError(400, { type: 'invalid_request_error', code: 'amount_too_large', message: `Refund amount ($${(amount / 100).toFixed(2)}) is greater than unrefunded amount on charge ($${(remaining / 100).toFixed(2)})` });
+    }
+    // The refunded total moves first, atomically and only within the charge: parallel refunds
+    // (here or in another process) can never refund more than was paid.
+    const updated = await this.store.addRefunded(charge.id, amount);
+    if (!updated) {
+      throw new StripeApiError(400, { type: 'invalid_request_error', code: 'charge_already_refunded', message: 'The charge has already been refunded (or the amount is more than what is left).' });
     }
     const refund = await this.store.put({
       id: newId('re'),
@@ -388,10 +401,10 @@ export class FakeStripe {
       reason: params.reason ?? null,
       metadata: { ...(params.metadata ?? {}), ...(viaDashboard ? { source: 'dashboard' } : {}) },
     });
-    charge.amount_refunded += amount;
-    charge.refunded = charge.amount_refunded === charge.amount;
-    charge.refunds = { object: 'list', data: [refund, ...charge.refunds.data], has_more: false };
-    await this.store.put(charge);
+    const latest = (await this.store.get(charge.id)) ?? updated;
+    latest.refunds = { object: 'list', data: [refund, ...(latest.refunds?.data ?? [])], has_more: false };
+    await this.store.put(latest);
+    Object.assign(charge, latest);
     await this.emit('refund.created', refund);
     await this.emit('charge.refunded', charge);
     return refund;
