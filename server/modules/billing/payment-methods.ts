@@ -72,9 +72,16 @@ export async function listPaymentMethods(em: EntityManager, services: PaymentMet
   return list.map((pm) => paymentMethodView(pm, state.defaultPaymentMethodId));
 }
 
+function nullIfMissing(err: unknown): null {
+  const e = err as { code?: string; statusCode?: number };
+  if (e?.code === 'resource_missing' || e?.statusCode === 404) return null;
+  throw err;
+}
+
 async function ownedPaymentMethod(em: EntityManager, provider: BillingProvider, orgId: string, paymentMethodId: string) {
   const state = await loadBillingState(em, orgId);
-  const pm = state.stripeCustomerId ? await provider.stripe.paymentMethods.retrieve(paymentMethodId).catch(() => null) : null;
+  // Only Stripe's "no such payment method" means not found; an outage must not pass for one.
+  const pm = state.stripeCustomerId ? await provider.stripe.paymentMethods.retrieve(paymentMethodId).catch(nullIfMissing) : null;
   const owner = typeof pm?.customer === 'string' ? pm.customer : pm?.customer?.id;
   if (!pm || !owner || owner !== state.stripeCustomerId) throw notFound('payment method');
   return { pm, state };
