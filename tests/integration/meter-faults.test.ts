@@ -15,7 +15,9 @@ import { waitFor } from '../helpers/billing.js';
 import { fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { balanceOf, flushUsage, gatewaySetup, logsOf, meterOf, newOwner, rawChat, usageLedgerOf, type Owner } from '../helpers/gateway.js';
 import { ledgerCheck } from '../../server/modules/billing/ledger.js';
-import type { UsageRecord } from '../../server/modules/usage/meter.js';
+import pg from 'pg';
+import { claimBatch, type UsageRecord } from '../../server/modules/usage/meter.js';
+import type { Sql } from '../../server/events/unit-of-work.js';
 
 let upstream: FakeUpstream;
 let app: TestApp;
@@ -263,5 +265,50 @@ describe('the metering test helper', () => {
     meter.record(record(orgId, projectId, apiKeyId));
     expect(meter.pendingCount).toBe(1);
     await waitFor(async () => meter.pendingCount === 0 && (await logsOf(app, orgId)).length === 2, 2_000, 'the windowed batch to commit');
+  });
+});
+
+/** `?` placeholders on one plain connection, as the meter's unit of work runs them. */
+function sqlOn(client: pg.Client): Sql {
+  return {
+    execute: (async (text: string, params: unknown[] = []) => {
+      let n = 0;
+      return (await client.query(text.replace(/\?/g, () => `$${++n}`), params)).rows;
+    }) as Sql['execute'],
+  };
+}
+
+describe('a split half and a whole batch still committing', () => {
+  it('the half waits for the whole batch in flight, then sees its claim and applies nothing', async () => {
+    const whole = new pg.Client({ connectionString: app.databaseUrl });
+    const half = new pg.Client({ connectionString: app.databaseUrl });
+    await whole.connect();
+    await half.connect();
+    const onWhole = sqlOn(whole);
+    const onHalf = sqlOn(half);
+    try {
+      const id = `test-${Date.now()}`;
+      // The whole batch has claimed its id and is about to commit (its client may already have lost the reply).
+      await whole.query('begin');
+      expect(await claimBatch(onWhole, id)).toBe(true);
+      // Its first half starts meanwhile: without the family lock it would not see the uncommitted claim.
+      await half.query('begin');
+      let settled = false;
+      const halfClaim = claimBatch(onHalf, `${id}.0`).finally(() => {
+        settled = true;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled).toBe(false);
+      await whole.query('commit');
+      expect(await halfClaim).toBe(false);
+      await half.query('rollback');
+      // A half of a batch that never committed claims normally.
+      await half.query('begin');
+      expect(await claimBatch(onHalf, `other-${id}.1`)).toBe(true);
+      await half.query('rollback');
+    } finally {
+      await whole.end();
+      await half.end();
+    }
   });
 });

@@ -10,7 +10,8 @@
  * commit whose reply is lost (the connection drops after PostgreSQL committed) is retried; the retry
  * finds its claim and is a no-op that counts as success. A batch split in halves (a record the
  * database refuses) gives its halves ids derived from its own (`id.0`, `id.1`) and a half first
- * looks for its ancestors' claims, so a half never re-applies what its whole already committed.
+ * looks for its ancestors' claims (under the family's lock, so an ancestor still committing is waited
+ * for), so a half never re-applies what its whole already committed.
  * Claims are kept a day (retries last seconds to minutes), then pruned by the meter.
  *
  * Never dropped, never blocking: text the database cannot hold (lone UTF-16 surrogates, NUL) is
@@ -34,11 +35,14 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { nanosToDecimal } from '../../../shared/money.js';
-import { runSqlCommand } from '../../events/unit-of-work.js';
+import { runSqlCommand, type Sql } from '../../events/unit-of-work.js';
 import { handlePoolErrors, isDatabaseUnavailable } from '../../db/pg-errors.js';
 import { deductUsage } from '../billing/ledger.js';
 import type { Services } from '../../services.js';
 import { LATENCY_COLUMNS, latencyBucket } from './histogram.js';
+import type { RowOf } from '../../db/rows.js';
+import type { Organization } from '../organizations/entities.js';
+import type { UsageBatch } from './entities.js';
 
 export type PaidBy = 'credits' | 'provider_key' | 'cache' | 'none';
 
@@ -268,10 +272,30 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 /** A record refused this many times, even without its bodies, is given up. */
 const MAX_REFUSALS = 3;
 
-// The batch's claim: none of its ancestors (a split half's whole) committed, and its own id is new.
-const CLAIM_BATCH = `insert into usage_batch (id, created_at)
+// A whole batch's claim, taking its family's lock in the same statement (one round trip).
+const CLAIM_WHOLE_BATCH = `with family as (select pg_advisory_xact_lock(hashtextextended(?, 0)))
+  insert into usage_batch (id, created_at) select ?, now() from family
+  on conflict (id) do nothing returning id`;
+const LOCK_BATCH_FAMILY = `select pg_advisory_xact_lock(hashtextextended(?, 0))`;
+// A split half's claim: none of its ancestors committed, and its own id is new.
+const CLAIM_SPLIT_BATCH = `insert into usage_batch (id, created_at)
   select ?, now() where not exists (select 1 from usage_batch where id = any(?::varchar[]))
   on conflict (id) do nothing returning id`;
+
+/**
+ * Claims a batch id inside the batch's transaction; false when it (or the whole it was split from)
+ * was already applied. Every transaction of one batch family (the whole batch, its halves, theirs)
+ * holds the family's lock until it ends. A half takes the lock before looking for its ancestors'
+ * claims, in a statement of its own, so an ancestor whose commit is still in flight (its client saw
+ * the connection drop, the server had not finished) is waited for and then seen, never missed.
+ */
+export async function claimBatch(sql: Sql, batchId: string): Promise<boolean> {
+  const ancestors = ancestorsOf(batchId);
+  const family = `usage-batch:${ancestors[0] ?? batchId}`;
+  if (ancestors.length === 0) return (await sql.execute<RowOf<typeof UsageBatch, 'id'>[]>(CLAIM_WHOLE_BATCH, [family, batchId])).length > 0;
+  await sql.execute(LOCK_BATCH_FAMILY, [family]);
+  return (await sql.execute<RowOf<typeof UsageBatch, 'id'>[]>(CLAIM_SPLIT_BATCH, [batchId, ancestors])).length > 0;
+}
 // The batch's organizations, key-share-locked in id order before anything else (see the header);
 // an organization deleted since its calls is missing here and its records are skipped.
 const LOCK_ORGANIZATIONS = `select id::text as id from organization where id = any(?::uuid[]) order by id for key share`;
@@ -434,10 +458,9 @@ export class UsageMeter {
     const applied = await runSqlCommand(this.services, this.pool, null, async (work) => {
       const { em } = work;
       await this.fault?.('begin', batchId, batch);
-      const claimed = await em.execute<{ id: string }[]>(CLAIM_BATCH, [batchId, ancestorsOf(batchId)]);
-      if (claimed.length === 0) return false;
+      if (!(await claimBatch(em, batchId))) return false;
       const orgIds = [...new Set(batch.map((r) => r.orgId))].sort();
-      const present = new Set((await em.execute<{ id: string }[]>(LOCK_ORGANIZATIONS, [orgIds])).map((r) => r.id));
+      const present = new Set((await em.execute<RowOf<typeof Organization, 'id'>[]>(LOCK_ORGANIZATIONS, [orgIds])).map((r) => r.id));
       const records = present.size === orgIds.length ? batch : batch.filter((r) => present.has(r.orgId));
       if (records.length === 0) return true;
 
