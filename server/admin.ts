@@ -12,6 +12,8 @@ import { creditBackUsage } from './modules/billing/refunds.js';
 import { deletedOrganizationRecords, listDeletedOrganizations } from './modules/billing/deleted-organizations.js';
 import { decimalToNanos, nanosToDecimal } from '../shared/money.js';
 import { PLAN_IDS, type PlanId } from '../shared/plans.js';
+import type { RowOf } from './db/rows.js';
+import type { Organization } from './modules/organizations/entities.js';
 
 const USAGE = `usage: npm run admin -- <command>
   user:org-limit <email> <n|default>      organizations the user may own
@@ -66,7 +68,7 @@ async function main(args: string[]): Promise<number> {
       case 'org:plan': {
         if (!PLAN_IDS.includes(value as PlanId)) throw new Error(`plan must be one of ${PLAN_IDS.join(', ')}`);
         await runCommand(deps, null, async (work) => {
-          const rows = await work.em.execute<{ version: number; name: string; billing_email: string | null; retention_level: 'none' | 'retain'; old: string }[]>(
+          const rows = await work.em.execute<(RowOf<typeof Organization, 'version' | 'name' | 'billing_email' | 'retention_level'> & { old: string })[]>(
             `update organization o set plan = ?, version = o.version + 1 from organization prev where o.id = ? and prev.id = o.id
              returning o.version, o.name, o.billing_email, o.retention_level, prev.plan as old`,
             [value, target],

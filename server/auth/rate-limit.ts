@@ -7,13 +7,15 @@
  * the bar to a second factor (TOTP, or an emailed link), they never lock the owner out.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { RowOf } from '../db/rows.js';
+import type { RateLimit } from '../modules/auth/entities.js';
 
 export interface Limit { max: number; windowSeconds: number }
 
 type Sql = Pick<EntityManager, 'execute'>;
 
 export async function consumeRateLimit(em: Sql, key: string, limit: Limit): Promise<{ allowed: boolean; retryAfterSeconds: number; count: number }> {
-  const rows = await em.execute<{ count: number; window_start: Date }[]>(
+  const rows = await em.execute<RowOf<typeof RateLimit, 'count' | 'window_start'>[]>(
     `insert into rate_limit (key, window_start, count) values (?, now(), 1)
      on conflict (key) do update set
        count = case when rate_limit.window_start < now() - make_interval(secs => ?::double precision) then 1 else rate_limit.count + 1 end,
@@ -28,7 +30,7 @@ export async function consumeRateLimit(em: Sql, key: string, limit: Limit): Prom
 
 /** The count in the key's current window (0 when there is none, or it has passed). */
 export async function currentCount(em: Sql, key: string, limit: Limit): Promise<number> {
-  const rows = await em.execute<{ count: number }[]>(
+  const rows = await em.execute<RowOf<typeof RateLimit, 'count'>[]>(
     `select count from rate_limit where key = ? and window_start >= now() - make_interval(secs => ?::double precision)`,
     [key.slice(0, 300), limit.windowSeconds],
   );

@@ -6,6 +6,8 @@
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { INACTIVITY_TIMEOUT_MS } from './session.js';
+import type { RowOf } from '../db/rows.js';
+import type { Session } from '../modules/auth/entities.js';
 
 interface Log { warn(o: unknown, m?: string): void }
 
@@ -47,7 +49,7 @@ export class SocketSessionWatch {
     this.running = true;
     try {
       const ids = [...this.sockets.keys()];
-      const alive = await this.orm.em.fork().execute<{ id: string }[]>(
+      const alive = await this.orm.em.fork().execute<RowOf<typeof Session, 'id'>[]>(
         `select id from session where id in (select jsonb_array_elements_text(?::jsonb)) and last_verified_at > now() - make_interval(secs => ?)`,
         [JSON.stringify(ids), INACTIVITY_TIMEOUT_MS / 1000],
       );

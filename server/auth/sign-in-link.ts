@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SignInLink } from '../modules/auth/entities.js';
 import { generateSecureRandomString, hashSecret } from './session.js';
+import type { RowOf } from '../db/rows.js';
 
 export const SIGN_IN_LINK_TTL_MS = 15 * 60 * 1000;
 export const SIGN_IN_LINK_PATH = '/signin/link';
@@ -33,7 +34,7 @@ export function createSignInLink(em: EntityManager, userId: string): string {
 /** Claims a link once (one UPDATE: racing uses cannot both pass); the user it signs in, or null. */
 export async function claimSignInLink(em: Pick<EntityManager, 'execute'>, token: string): Promise<string | null> {
   if (!/^[a-z2-7]{20,80}$/.test(token)) return null;
-  const rows = await em.execute<{ user_id: string }[]>(
+  const rows = await em.execute<RowOf<typeof SignInLink, 'user_id'>[]>(
     `update sign_in_link set used_at = now() where token_hash = ? and used_at is null and expires_at > now() returning user_id`,
     [Buffer.from(hashSecret(token))],
   );

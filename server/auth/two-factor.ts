@@ -4,6 +4,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { decodeBase32IgnorePadding, encodeBase32UpperCaseNoPadding } from '@oslojs/encoding';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import QRCode from 'qrcode';
+import type { RowOf } from '../db/rows.js';
+import type { User } from '../modules/auth/entities.js';
 
 export function generateTotpKey(): string {
   const key = new Uint8Array(20);
@@ -40,7 +42,7 @@ export function totpStep(base32Key: string, code: string, now = Date.now()): big
 export async function consumeTotp(em: Pick<EntityManager, 'execute'>, userId: string, base32Key: string, code: string): Promise<boolean> {
   const step = totpStep(base32Key, code);
   if (step === null) return false;
-  const taken = await em.execute<{ id: string }[]>(
+  const taken = await em.execute<RowOf<typeof User, 'id'>[]>(
     'update app_user set totp_last_step = ? where id = ? and (totp_last_step is null or totp_last_step < ?) returning id',
     [step.toString(), userId, step.toString()],
   );

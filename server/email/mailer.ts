@@ -13,6 +13,7 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import type PgBoss from 'pg-boss';
 import { OutboxEmail } from './entities.js';
 import type { JobQueue } from '../jobs/queue.js';
+import type { RowOf } from '../db/rows.js';
 
 export interface MailLogger { info(obj: unknown, msg?: string): void; warn(obj: unknown, msg?: string): void }
 
@@ -97,7 +98,7 @@ export class Mailer {
    */
   async attempt(job: Pick<PgBoss.JobWithMetadata<{ id: string }>, 'data' | 'retryCount' | 'retryLimit'>): Promise<'sent' | 'skipped' | 'retry' | 'failed'> {
     const em = this.orm.em.fork();
-    const rows = await em.execute<{ recipient: string; subject: string; body: string }[]>(
+    const rows = await em.execute<RowOf<typeof OutboxEmail, 'recipient' | 'subject' | 'body'>[]>(
       `select recipient, subject, body from email_outbox where id = ? and status = 'pending'`,
       [job.data.id],
     );
@@ -111,7 +112,7 @@ export class Mailer {
       await this.transport.sendMail({ from: this.from, to: row.recipient, subject: row.subject, text: row.body });
     } catch (err) {
       const last = job.retryCount >= job.retryLimit;
-      const state = await em.execute<{ attempts: number }[]>(
+      const state = await em.execute<RowOf<typeof OutboxEmail, 'attempts'>[]>(
         `update email_outbox set attempts = attempts + 1, error = ?, status = ? where id = ? returning attempts`,
         [String(err).slice(0, 1000), last ? 'failed' : 'pending', job.data.id],
       );
@@ -129,7 +130,7 @@ export class Mailer {
    * changes nothing. Returns how many pending emails it handed over (again).
    */
   async handOverStranded(limit = 200): Promise<number> {
-    const rows = await this.orm.em.fork().execute<{ id: string; recipient: string; subject: string; body: string }[]>(
+    const rows = await this.orm.em.fork().execute<RowOf<typeof OutboxEmail, 'id' | 'recipient' | 'subject' | 'body'>[]>(
       `select id, recipient, subject, body from email_outbox where status = 'pending' and created_at < now() - interval '1 minute' order by created_at limit ?`,
       [limit],
     );

@@ -14,6 +14,8 @@ import { ORG_CHANNEL, type BusEvent, type EventBus } from './bus.js';
 import type { Mailer } from '../email/mailer.js';
 import type { BalanceObserver } from '../modules/billing/ledger.js';
 import type { InvalidationAcks } from '../modules/gateway/invalidation.js';
+import type { RowOf } from '../db/rows.js';
+import type { StoredEvent } from '../modules/live/entities.js';
 
 export interface Work {
   em: EntityManager;
@@ -57,7 +59,7 @@ function eventLockKey(orgId: string): string {
  */
 async function storeAndNotify(tx: Sql, bus: EventBus, event: OrgEvent, busEvent: BusEvent, lockOrgId: string | null): Promise<string> {
   const payload = bus.notifyPayloadSql(busEvent, 'stored.id::text');
-  const rows = await tx.execute<{ id: string }[]>(
+  const rows = await tx.execute<RowOf<typeof StoredEvent, 'id'>[]>(
     `with ${lockOrgId ? 'lock as (select pg_advisory_xact_lock(hashtextextended(?, 0))),' : ''}
      stored as (insert into org_event (org_id, type, payload, actor_id, created_at)
                 select ?::uuid, ?, ?::jsonb, ?::uuid, ?::timestamptz ${lockOrgId ? 'from lock' : ''} returning id)

@@ -11,6 +11,8 @@ import { toTRPCError, trpcCodeOf } from './errors.js';
 import { resolveOrgScope } from './org-scope.js';
 import { isDatabaseUnavailable } from '../db/pg-errors.js';
 import { budgetMessage, inputTransformer, refusalOf, walkWithinBudget } from './input-guard.js';
+import type { RowOf } from '../db/rows.js';
+import type { Membership } from '../modules/organizations/entities.js';
 
 export interface Meta {
   /** Set on every org-scoped procedure; the roles-matrix test reads it. */
@@ -108,7 +110,7 @@ export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
 });
 
 async function membershipRole(ctx: Context, orgId: string, userId: string): Promise<Role | null> {
-  const rows = await ctx.em.execute<{ role: Role }[]>('select role from membership where org_id = ? and user_id = ?', [orgId, userId]);
+  const rows = await ctx.em.execute<RowOf<typeof Membership, 'role'>[]>('select role from membership where org_id = ? and user_id = ?', [orgId, userId]);
   return rows[0]?.role ?? null;
 }
 

@@ -3,6 +3,8 @@
  * organization owning the referenced resource. Modules register the resources they own.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { RowOf } from '../db/rows.js';
+import type { Organization } from '../modules/organizations/entities.js';
 
 type Resolver = (em: EntityManager, id: string) => Promise<string | null>;
 
@@ -20,7 +22,7 @@ export function registerOrgScopedResource(inputKey: string, table: string): void
 }
 
 resolvers.set('orgId', async (em, id) => {
-  const rows = await em.execute<{ id: string }[]>('select id from organization where id = ?', [id]);
+  const rows = await em.execute<RowOf<typeof Organization, 'id'>[]>('select id from organization where id = ?', [id]);
   return rows[0]?.id ?? null;
 });
 registerOrgScopedResource('projectId', 'project');

@@ -3,6 +3,7 @@
  * organization deleted): a clear notice and a move to another organization, without a reload.
  * Then two-factor sign-in through the UI.
  */
+import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { decodeBase32IgnorePadding } from '@oslojs/encoding';
@@ -86,6 +87,11 @@ describe.skipIf(SKIP_BROWSER_TESTS)('losing access, and two-factor sign-in, in t
       // The recovery codes, shown once.
       const codes = await page.getByTestId('recovery-codes').locator('li').allTextContents();
       expect(codes).toHaveLength(10);
+      // They can be downloaded as a text file holding every code.
+      const [download] = await Promise.all([page.waitForEvent('download', WAIT), page.getByRole('button', { name: 'Download codes' }).click()]);
+      expect(download.suggestedFilename()).toBe('llm-gateway-recovery-codes.txt');
+      const saved = await readFile((await download.path())!, 'utf8');
+      for (const c of codes) expect(saved).toContain(c);
       await page.screenshot({ path: artifact('2fa-recovery-codes-1280.png'), fullPage: true });
       await page.getByRole('button', { name: 'I have saved them' }).click();
       await page.getByText('10 of 10 recovery codes left.').waitFor(WAIT);
@@ -113,4 +119,17 @@ describe.skipIf(SKIP_BROWSER_TESTS)('losing access, and two-factor sign-in, in t
       expect(await page.getByRole('heading', { name: 'Create your first organization' }).count()).toBe(1);
     });
   }, 30_000);
+
+  it('an emailed sign-in link that no longer works says so and offers no button that cannot help', async () => {
+    const page = await world.page();
+    await track(page, 'signin-link', async () => {
+      await page.goto(`${app.url}/signin/link?token=${'x'.repeat(43)}`);
+      await page.getByRole('heading', { name: 'Sign in with your link' }).waitFor(WAIT);
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      await page.getByText('This sign-in link is not valid', { exact: false }).waitFor(WAIT);
+      expect(await page.getByRole('button', { name: 'Sign in', exact: true }).count()).toBe(0);
+      await page.getByRole('link', { name: 'Back to sign in' }).click();
+      await page.waitForURL('**/signin');
+    });
+  }, 20_000);
 });

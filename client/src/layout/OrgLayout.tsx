@@ -71,7 +71,7 @@ export function OrgLayout(props: RouteSectionProps) {
     switch (event.type) {
       case 'organization.updated':
         patchOrg({ name: event.name, billingEmail: event.billingEmail, retentionLevel: event.retentionLevel, version: event.version, plan: event.plan as Organization['plan'] });
-        patchOrgSummary(orgId, { name: event.name, plan: event.plan });
+        patchOrgSummary(orgId, { name: event.name, plan: event.plan as Organization['plan'] });
         break;
       case 'credits.changed':
         patchOrg({ credits: event.credits });

@@ -96,9 +96,10 @@ function TwoFactorCard() {
     { onError: onCodeError },
   );
 
-  const codeField = (label: string, opts: { recovery?: boolean } = {}) => (
+  const codeField = (label: string, opts: { recovery?: boolean; hint?: string } = {}) => (
     <TextField
       label={label}
+      hint={opts.hint}
       inputMode={opts.recovery ? 'text' : 'numeric'}
       autocomplete="one-time-code"
       maxLength={opts.recovery ? 40 : 6}
@@ -132,7 +133,10 @@ function TwoFactorCard() {
             }}
             novalidate
           >
-            {codeField('Current code from your app (or a recovery code, to turn it off)', { recovery: true })}
+            {codeField('Current code from your app (or a recovery code, to turn it off)', {
+              recovery: true,
+              hint: 'Making new recovery codes needs a code from your app; turning two-factor authentication off also accepts a recovery code.',
+            })}
             <div class="form-actions">
               <Button loading={regenerating()} onClick={() => void regenerate()}>
                 Make new recovery codes
@@ -157,7 +161,9 @@ function TwoFactorCard() {
                 <li>Enter the 6-digit code the app shows.</li>
               </ol>
               <img class="totp-qr" src={s().qrCode} width="200" height="200" alt="QR code of the two-factor setup link, for your authenticator app" data-testid="totp-qr" />
-              <CopyField label="Secret key" value={s().secret} testId="totp-secret" />
+              <div class="totp-secret">
+                <CopyField label="Secret key" value={s().secret} testId="totp-secret" />
+              </div>
               <CopyField label="Setup link (otpauth)" value={s().otpauthUri} />
               {codeField('Code from the app')}
               <p class="muted">Turning it on signs you out everywhere else.</p>

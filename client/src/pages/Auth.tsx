@@ -212,6 +212,8 @@ export function SignInLinkPage() {
   const navigate = useNavigate();
   const [formError, setFormError] = createSignal<string | null>(null);
   const [pending, setPending] = createSignal(false);
+  /** The server refused the link itself (used, expired, unknown): pressing again cannot help. */
+  const [refused, setRefused] = createSignal(false);
   const signIn = async () => {
     setFormError(null);
     setPending(true);
@@ -221,6 +223,8 @@ export function SignInLinkPage() {
       await refreshOrgs().catch(() => {});
       navigate('/', { replace: true });
     } catch (err) {
+      const code = (err as { data?: { code?: string } } | null)?.data?.code;
+      setRefused(code === 'UNAUTHORIZED' || code === 'BAD_REQUEST' || code === 'NOT_FOUND');
       setFormError(errorMessage(err));
     } finally {
       setPending(false);
@@ -230,9 +234,11 @@ export function SignInLinkPage() {
     <AuthFrame title="Sign in with your link" subtitle="This link from your email signs you in once, within 15 minutes of being sent.">
       <Show when={search.token} fallback={<FormError message="This link is incomplete; open it from the email again, or sign in." />}>
         <FormError message={formError()} />
-        <Button variant="primary" class="btn-block" loading={pending()} onClick={() => void signIn()}>
-          Sign in
-        </Button>
+        <Show when={!refused()}>
+          <Button variant="primary" class="btn-block" loading={pending()} onClick={() => void signIn()}>
+            Sign in
+          </Button>
+        </Show>
       </Show>
       <p class="auth-switch">
         <A href="/signin">Back to sign in</A>

@@ -11,6 +11,7 @@ import { api, errorCode, errorMessage, fieldErrorsOf, isApiError } from '../api.
 import { useOrg, type Organization } from '../state/org-context.js';
 import { Button, Card, createAction, PageHeader, TextField } from '../ui/components.js';
 import { validate, type FieldErrors } from '../ui/forms.js';
+import { showNotice } from '../ui/notice.js';
 import { toast } from '../ui/toast.js';
 import { formatDate } from '../ui/format.js';
 import { formatAmount } from './billing/common.js';
@@ -290,12 +291,14 @@ function DangerZone() {
   const [error, setError] = createSignal<string | undefined>();
   const matches = () => typed().trim() === ctx.org()?.name;
   // What the deletion does to the money, read from the server (credits forfeited, subscription canceled).
-  const [preview] = createResource(
+  const [preview, { refetch: refetchPreview }] = createResource(
     () => ctx.orgId(),
     (orgId) => api.organization.deletionPreview.query({ orgId }),
   );
+  // Reading an errored resource throws: read it only when it did not fail.
+  const previewed = () => (preview.error ? undefined : preview());
   const forfeits = () => {
-    const credits = preview()?.forfeitedCredits;
+    const credits = previewed()?.forfeitedCredits;
     return credits !== undefined && credits !== '0.00' ? credits : null;
   };
   const [deleting, remove] = createAction(
@@ -303,7 +306,11 @@ function DangerZone() {
       const name = ctx.org()!.name;
       const result = await api.organization.delete.mutate({ orgId: ctx.orgId(), confirmName: typed() });
       const canceled = result.subscription?.canceled ? ' Its Pro subscription was canceled.' : '';
-      void ctx.depart(`${name} was deleted.${canceled}`);
+      const message = `${name} was deleted.${canceled}`;
+      // The live "organization.deleted" event can arrive before this response and move us away
+      // with a shorter notice (depart then does nothing): the full notice replaces it.
+      showNotice(message);
+      void ctx.depart(message);
     },
     { onError: (err) => setError(errorMessage(err)) },
   );
@@ -317,6 +324,17 @@ function DangerZone() {
         novalidate
       >
         <ul class="deletion-consequences" data-testid="deletion-preview">
+          <Show when={preview.loading}>
+            <li class="muted" role="status">Checking the credits and subscription this deletion affects…</li>
+          </Show>
+          <Show when={preview.error}>
+            <li class="text-danger" role="alert">
+              Could not check the credits and subscription this deletion affects: {errorMessage(preview.error)}{' '}
+              <Button size="sm" onClick={() => void refetchPreview()}>
+                Try again
+              </Button>
+            </li>
+          </Show>
           <Show when={forfeits()}>
             {(credits) => (
               <li>
@@ -324,7 +342,7 @@ function DangerZone() {
               </li>
             )}
           </Show>
-          <Show when={preview()?.subscription}>
+          <Show when={previewed()?.subscription}>
             {(sub) => (
               <li>
                 <strong>The Pro subscription will be canceled now</strong> and will not renew{sub().periodEnd ? ` (it was paid until ${formatDate(sub().periodEnd)})` : ''}.
@@ -344,7 +362,7 @@ function DangerZone() {
           autocomplete="off"
         />
         <div class="form-actions">
-          <Button type="submit" variant="danger" disabled={!matches()} loading={deleting()}>
+          <Button type="submit" variant="danger" disabled={!matches() || preview.loading} loading={deleting()}>
             Delete organization
           </Button>
         </div>

@@ -1,6 +1,8 @@
 /** Objects of the local test-payment provider, kept in PostgreSQL so they survive restarts. */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { randomBytes } from 'node:crypto';
+import type { RowOf } from '../../db/rows.js';
+import type { TestStripeObject } from './entities.js';
 
 export type StripeObject = Record<string, any> & { id: string; object: string };
 
@@ -62,7 +64,7 @@ export class FakeStripeStore {
   async claim(obj: StripeObject): Promise<boolean> {
     const rows = await this.orm.em
       .fork()
-      .execute<{ id: string }[]>(`insert into test_stripe_object (id, type, data) values (?, ?, ?::jsonb) on conflict (id) do nothing returning id`, [obj.id, obj.object, JSON.stringify(obj)]);
+      .execute<RowOf<typeof TestStripeObject, 'id'>[]>(`insert into test_stripe_object (id, type, data) values (?, ?, ?::jsonb) on conflict (id) do nothing returning id`, [obj.id, obj.object, JSON.stringify(obj)]);
     return rows.length === 1;
   }
 

@@ -7,6 +7,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { nanosToDecimal } from '../../../shared/money.js';
 import { badRequest, notFound } from '../../errors.js';
 import { histogramQuantile, LATENCY_COLUMNS } from '../usage/histogram.js';
+import type { RowOf } from '../../db/rows.js';
+import type { RequestLog } from '../usage/entities.js';
 
 interface Range {
   orgId: string;
@@ -125,31 +127,12 @@ export async function usageBreakdown(em: EntityManager, r: Range & { by: 'model'
   });
 }
 
-interface LogRow {
-  id: string;
-  project_id: string;
-  api_key_id: string;
-  api_key_name: string | null;
-  api_key_prefix: string | null;
-  provider: string;
-  model: string;
-  input_tokens: number;
-  output_tokens: number;
-  cached_tokens: number;
-  cache_write_tokens: number;
-  cost_nanos: string;
-  paid_by: string;
-  latency_ms: number;
-  ttft_ms: number | null;
-  status: number;
-  error: string | null;
-  cached: boolean;
-  streamed: boolean;
-  canceled: boolean;
-  created_at: string | Date;
-  request_body?: unknown;
-  response_body?: unknown;
-}
+type LogRow = RowOf<
+  typeof RequestLog,
+  | 'id' | 'project_id' | 'api_key_id' | 'provider' | 'model' | 'input_tokens' | 'output_tokens' | 'cached_tokens' | 'cache_write_tokens' | 'cost_nanos'
+  | 'paid_by' | 'latency_ms' | 'ttft_ms' | 'status' | 'error' | 'cached' | 'streamed' | 'canceled' | 'created_at'
+> &
+  Partial<RowOf<typeof RequestLog, 'request_body' | 'response_body'>> & { api_key_name: string | null; api_key_prefix: string | null };
 
 function logView(r: LogRow) {
   return {

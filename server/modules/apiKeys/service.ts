@@ -8,6 +8,8 @@ import { notifyInvalidation } from '../gateway/invalidation.js';
 import { generateApiKey } from './keys.js';
 import type { RowOf } from '../../db/rows.js';
 import type { ApiKey } from './entities.js';
+import type { Membership } from '../organizations/entities.js';
+import type { Project } from '../projects/entities.js';
 
 type ApiKeyRow = RowOf<typeof ApiKey, 'id' | 'project_id' | 'name' | 'prefix' | 'rpm_limit' | 'created_by' | 'created_at' | 'last_used_at' | 'revoked_at'> & {
   creator_name: string | null;
@@ -51,9 +53,9 @@ export async function createApiKey(work: Work, input: { orgId: string; projectId
   // creation is refused, or waits and then revokes this key with the others. Two statements: the
   // membership is read with a snapshot taken after the lock is ours.
   await em.execute('select id from organization where id = ? for key share', [input.orgId]);
-  const member = await em.execute<{ id: string }[]>('select id from membership where org_id = ? and user_id = ?', [input.orgId, input.userId]);
+  const member = await em.execute<RowOf<typeof Membership, 'id'>[]>('select id from membership where org_id = ? and user_id = ?', [input.orgId, input.userId]);
   if (!member[0]) throw notFound('organization');
-  const project = await em.execute<{ id: string }[]>('select id from project where id = ? and org_id = ? for share', [input.projectId, input.orgId]);
+  const project = await em.execute<RowOf<typeof Project, 'id'>[]>('select id from project where id = ? and org_id = ? for share', [input.projectId, input.orgId]);
   if (!project[0]) throw notFound('project');
   const { key, prefix, hash } = generateApiKey();
   const id = randomUUID();
@@ -71,7 +73,7 @@ export async function createApiKey(work: Work, input: { orgId: string; projectId
 /** Developers revoke the keys they created; owners and admins revoke any. Revoking twice is a no-op. */
 export async function revokeApiKey(work: Work, input: { apiKeyId: string; userId: string; role: Role }) {
   const { em } = work;
-  const rows = await em.execute<{ org_id: string; project_id: string; created_by: string | null; revoked_at: Date | null; name: string; prefix: string }[]>(
+  const rows = await em.execute<RowOf<typeof ApiKey, 'org_id' | 'project_id' | 'created_by' | 'revoked_at' | 'name' | 'prefix'>[]>(
     'select org_id, project_id, created_by, revoked_at, name, prefix from api_key where id = ? for update',
     [input.apiKeyId],
   );
@@ -104,7 +106,7 @@ export async function activeKeysByCreator(em: Sql, orgId: string): Promise<Map<s
  * before the command answers. Returns the revoked keys' ids.
  */
 export async function revokeKeysCreatedBy(work: SqlWork, orgId: string, userId: string, revokedBy: string | null): Promise<string[]> {
-  const rows = await work.em.execute<{ id: string; project_id: string; name: string; prefix: string }[]>(
+  const rows = await work.em.execute<RowOf<typeof ApiKey, 'id' | 'project_id' | 'name' | 'prefix'>[]>(
     `update api_key set revoked_at = now(), revoked_by = ?
       where id in (select id from api_key where org_id = ? and created_by = ? and revoked_at is null order by id for update)
       returning id, project_id, name, prefix`,
@@ -123,7 +125,7 @@ export async function revokeKeysCreatedBy(work: SqlWork, orgId: string, userId: 
  * so they keep working after `fromUserId` leaves. Nothing the gateway caches depends on the owner.
  */
 export async function transferKeysCreatedBy(work: SqlWork, orgId: string, fromUserId: string, toUserId: string): Promise<string[]> {
-  const rows = await work.em.execute<{ id: string; project_id: string; name: string; prefix: string }[]>(
+  const rows = await work.em.execute<RowOf<typeof ApiKey, 'id' | 'project_id' | 'name' | 'prefix'>[]>(
     `update api_key set created_by = ?
       where id in (select id from api_key where org_id = ? and created_by = ? and revoked_at is null order by id for update)
       returning id, project_id, name, prefix`,

@@ -12,6 +12,8 @@ import { runCommand, type Work, type WorkDeps } from '../../events/unit-of-work.
 import { badRequest } from '../../errors.js';
 import { recordAccountEvent } from './account-audit.js';
 import { userView, type AuthDeps, type RequestMeta } from './service.js';
+import type { RowOf } from '../../db/rows.js';
+import type { Session } from './entities.js';
 
 export async function beginTwoFactorSetup(em: EntityManager, box: SecretBox, userId: string) {
   const user = await em.findOneOrFail(User, { id: userId });
@@ -51,7 +53,7 @@ export async function enableTwoFactor(deps: AuthDeps, userId: string, currentSes
     user.totpSecret = user.totpPendingSecret;
     user.totpPendingSecret = null;
     const recoveryCodes = await issueRecoveryCodes(work.em, userId);
-    const ended = await work.em.execute<{ id: string }[]>(
+    const ended = await work.em.execute<RowOf<typeof Session, 'id'>[]>(
       `delete from session where user_id = ? ${currentSessionId ? 'and id <> ?' : ''} returning id`,
       currentSessionId ? [userId, currentSessionId] : [userId],
     );

@@ -72,12 +72,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export async function organizationOf(em: EntityManager, obj: { metadata?: Stripe.Metadata | null; customer?: string | Stripe.Customer | Stripe.DeletedCustomer | null }): Promise<string | null> {
   const fromMeta = obj.metadata?.orgId;
   if (fromMeta && UUID.test(fromMeta)) {
-    const rows = await em.execute<{ id: string }[]>('select id from organization where id = ?', [fromMeta]);
+    const rows = await em.execute<Pick<Row, 'id'>[]>('select id from organization where id = ?', [fromMeta]);
     if (rows[0]) return rows[0].id;
   }
   const customer = typeof obj.customer === 'string' ? obj.customer : obj.customer?.id;
   if (customer) {
-    const rows = await em.execute<{ id: string }[]>('select id from organization where stripe_customer_id = ?', [customer]);
+    const rows = await em.execute<Pick<Row, 'id'>[]>('select id from organization where stripe_customer_id = ?', [customer]);
     if (rows[0]) return rows[0].id;
   }
   return null;

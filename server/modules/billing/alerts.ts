@@ -10,10 +10,13 @@ import type { Sql, SqlWork, Work } from '../../events/unit-of-work.js';
 import { centsToNanos } from './account.js';
 import type { BalanceObserver } from './ledger.js';
 import { ownerEmails } from './notify.js';
+import type { RowOf } from '../../db/rows.js';
+import type { Organization } from '../organizations/entities.js';
+import type { BudgetAlert } from './entities.js';
 
 export type AlertKind = 'balance_below' | 'monthly_spend_above';
 
-interface AlertRow { id: string; kind: AlertKind; threshold_nanos: string; triggered: boolean; last_triggered_at: Date | null }
+type AlertRow = RowOf<typeof BudgetAlert, 'id' | 'kind' | 'threshold_nanos' | 'triggered' | 'last_triggered_at'>;
 
 export async function listBudgetAlerts(em: EntityManager, orgId: string) {
   const rows = await em.execute<AlertRow[]>('select id, kind, threshold_nanos, triggered, last_triggered_at from budget_alert where org_id = ? order by kind', [orgId]);
@@ -55,7 +58,7 @@ export async function evaluateAlerts(work: SqlWork, orgId: string): Promise<void
   const { em } = work;
   const alerts = await em.execute<AlertRow[]>('select id, kind, threshold_nanos, triggered, last_triggered_at from budget_alert where org_id = ? for update', [orgId]);
   if (alerts.length === 0) return;
-  const balanceRows = await em.execute<{ credits_nanos: string; name: string }[]>('select credits_nanos, name from organization where id = ?', [orgId]);
+  const balanceRows = await em.execute<RowOf<typeof Organization, 'credits_nanos' | 'name'>[]>('select credits_nanos, name from organization where id = ?', [orgId]);
   const balance = BigInt(balanceRows[0]!.credits_nanos);
   const orgName = balanceRows[0]!.name;
   let spend: bigint | null = null;

@@ -14,6 +14,9 @@ import { badRequest, precondition } from '../../errors.js';
 import { centsToNanos, loadBillingState, nanosToCents } from './account.js';
 import { postLedgerEntry, type BalanceObserver } from './ledger.js';
 import { ownerEmails } from './notify.js';
+import type { RowOf } from '../../db/rows.js';
+import type { Organization } from '../organizations/entities.js';
+import type { AutoTopUpAttempt, LedgerEntry } from './entities.js';
 
 export const AUTO_TOP_UP_GIVE_UP_MS = 7 * 24 * 3600 * 1000;
 const HOUR_MS = 3600 * 1000;
@@ -67,14 +70,14 @@ async function claimAttempt(services: Services, orgId: string): Promise<Claim> {
     if (!state.autoTopUp.enabled) return { skipped: 'disabled' };
     if (state.creditsNanos >= state.autoTopUp.thresholdNanos) return { skipped: 'above threshold' };
     if (!state.defaultPaymentMethodId || !state.stripeCustomerId) return { skipped: 'no payment method' };
-    const waiting = await em.execute<{ id: string }[]>(
+    const waiting = await em.execute<RowOf<typeof AutoTopUpAttempt, 'id'>[]>(
       `select id from auto_top_up_attempt where org_id = ? and status in ('failed', 'requires_action') and next_retry_at > now()
         and created_at = (select max(created_at) from auto_top_up_attempt where org_id = ?)`,
       [orgId, orgId],
     );
     if (waiting.length > 0) return { skipped: 'backing off' };
     const attemptId = randomUUID();
-    const inserted = await em.execute<{ id: string }[]>(
+    const inserted = await em.execute<RowOf<typeof AutoTopUpAttempt, 'id'>[]>(
       `insert into auto_top_up_attempt (id, org_id, status, amount_nanos, created_at, updated_at)
        values (?, ?, 'pending', ?::bigint, now(), now()) on conflict do nothing returning id`,
       [attemptId, orgId, state.autoTopUp.amountNanos.toString()],
@@ -132,7 +135,7 @@ async function chargeAttempt(services: Services, orgId: string, claim: { attempt
     // organization row lock orders this against that webhook, so whichever comes second sees the other.
     await runCommand(services, null, async (work) => {
       await work.em.execute('select id from organization where id = ? for update', [orgId]);
-      const done = await work.em.execute<{ id: string }[]>(
+      const done = await work.em.execute<RowOf<typeof LedgerEntry, 'id'>[]>(
         `select id from credit_ledger where payment_intent_id = ? and type = 'auto_topup' and status = 'completed'`,
         [pi.id],
       );
@@ -160,7 +163,7 @@ export async function recordAutoTopUpOutcome(
 ): Promise<void> {
   if (!attemptId) return;
   const { em } = work;
-  const updated = await em.execute<{ id: string }[]>(
+  const updated = await em.execute<RowOf<typeof AutoTopUpAttempt, 'id'>[]>(
     `update auto_top_up_attempt set status = ?, payment_intent_id = coalesce(?, payment_intent_id), failure_reason = ?, updated_at = now()
       where id = ? and org_id = ? and status = 'pending' returning id`,
     [outcome.status, outcome.paymentIntentId, outcome.reason ?? null, attemptId, orgId],
@@ -170,7 +173,7 @@ export async function recordAutoTopUpOutcome(
     return;
   }
   // Consecutive failures since the last success decide the backoff and when to give up.
-  const history = await em.execute<{ status: string; created_at: Date }[]>(
+  const history = await em.execute<RowOf<typeof AutoTopUpAttempt, 'status' | 'created_at'>[]>(
     `select status, created_at from auto_top_up_attempt where org_id = ? and status <> 'pending' order by created_at desc limit 200`,
     [orgId],
   );
@@ -204,7 +207,7 @@ export async function recordAutoTopUpOutcome(
 
 /** The latest attempt, for the billing page. */
 export async function latestAttempt(work: Pick<Work, 'em'>, orgId: string) {
-  const rows = await work.em.execute<{ status: string; failure_reason: string | null; next_retry_at: Date | null; created_at: Date; amount_nanos: string }[]>(
+  const rows = await work.em.execute<RowOf<typeof AutoTopUpAttempt, 'status' | 'failure_reason' | 'next_retry_at' | 'created_at' | 'amount_nanos'>[]>(
     'select status, failure_reason, next_retry_at, created_at, amount_nanos from auto_top_up_attempt where org_id = ? order by created_at desc limit 1',
     [orgId],
   );
@@ -215,12 +218,12 @@ export async function latestAttempt(work: Pick<Work, 'em'>, orgId: string) {
 /** The safety net run by a job every minute: due organizations, and attempts stuck before Stripe answered. */
 export async function sweepAutoTopUps(services: Services): Promise<number> {
   const em = services.orm.em.fork();
-  const due = await em.execute<{ id: string }[]>(
+  const due = await em.execute<RowOf<typeof Organization, 'id'>[]>(
     `select id from organization where auto_top_up_enabled and credits_nanos < auto_top_up_threshold_nanos and default_payment_method_id is not null`,
   );
   let started = 0;
   for (const { id } of due) if ((await triggerAutoTopUp(services, id)) === 'succeeded') started++;
-  const stuck = await em.execute<{ id: string; org_id: string; amount_nanos: string }[]>(
+  const stuck = await em.execute<RowOf<typeof AutoTopUpAttempt, 'id' | 'org_id' | 'amount_nanos'>[]>(
     `select id, org_id, amount_nanos from auto_top_up_attempt where status = 'pending' and payment_intent_id is null and updated_at < now() - interval '10 minutes'`,
   );
   for (const s of stuck) {

@@ -2,20 +2,14 @@
 import type { Sql } from '../../events/unit-of-work.js';
 import { nanosToDecimal } from '../../../shared/money.js';
 import { notFound } from '../../errors.js';
+import type { RowOf } from '../../db/rows.js';
+import type { AuditEntry } from '../audit/entities.js';
+import type { AutoTopUpAttempt, DeletedOrganization, LedgerEntry, StripeEvent } from './entities.js';
 
-interface DeletedRow {
-  id: string;
-  name: string;
-  plan: string;
-  billing_email: string | null;
-  stripe_customer_id: string | null;
-  subscription_id: string | null;
-  subscription_cancellation: string;
-  forfeited_credits_nanos: string;
-  created_at: Date;
-  deleted_at: Date;
-  deleted_by_email: string | null;
-}
+type DeletedRow = RowOf<
+  typeof DeletedOrganization,
+  'id' | 'name' | 'plan' | 'billing_email' | 'stripe_customer_id' | 'subscription_id' | 'subscription_cancellation' | 'forfeited_credits_nanos' | 'created_at' | 'deleted_at'
+> & { deleted_by_email: string | null };
 
 const SELECT_DELETED = `select d.id, d.name, d.plan, d.billing_email, d.stripe_customer_id, d.subscription_id, d.subscription_cancellation,
     d.forfeited_credits_nanos, d.created_at, d.deleted_at, u.email as deleted_by_email
@@ -47,7 +41,7 @@ export async function listDeletedOrganizations(em: Sql, limit = 200) {
 export async function deletedOrganizationRecords(em: Sql, orgId: string) {
   const rows = await em.execute<DeletedRow[]>(`${SELECT_DELETED} where d.id = ?`, [orgId]);
   if (!rows[0]) throw notFound('deleted organization');
-  const ledger = await em.execute<{ id: string; type: string; status: string; amount_nanos: string; balance_after_nanos: string; description: string; payment_intent_id: string | null; refund_id: string | null; created_at: Date }[]>(
+  const ledger = await em.execute<RowOf<typeof LedgerEntry, 'id' | 'type' | 'status' | 'amount_nanos' | 'balance_after_nanos' | 'description' | 'payment_intent_id' | 'refund_id' | 'created_at'>[]>(
     `select id, type, status, amount_nanos, balance_after_nanos, description, payment_intent_id, refund_id, created_at
        from credit_ledger where org_id = ? order by id`,
     [orgId],
@@ -63,15 +57,15 @@ export async function deletedOrganizationRecords(em: Sql, orgId: string) {
     paymentIntentId: l.payment_intent_id,
     refundId: l.refund_id,
   }));
-  const stripeEvents = await em.execute<{ id: string; type: string; processed_at: Date }[]>(
+  const stripeEvents = await em.execute<RowOf<typeof StripeEvent, 'id' | 'type' | 'processed_at'>[]>(
     'select id, type, processed_at from stripe_event where org_id = ? order by processed_at',
     [orgId],
   );
-  const autoTopUps = await em.execute<{ id: string; status: string; amount_nanos: string; payment_intent_id: string | null; failure_reason: string | null; created_at: Date }[]>(
+  const autoTopUps = await em.execute<RowOf<typeof AutoTopUpAttempt, 'id' | 'status' | 'amount_nanos' | 'payment_intent_id' | 'failure_reason' | 'created_at'>[]>(
     'select id, status, amount_nanos, payment_intent_id, failure_reason, created_at from auto_top_up_attempt where org_id = ? order by created_at',
     [orgId],
   );
-  const audit = await em.execute<{ id: string; action: string; target_type: string; target_id: string | null; actor_email: string | null; created_at: Date }[]>(
+  const audit = await em.execute<(RowOf<typeof AuditEntry, 'id' | 'action' | 'target_type' | 'target_id' | 'created_at'> & { actor_email: string | null })[]>(
     `select a.id, a.action, a.target_type, a.target_id, u.email as actor_email, a.created_at
        from audit_log a left join app_user u on u.id = a.actor_id where a.org_id = ? order by a.id`,
     [orgId],

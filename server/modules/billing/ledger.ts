@@ -7,7 +7,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { nanosToDecimal } from '../../../shared/money.js';
 import type { SqlWork } from '../../events/unit-of-work.js';
 import { badRequest, notFound } from '../../errors.js';
-import type { LedgerType } from './entities.js';
+import type { LedgerEntry, LedgerType } from './entities.js';
+import type { RowOf } from '../../db/rows.js';
+import type { Organization } from '../organizations/entities.js';
 
 export interface LedgerPosting {
   type: LedgerType;
@@ -66,7 +68,7 @@ export async function postLedgerEntry(work: SqlWork, orgId: string, posting: Led
   const { em } = work;
   const status = posting.status ?? 'completed';
   const delta = status === 'completed' ? posting.amountNanos : 0n;
-  const rows = await em.execute<{ id: string; credits_nanos: string; top_up_due: boolean | null; has_alerts: boolean }[]>(POST_ENTRY, [
+  const rows = await em.execute<(RowOf<typeof LedgerEntry, 'id'> & RowOf<typeof Organization, 'credits_nanos'> & { top_up_due: boolean | null; has_alerts: boolean })[]>(POST_ENTRY, [
     delta.toString(),
     orgId,
     posting.type,

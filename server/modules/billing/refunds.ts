@@ -15,6 +15,7 @@ import { centsToNanos, nanosToCents } from './account.js';
 import { postLedgerEntry } from './ledger.js';
 import type { RowOf } from '../../db/rows.js';
 import type { LedgerEntry } from './entities.js';
+import type { Organization } from '../organizations/entities.js';
 
 export const REFUND_WINDOW_DAYS = 14;
 export const REFUND_MAX_SPENT_PERCENT = 10n;
@@ -30,7 +31,7 @@ async function loadEntry(em: EntityManager, orgId: string, id: string): Promise<
 export async function creditBackUsage(work: Work, orgId: string, transactionId: string, reason: string) {
   const entry = await loadEntry(work.em, orgId, transactionId);
   if (entry.type !== 'usage' || entry.status !== 'completed') throw badRequest('only usage charges can be credited back');
-  const already = await work.em.execute<{ id: string }[]>(`select id from credit_ledger where related_entry_id = ? and type = 'usage_credit'`, [entry.id]);
+  const already = await work.em.execute<RowOf<typeof LedgerEntry, 'id'>[]>(`select id from credit_ledger where related_entry_id = ? and type = 'usage_credit'`, [entry.id]);
   if (already.length > 0) throw conflict('this usage charge was already credited back');
   const amount = -BigInt(entry.amount_nanos);
   const posted = await postLedgerEntry(work, orgId, {
@@ -65,7 +66,7 @@ export const REFUND_SETTLE_MAX_MS = 10_000;
 
 /** The owner's refund action: purchases only. Crediting back usage is a support action (`npm run admin -- billing:credit-back`). */
 export async function refundTransaction(services: Services, orgId: string, actorId: string, transactionId: string, reason: string) {
-  const rows = await services.orm.em.fork().execute<{ type: string }[]>('select type from credit_ledger where id = ? and org_id = ?', [transactionId, orgId]);
+  const rows = await services.orm.em.fork().execute<RowOf<typeof LedgerEntry, 'type'>[]>('select type from credit_ledger where id = ? and org_id = ?', [transactionId, orgId]);
   const type = rows[0]?.type;
   if (!type) throw notFound('transaction');
   if (type === 'usage') {
@@ -98,7 +99,7 @@ async function checkRefundable(em: Work['em'], orgId: string, transactionId: str
   const ageMs = Date.now() - new Date(entry.created_at).getTime();
   if (ageMs > REFUND_WINDOW_DAYS * 86400_000) throw precondition(`purchases can be refunded within ${REFUND_WINDOW_DAYS} days; this one is older`);
   const purchased = BigInt(entry.amount_nanos);
-  const refunded = await em.execute<{ id: string }[]>(`select h.id from credit_ledger h where ${OPEN_REFUND_SQL} limit 1`, [entry.id, entry.payment_intent_id]);
+  const refunded = await em.execute<RowOf<typeof LedgerEntry, 'id'>[]>(`select h.id from credit_ledger h where ${OPEN_REFUND_SQL} limit 1`, [entry.id, entry.payment_intent_id]);
   if (refunded.length > 0) throw conflict('this purchase was already refunded');
   const spent = await spentSince(em as EntityManager, orgId, entry.id);
   tooMuchSpent(spent, purchased);
@@ -146,7 +147,7 @@ async function usageSettled(services: Services, orgId: string): Promise<void> {
  */
 export async function refundPurchase(services: Services, orgId: string, actorId: string, transactionId: string, reason: string) {
   const hold = await runCommand(services, actorId, async (work) => {
-    const locked = await work.em.execute<{ credits_nanos: string }[]>('select credits_nanos from organization where id = ? for update', [orgId]);
+    const locked = await work.em.execute<RowOf<typeof Organization, 'credits_nanos'>[]>('select credits_nanos from organization where id = ? for update', [orgId]);
     if (!locked[0]) throw notFound('organization');
     const { entry, purchased, spent } = await checkRefundable(work.em, orgId, transactionId);
     const amount = centsToNanos(nanosToCents(purchased - spent));
@@ -241,14 +242,14 @@ export interface RefundRecord {
  * the same whichever of the two records it.
  */
 export async function recordRefund(work: Work, orgId: string, r: RefundRecord): Promise<{ id: string; balanceAfterNanos: bigint; created: boolean }> {
-  const locked = await work.em.execute<{ credits_nanos: string }[]>('select credits_nanos from organization where id = ? for update', [orgId]);
+  const locked = await work.em.execute<RowOf<typeof Organization, 'credits_nanos'>[]>('select credits_nanos from organization where id = ? for update', [orgId]);
   if (!locked[0]) throw notFound('organization');
-  const seen = await work.em.execute<{ id: string; balance_after_nanos: string }[]>('select id, balance_after_nanos from credit_ledger where refund_id = ?', [r.refundId]);
+  const seen = await work.em.execute<RowOf<typeof LedgerEntry, 'id' | 'balance_after_nanos'>[]>('select id, balance_after_nanos from credit_ledger where refund_id = ?', [r.refundId]);
   if (seen[0]) return { id: String(seen[0].id), balanceAfterNanos: BigInt(locked[0].credits_nanos), created: false };
   if (r.purchaseEntryId) {
     // A refund from the dashboard already took its credits out of the balance (its hold): it only
     // gets the Stripe refund's id.
-    const holds = await work.em.execute<{ id: string }[]>(`select h.id from credit_ledger h where h.refund_id is null and ${OPEN_REFUND_SQL} order by h.id desc limit 1`, [
+    const holds = await work.em.execute<RowOf<typeof LedgerEntry, 'id'>[]>(`select h.id from credit_ledger h where h.refund_id is null and ${OPEN_REFUND_SQL} order by h.id desc limit 1`, [
       r.purchaseEntryId,
       r.paymentIntentId,
     ]);

@@ -1,24 +1,14 @@
 /** Read side of billing: the balance and the transaction history (with CSV export). */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { nanosToDecimal } from '../../../shared/money.js';
-import type { LedgerType } from './entities.js';
+import type { LedgerEntry, LedgerType } from './entities.js';
 import { OPEN_REFUND_SQL, REFUND_WINDOW_DAYS } from './refunds.js';
+import type { RowOf } from '../../db/rows.js';
 
-interface LedgerRow {
-  id: string;
-  type: LedgerType;
-  amount_nanos: string;
-  balance_after_nanos: string;
-  status: string;
-  description: string;
-  payment_intent_id: string | null;
-  invoice_id: string | null;
-  refund_id: string | null;
-  stripe_event_id: string | null;
-  actor_email: string | null;
-  refundable: boolean;
-  created_at: Date;
-}
+type LedgerRow = RowOf<
+  typeof LedgerEntry,
+  'id' | 'type' | 'amount_nanos' | 'balance_after_nanos' | 'status' | 'description' | 'payment_intent_id' | 'invoice_id' | 'refund_id' | 'stripe_event_id' | 'created_at'
+> & { actor_email: string | null; refundable: boolean };
 
 function transactionView(r: LedgerRow) {
   return {

@@ -5,6 +5,8 @@ import type { Services } from '../../services.js';
 import { notFound, precondition } from '../../errors.js';
 import { loadBillingState } from './account.js';
 import type { BillingProvider } from './provider.js';
+import type { RowOf } from '../../db/rows.js';
+import type { Organization } from '../organizations/entities.js';
 
 const LIVE_STATUSES = new Set(['active', 'trialing', 'past_due']);
 
@@ -45,7 +47,7 @@ export async function applySubscription(work: Work, orgId: string, sub: Stripe.S
   );
   if (plan !== state.plan || cycle !== state.billingCycle) {
     work.audit(orgId, 'billing.plan_changed', { type: 'organization', id: orgId }, { plan: state.plan, billingCycle: state.billingCycle }, { plan, billingCycle: cycle });
-    const after = await em.execute<{ version: number; name: string; billing_email: string | null; retention_level: 'none' | 'retain' }[]>(
+    const after = await em.execute<RowOf<typeof Organization, 'version' | 'name' | 'billing_email' | 'retention_level'>[]>(
       'select version, name, billing_email, retention_level from organization where id = ?',
       [orgId],
     );

@@ -16,6 +16,9 @@ import { recordAutoTopUpOutcome } from './auto-top-up.js';
 import { applySubscription, subscriptionIdOfInvoice } from './subscriptions.js';
 import { ownerEmails } from './notify.js';
 import { fingerprintOf } from './payment-methods.js';
+import type { RowOf } from '../../db/rows.js';
+import type { Organization } from '../organizations/entities.js';
+import type { LedgerEntry, StripeEvent } from './entities.js';
 
 export type WebhookResult = { status: number; body: Record<string, unknown> };
 
@@ -166,7 +169,7 @@ export async function handleStripeWebhook(services: Services, rawBody: Buffer, s
 
 async function applyOnce(services: Services, event: Stripe.Event, prepared: Prepared): Promise<string> {
   return runCommand(services, null, async (work) => {
-    const claimed = await work.em.execute<{ id: string }[]>(
+    const claimed = await work.em.execute<RowOf<typeof StripeEvent, 'id'>[]>(
       'insert into stripe_event (id, type, processed_at) values (?, ?, now()) on conflict (id) do nothing returning id',
       [event.id, event.type],
     );
@@ -180,7 +183,7 @@ async function applyOnce(services: Services, event: Stripe.Event, prepared: Prep
 async function creditPayment(work: Work, orgId: string, type: 'purchase' | 'auto_topup', pi: { id: string; amountCents: number }, eventId: string) {
   // Locked first, so two events for one payment (or the auto top-up's own crediting) take turns.
   await work.em.execute('select id from organization where id = ? for update', [orgId]);
-  const exists = await work.em.execute<{ id: string }[]>(
+  const exists = await work.em.execute<RowOf<typeof LedgerEntry, 'id'>[]>(
     `select id from credit_ledger where payment_intent_id = ? and type in ('purchase', 'auto_topup') and status = 'completed'`,
     [pi.id],
   );
@@ -197,7 +200,7 @@ async function creditPayment(work: Work, orgId: string, type: 'purchase' | 'auto
 
 async function setDefaultPaymentMethodIfNone(work: Work, services: Services, orgId: string, paymentMethodId: string | null | undefined) {
   if (!paymentMethodId) return;
-  const updated = await work.em.execute<{ id: string }[]>(
+  const updated = await work.em.execute<RowOf<typeof Organization, 'id'>[]>(
     'update organization set default_payment_method_id = ? where id = ? and default_payment_method_id is null returning id',
     [paymentMethodId, orgId],
   );
@@ -288,7 +291,7 @@ async function applyEvent(work: Work, services: Services, event: Stripe.Event, p
       if (!orgId) return null;
       // Only payments that bought credits give credits back (found through the ledger, since
       // Stripe does not copy a PaymentIntent's metadata onto its charge).
-      const credited = await em.execute<{ id: string }[]>(
+      const credited = await em.execute<RowOf<typeof LedgerEntry, 'id'>[]>(
         `select id from credit_ledger where payment_intent_id = ? and type in ('purchase', 'auto_topup') and status = 'completed'`,
         [piId(charge.payment_intent)],
       );

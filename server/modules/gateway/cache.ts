@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { TokenUsage } from '../../../shared/models.js';
 import type { ChatRequest } from './upstream/types.js';
+import type { RowOf } from '../../db/rows.js';
+import type { ResponseCacheEntry } from './entities.js';
 
 type Query = <T>(sql: string, params: unknown[]) => Promise<T>;
 
@@ -33,7 +35,7 @@ export interface CachedResponse {
 }
 
 export async function readCache(query: Query, projectId: string, key: Buffer): Promise<CachedResponse | null> {
-  const rows = await query<{ response: Record<string, unknown>; input_tokens: number; output_tokens: number; cached_tokens: number }[]>(
+  const rows = await query<(RowOf<typeof ResponseCacheEntry, 'input_tokens' | 'output_tokens' | 'cached_tokens'> & { response: Record<string, unknown> })[]>(
     'select response, input_tokens, output_tokens, cached_tokens from response_cache where project_id = ? and key_hash = ? and expires_at > now()',
     [projectId, key],
   );

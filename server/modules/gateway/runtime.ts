@@ -11,12 +11,17 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { LiveEvent } from '../../../shared/events.js';
 import { decimalToNanos } from '../../../shared/money.js';
 import type { PlanId, RetentionLevel } from '../../../shared/plans.js';
-import type { ProviderKeyKind } from '../../../shared/models.js';
 import type { Services } from '../../services.js';
 import { apiKeyHashHex, looksLikeApiKey } from '../apiKeys/keys.js';
 import { rateLimited, unauthorized } from './errors.js';
 import { InvalidationListener, type Invalidation } from './invalidation.js';
 import type { ProjectMode, ProviderCredential } from './targets.js';
+import type { RowOf } from '../../db/rows.js';
+import type { ApiKey } from '../apiKeys/entities.js';
+import type { Organization } from '../organizations/entities.js';
+import type { Project } from '../projects/entities.js';
+import type { ProviderKey } from '../providerKeys/entities.js';
+import type { RateLimit } from '../auth/entities.js';
 
 export interface KeyInfo {
   apiKeyId: string;
@@ -51,19 +56,9 @@ const MAX_ENTRIES = 50_000;
 type Timed<T> = { value: T; at: number };
 type Query = <T>(sql: string, params: unknown[]) => Promise<T>;
 
-interface ResolvedRow {
-  id: string;
-  org_id: string;
-  project_id: string;
-  rpm_limit: number | null;
-  revoked_at: Date | null;
-  mode: ProjectMode;
-  caching_enabled: boolean;
-  cache_ttl_seconds: number;
-  plan: PlanId;
-  retention_level: RetentionLevel;
-  credits_nanos: string;
-}
+type ResolvedRow = RowOf<typeof ApiKey, 'id' | 'org_id' | 'project_id' | 'rpm_limit' | 'revoked_at'> &
+  RowOf<typeof Project, 'mode' | 'caching_enabled' | 'cache_ttl_seconds'> &
+  RowOf<typeof Organization, 'plan' | 'retention_level' | 'credits_nanos'>;
 
 function boundedSet<K, V>(map: Map<K, V>, key: K, value: V) {
   if (map.size >= MAX_ENTRIES && !map.has(key)) map.delete(map.keys().next().value as K);
@@ -270,7 +265,7 @@ export class GatewayRuntime {
   async providerCredentials(orgId: string): Promise<ProviderCredential[]> {
     const cached = this.trusted ? this.credentials.get(orgId) : undefined;
     if (cached && Date.now() - cached.at < ENTITY_TTL_MS) return cached.value;
-    const rows = await this.query<{ id: string; provider: ProviderKeyKind; name: string; base_url: string | null; options: Record<string, unknown>; sealed_key: string }[]>(
+    const rows = await this.query<RowOf<typeof ProviderKey, 'id' | 'provider' | 'name' | 'base_url' | 'options' | 'sealed_key'>[]>(
       `select id, provider, name, base_url, options, sealed_key from provider_key where org_id = ? and status = 'active' order by created_at, id`,
       [orgId],
     );
@@ -290,7 +285,7 @@ export class GatewayRuntime {
   /** Fixed one-minute windows in PostgreSQL, so every instance counts against the same limit. */
   async checkRateLimit(key: KeyInfo): Promise<void> {
     if (!key.rpmLimit) return;
-    const rows = await this.query<{ count: number; reset_s: string }[]>(
+    const rows = await this.query<(RowOf<typeof RateLimit, 'count'> & { reset_s: string })[]>(
       `insert into rate_limit (key, window_start, count) values (?, date_trunc('minute', now()), 1)
        on conflict (key) do update set
          count = case when rate_limit.window_start = excluded.window_start then rate_limit.count + 1 else 1 end,

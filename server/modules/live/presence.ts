@@ -6,11 +6,15 @@
 import type { Viewer } from '../../../shared/events.js';
 import { runCommand, type WorkDeps } from '../../events/unit-of-work.js';
 import { emQuery, poolQuery, type Query } from './sql.js';
+import type { RowOf } from '../../db/rows.js';
+import type { User } from '../auth/entities.js';
+import type { Organization } from '../organizations/entities.js';
+import type { Presence } from './entities.js';
 
 export const PRESENCE_TTL_SECONDS = 60;
 
 export async function listViewers(query: Query, orgId: string): Promise<Viewer[]> {
-  const rows = await query<{ user_id: string; name: string; page: string }[]>(
+  const rows = await query<(RowOf<typeof Presence, 'user_id' | 'page'> & RowOf<typeof User, 'name'>)[]>(
     `select distinct on (p.user_id) p.user_id, u.name, p.page
        from presence p join app_user u on u.id = p.user_id
       where p.org_id = ? and p.seen_at > now() - make_interval(secs => ?::double precision)
@@ -60,9 +64,9 @@ export class PresenceService {
   async leave(orgId: string, connectionId: string): Promise<void> {
     if (!this.announced.delete(`${orgId} ${connectionId}`)) return;
     await runCommand(this.deps, null, async (work) => {
-      const deleted = await work.em.execute<{ org_id: string }[]>('delete from presence where org_id = ? and connection_id = ? returning org_id', [orgId, connectionId]);
+      const deleted = await work.em.execute<RowOf<typeof Presence, 'org_id'>[]>('delete from presence where org_id = ? and connection_id = ? returning org_id', [orgId, connectionId]);
       if (deleted.length === 0) return;
-      const exists = await work.em.execute<{ id: string }[]>('select id from organization where id = ?', [orgId]);
+      const exists = await work.em.execute<RowOf<typeof Organization, 'id'>[]>('select id from organization where id = ?', [orgId]);
       if (exists.length === 0) return;
       work.emit(orgId, { type: 'presence', viewers: await listViewers(emQuery(work.em), orgId) }, { store: false });
     });
@@ -71,7 +75,7 @@ export class PresenceService {
   /** Drops viewers whose heartbeat stopped (a crashed tab or instance) and tells their organizations. */
   async sweep(): Promise<void> {
     const em = this.deps.orm.em.fork();
-    const stale = await em.execute<{ org_id: string; connection_id: string }[]>(
+    const stale = await em.execute<RowOf<typeof Presence, 'org_id' | 'connection_id'>[]>(
       `delete from presence where seen_at < now() - make_interval(secs => ?::double precision) returning org_id, connection_id`,
       [PRESENCE_TTL_SECONDS],
     );

@@ -13,6 +13,7 @@ import { conflict, forbidden, badRequest, notFound, precondition } from '../../e
 import { User } from '../auth/entities.js';
 import { Project } from '../projects/entities.js';
 import { Membership, Organization, type OrganizationEntity } from './entities.js';
+import type { RowOf } from '../../db/rows.js';
 
 export const DEFAULT_PROJECT_NAME = 'Default Project';
 
@@ -79,7 +80,7 @@ export async function createOrganization(work: Work, userId: string, input: { na
 }
 
 export async function listOrganizationsForUser(em: EntityManager, userId: string) {
-  const rows = await em.execute<{ id: string; name: string; role: Role; plan: string; credits_nanos: string; created_at: Date }[]>(
+  const rows = await em.execute<(RowOf<typeof Organization, 'id' | 'name' | 'plan' | 'credits_nanos' | 'created_at'> & RowOf<typeof Membership, 'role'>)[]>(
     `select o.id, o.name, m.role, o.plan, o.credits_nanos, o.created_at
        from membership m join organization o on o.id = m.org_id
       where m.user_id = ? order by o.name, o.created_at`,

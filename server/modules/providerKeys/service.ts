@@ -93,7 +93,7 @@ export async function vetBaseUrl(baseUrl: string | undefined, allowPrivateUpstre
 }
 
 async function nameTaken(em: EntityManager, orgId: string, name: string, exceptId: string | null) {
-  const rows = await em.execute<{ id: string }[]>('select id from provider_key where org_id = ? and lower(name) = lower(?) and id <> ?', [
+  const rows = await em.execute<RowOf<typeof ProviderKey, 'id'>[]>('select id from provider_key where org_id = ? and lower(name) = lower(?) and id <> ?', [
     orgId,
     name,
     exceptId ?? '00000000-0000-0000-0000-000000000000',

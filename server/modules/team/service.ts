@@ -9,6 +9,7 @@ import { activeKeysByCreator, revokeKeysCreatedBy, transferKeysCreatedBy } from 
 import { User, type UserEntity } from '../auth/entities.js';
 import { Membership, Organization } from '../organizations/entities.js';
 import { Invitation, type InvitationEntity } from './entities.js';
+import type { RowOf } from '../../db/rows.js';
 
 export const INVITATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 const LAST_OWNER = 'an organization must keep at least one owner; make someone else an owner first';
@@ -22,7 +23,7 @@ export function invitationView(i: InvitationEntity) {
 }
 
 export async function listMembers(em: EntityManager, orgId: string) {
-  const rows = await em.execute<{ user_id: string; email: string; name: string; role: Role; created_at: Date }[]>(
+  const rows = await em.execute<(RowOf<typeof Membership, 'user_id' | 'role' | 'created_at'> & RowOf<typeof User, 'email' | 'name'>)[]>(
     `select m.user_id, u.email, u.name, m.role, m.created_at
        from membership m join app_user u on u.id = m.user_id
       where m.org_id = ? order by case m.role when 'owner' then 0 when 'admin' then 1 else 2 end, u.name`,

@@ -13,6 +13,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { PLAN_IDS, PLANS, type PlanId, type RetentionLevel } from '../../../shared/plans.js';
 import { dropRequestLogPartition, listRequestLogPartitions, REQUEST_LOG_DEFAULT_PARTITION } from '../../db/partitions.js';
+import type { Row, RowOf } from '../../db/rows.js';
+import type { Organization } from '../organizations/entities.js';
 
 const CHUNK = 5_000;
 const DAY_MS = 86_400_000;
@@ -79,7 +81,7 @@ export async function purgeExpiredLogs(em: EntityManager): Promise<PurgeResult> 
   const tables = [...(await listRequestLogPartitions(em)), { name: REQUEST_LOG_DEFAULT_PARTITION, from: new Date(0) }];
   // The finite windows some organization has: (plan, level, the created_at before which its logs go).
   const present = new Set(
-    (await em.execute<{ plan: string; level: string }[]>(`select distinct plan, retention_level as level from organization`)).map((r) => `${r.plan}/${r.level}`),
+    (await em.execute<(RowOf<typeof Organization, 'plan'> & { level: Row<typeof Organization>['retention_level'] })[]>(`select distinct plan, retention_level as level from organization`)).map((r) => `${r.plan}/${r.level}`),
   );
   const finite = windows().flatMap((w) =>
     w.days === null || !present.has(`${w.plan}/${w.level}`) ? [] : [{ ...w, cutoff: new Date(now.getTime() - w.days * DAY_MS) }],

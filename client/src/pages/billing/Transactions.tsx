@@ -125,6 +125,8 @@ function TransactionRow(props: { txn: Transaction; fresh: boolean; onChanged: ()
   const ctx = useOrg();
   const t = () => props.txn;
   const moved = () => t().status === 'completed';
+  // A zero amount (a Pro charge paid by card) is neither money in nor money out: no green or red.
+  const zero = () => /^[-+]?0+(\.0+)?$/.test(t().amount);
   // Usage is credited back by support (npm run admin -- billing:credit-back), not from here; the
   // server says which purchases can still be refunded (within 14 days, not refunded yet).
   const refundable = () => ctx.can('billing.manage') && moved() && t().refundable === true;
@@ -164,7 +166,7 @@ function TransactionRow(props: { txn: Transaction; fresh: boolean; onChanged: ()
           </Show>
         </div>
       </td>
-      <td data-label="Amount" class="num nowrap" classList={{ 'amount-in': moved() && !t().amount.startsWith('-'), 'amount-out': moved() && t().amount.startsWith('-') }}>
+      <td data-label="Amount" class="num nowrap" classList={{ 'amount-in': moved() && !zero() && !t().amount.startsWith('-'), 'amount-out': moved() && !zero() && t().amount.startsWith('-') }}>
         <span title={moved() ? undefined : 'Did not change the balance'}>{formatAmount(t().amount, { signed: true })}</span>
       </td>
       <td data-label="Balance after" class="num nowrap">
