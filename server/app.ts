@@ -1,6 +1,7 @@
 /** Builds the Fastify app: tRPC over HTTP and WebSocket, the SPA, /healthz. Tests use it too. */
 import { metricsRegistry } from './observability/failures.js';
-import Fastify, { type FastifyInstance } from 'fastify';
+import { pathOf } from './observability/logger.js';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import fastifyStatic from '@fastify/static';
 import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
@@ -67,6 +68,8 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
   const { config } = opts;
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel },
+    // Fastify's own request logging writes two lines per request; the onResponse hook below writes one.
+    logController: new LogController({ disableRequestLogging: true }),
     // X-Forwarded-For decides the client IP (and so the per-IP sign-in limits) only from proxies we trust.
     trustProxy: config.trustProxy,
     bodyLimit: 1024 * 1024,
@@ -74,6 +77,13 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     routerOptions: { maxParamLength: 5000 },
   });
   const log = app.log;
+  // One access line per request, at info, on the root logger (route log levels do not hide it).
+  if (opts.logger !== false) {
+    app.addHook('onResponse', (req, reply, done) => {
+      log.info({ reqId: req.id, method: req.method, url: pathOf(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+      done();
+    });
+  }
 
   const root = await createServices(config, { databaseUrl: opts.databaseUrl, log, emailRetry: opts.emailRetry });
   const { services } = root;

@@ -11,6 +11,7 @@ import { loadConfig, type Config } from './config.js';
 import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { resolveAppSecret } from './auth/secrets.js';
 import { buildApp } from './app.js';
+import { createProcessLogger } from './observability/logger.js';
 
 const config = loadConfig();
 
@@ -34,7 +35,8 @@ async function runInstance(cfg: Config): Promise<void> {
   const { databaseUrl, embedded } = await startDatabase();
   // Background jobs (pg-boss) run in one worker of a cluster; pg-boss would cope with more, but they add nothing.
   const jobs = process.env.GATEWAY_WORKER_INDEX === undefined || process.env.GATEWAY_WORKER_INDEX === '0';
-  const built = await buildApp({ config: cfg, databaseUrl, jobs });
+  const logger = createProcessLogger(cfg.logLevel);
+  const built = await buildApp({ config: cfg, databaseUrl, jobs, logger: logger.options });
   await built.app.listen({ port: cfg.port, host: cfg.host });
   const worker = process.env.GATEWAY_WORKER_INDEX;
   built.app.log.info(worker === undefined ? `LLM Gateway ready on ${built.services.appUrl}` : `worker ${worker} (pid ${process.pid}) ready on ${built.services.appUrl}`);
@@ -47,6 +49,7 @@ async function runInstance(cfg: Config): Promise<void> {
       .close()
       .finally(async () => {
         await embedded?.stop();
+        await logger.flush();
         process.exit(0);
       });
   });

@@ -1,6 +1,9 @@
 /**
  * Our gateway in its own process: the real buildApp on DATABASE_URL with its OpenAI upstream at
- * UPSTREAM_URL, plus a benchmark organization with credits and an API key.
+ * UPSTREAM_URL, plus a benchmark organization with credits and an API key. Built to JavaScript and
+ * logging as `npm start` does (server/main.ts): the same logger at the default LOG_LEVEL (info),
+ * asynchronous, one line per request, written to GATEWAY_LOG_FILE (default /dev/null: stdout
+ * carries the READY/STATS lines).
  * Prints `READY <url> <apiKey> <orgId>`. SIGTERM drains the meter and prints `STATS <json>`.
  */
 import { mkdtempSync } from 'node:fs';
@@ -8,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
+import { createProcessLogger } from '../../server/observability/logger.js';
 import { runCommand } from '../../server/events/unit-of-work.js';
 import { postLedgerEntry } from '../../server/modules/billing/ledger.js';
 import { browserClient } from '../../tests/helpers/client.js';
@@ -18,14 +22,14 @@ const config = loadConfig({
   NODE_ENV: 'development',
   PORT: '0',
   HOST: '127.0.0.1',
-  LOG_LEVEL: 'warn',
   DATA_DIR: mkdtempSync(join(tmpdir(), 'gateway-bench-data-')),
   APP_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
   OPENAI_API_KEY: 'sk-bench-operator',
   OPENAI_BASE_URL: `${upstream}/v1`,
   ...(process.env.GATEWAY_BATCH_WINDOW_MS ? { GATEWAY_BATCH_WINDOW_MS: process.env.GATEWAY_BATCH_WINDOW_MS } : {}),
 });
-const built = await buildApp({ config, databaseUrl, logger: false, jobs: false });
+const logger = createProcessLogger(config.logLevel, process.env.GATEWAY_LOG_FILE ?? '/dev/null');
+const built = await buildApp({ config, databaseUrl, logger: logger.options, jobs: false });
 await built.app.listen({ port: 0, host: '127.0.0.1' });
 const address = built.app.server.address();
 const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -40,7 +44,8 @@ process.stdout.write(`READY ${url} ${key} ${organization.id}\n`);
 
 process.on('SIGTERM', () => {
   const gateway = built.services.gateway!;
-  void built.close().finally(() => {
+  void built.close().finally(async () => {
+    await logger.flush();
     process.stdout.write(`STATS ${JSON.stringify(gateway.meter.stats)}\n`);
     process.exit(0);
   });

@@ -3,7 +3,9 @@
  * gateway (the real buildApp, metering on) and Portkey's open-source gateway. Each prints
  * `READY <url> ...` on stdout once it listens.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -51,10 +53,28 @@ function stopper(child: ChildProcess) {
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+const projectRoot = join(here, '../..');
+
+/**
+ * Bundles a bench script to JavaScript exactly as `npm run build:server` bundles the server (the
+ * script's own flags, only the entry and output changed), into dist/bench/ (inside the project, so
+ * packages resolve from node_modules as they do from dist/server).
+ */
+async function buildScript(script: string): Promise<string> {
+  const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const [bin, entry, ...flags] = (pkg.scripts['build:server'] ?? '').split(/\s+/);
+  if (bin !== 'esbuild' || entry !== 'server/main.ts') throw new Error(`build:server is not "esbuild server/main.ts ...": update bench/gateway-overhead/processes.ts`);
+  const outfile = join(projectRoot, 'dist/bench', script.replace(/\.ts$/, '.js'));
+  await promisify(execFile)(join(projectRoot, 'node_modules/.bin/esbuild'), [join(here, script), ...flags.filter((f) => !f.startsWith('--outfile=')), `--outfile=${outfile}`], { cwd: projectRoot });
+  return outfile;
+}
+
+/** Builds `script` (a file of this folder) to JavaScript and runs it with node, as `npm start` runs the server. */
 export async function startTsChild(script: string, env: Record<string, string>, what: string): Promise<Child> {
   // GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to our gateway's process only.
   const extra = script === 'gateway-server.ts' ? (process.env.GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean) : [];
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', join(here, script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const built = await buildScript(script);
+  const child = spawn(process.execPath, [...extra, built], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const { url, fields } = await waitReady(child, what);
   return { url, fields, pid: child.pid!, stop: stopper(child) };
 }

@@ -9,7 +9,8 @@ import type { EventBus } from '../../events/bus.js';
 import type { Services } from '../../services.js';
 
 export function paymentMethodView(pm: Stripe.PaymentMethod, defaultId: string | null) {
-  const base = { id: pm.id, type: pm.type, isDefault: pm.id === defaultId };
+  // `type` as a plain string: Stripe's type name would leak into the emitted router declarations.
+  const base = { id: pm.id, type: pm.type as string, isDefault: pm.id === defaultId };
   if (pm.type === 'card' && pm.card) return { ...base, label: `${pm.card.brand[0]!.toUpperCase()}${pm.card.brand.slice(1)} •••• ${pm.card.last4}`, brand: pm.card.brand, last4: pm.card.last4, expiry: `${String(pm.card.exp_month).padStart(2, '0')}/${pm.card.exp_year}` };
   if (pm.type === 'us_bank_account' && pm.us_bank_account) return { ...base, label: `${pm.us_bank_account.bank_name ?? 'Bank account'} •••• ${pm.us_bank_account.last4}`, brand: pm.us_bank_account.bank_name ?? 'US bank account', last4: pm.us_bank_account.last4 ?? '', expiry: null };
   if (pm.type === 'sepa_debit' && pm.sepa_debit) return { ...base, label: `SEPA Direct Debit •••• ${pm.sepa_debit.last4}`, brand: 'SEPA Direct Debit', last4: pm.sepa_debit.last4 ?? '', expiry: null };

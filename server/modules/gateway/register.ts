@@ -133,7 +133,7 @@ export async function registerGateway(app: FastifyInstance, services: Services):
       scope.setNotFoundHandler((req, reply) =>
         reply.code(404).send(errorBody(`${req.method} ${req.url.split('?')[0]} is not an endpoint of this gateway (it serves POST /v1/chat/completions and GET /v1/models)`, 'invalid_request_error', 'unknown_url')),
       );
-      // Per-request logs would cost more than the call itself; the request log table is the record.
+      // Fastify's per-request debug lines stay off here (warn); app.ts writes the one access line per call.
       scope.post('/chat/completions', { bodyLimit: config.maxBodyBytes, logLevel: 'warn' }, (req, reply) => handleChatCompletion(deps, req, reply));
       scope.get('/models', { logLevel: 'warn' }, async (req) => listModels(runtime, config, req.headers.authorization));
     },
