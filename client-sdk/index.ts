@@ -9,6 +9,7 @@ import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, typ
 import superjson from 'superjson';
 import type { AppRouter } from '../server/trpc/router.js';
 import type { LiveEvent } from '../shared/events.js';
+import { resumingLiveSubscription } from '../shared/live-resume.js';
 
 export type { AppRouter, LiveEvent };
 
@@ -92,55 +93,25 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
   });
 
   function subscribeOrganization(orgId: string, sub: SubscribeOrganizationOptions): OrganizationSubscription {
-    let last = sub.lastEventId ?? null;
-    let current: { unsubscribe(): void } | null = null;
-    let generation = 0;
     let closed = false;
-    // After a reconnect wsLink re-subscribes by itself with the id of the last event the socket
-    // carried, but an event without an id (presence, usage: they always follow a (re)start) clears
-    // that id, and the re-subscription would start from "now", losing what happened while the
-    // socket was down. So on every re-start this subscribes afresh from the last id delivered and
-    // ignores the old subscription from then on. Anything at or before that id is dropped, so an
-    // overlap is never delivered twice.
-    const open = () => {
-      const gen = ++generation;
-      let starts = 0;
-      current = trpc.live.organization.subscribe(
-        { orgId, lastEventId: last },
-        {
-          onStarted: () => {
-            if (gen !== generation) return;
-            if (++starts === 1) return sub.onStarted?.();
-            const previous = current;
-            open();
-            previous?.unsubscribe();
-          },
-          onData: (value) => {
-            if (gen !== generation) return;
-            const { id, event } = unwrap(value);
-            if (id !== undefined) {
-              if (last !== null && !isAfter(id, last)) return;
-              last = id;
-            }
-            sub.onEvent(event, id);
-          },
-          onError: (err) => {
-            if (gen === generation) sub.onError?.(err);
-          },
-          onComplete: () => {
-            if (gen === generation && !closed) sub.onComplete?.();
-          },
+    const subscription = resumingLiveSubscription(
+      (lastEventId, callbacks) => trpc.live.organization.subscribe({ orgId, lastEventId }, callbacks),
+      sub.lastEventId ?? null,
+      {
+        onEvent: sub.onEvent,
+        onStarted: sub.onStarted,
+        onError: (err) => sub.onError?.(err as TRPCClientErrorLike<AppRouter>),
+        onComplete: () => {
+          if (!closed) sub.onComplete?.();
         },
-      );
-    };
-    open();
+      },
+    );
     return {
       unsubscribe: () => {
         closed = true;
-        generation++;
-        current?.unsubscribe();
+        subscription.unsubscribe();
       },
-      lastEventId: () => last,
+      lastEventId: subscription.lastEventId,
     };
   }
 
@@ -149,17 +120,4 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
   return new Proxy(trpc, {
     get: (target, prop, receiver) => (prop in extra ? extra[prop as keyof typeof extra] : Reflect.get(target, prop, receiver)),
   }) as GatewayClient;
-}
-
-/** Stored events arrive as tracked `{id, data}`; ephemeral ones (usage, presence) arrive bare. */
-function unwrap(value: unknown): { id: string | undefined; event: LiveEvent } {
-  const v = value as { id?: unknown; data?: unknown; type?: unknown };
-  if (typeof v.type === 'string') return { id: undefined, event: v as LiveEvent };
-  return { id: String(v.id), event: v.data as LiveEvent };
-}
-
-/** Event ids are increasing integers (as decimal strings). */
-function isAfter(id: string, than: string): boolean {
-  if (/^\d+$/.test(id) && /^\d+$/.test(than)) return BigInt(id) > BigInt(than);
-  return id !== than;
 }

@@ -1,9 +1,11 @@
 /**
- * The organization's live stream over the tab's WebSocket. wsLink resumes from the last tracked id
- * by itself when the socket reconnects; when the subscription itself fails (e.g. the server
+ * The organization's live stream over the tab's WebSocket. Reconnects resume from the last stored
+ * event delivered (shared/live-resume.ts: wsLink alone would resume from "now" when the last event
+ * before a drop was a presence or usage event); when the subscription itself fails (e.g. the server
  * restarted mid-way), we start it again from the last id we saw.
  */
 import type { LiveEvent } from '../../../shared/events.js';
+import { resumingLiveSubscription, type ResumingSubscription } from '../../../shared/live-resume.js';
 import { api, errorCode } from '../api.js';
 
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'ended';
@@ -20,26 +22,21 @@ export function subscribeToOrganization(orgId: string, handlers: LiveHandlers): 
   let stopped = false;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let attempt = 0;
-  let subscription: { unsubscribe(): void } | null = null;
+  let subscription: ResumingSubscription | null = null;
 
   const start = () => {
     if (stopped) return;
     handlers.onStatus(attempt === 0 ? 'connecting' : 'reconnecting');
-    subscription = api.live.organization.subscribe(
-      { orgId, lastEventId },
+    subscription = resumingLiveSubscription(
+      (from, callbacks) => api.live.organization.subscribe({ orgId, lastEventId: from }, callbacks),
+      lastEventId,
       {
         onStarted() {
           attempt = 0;
           handlers.onStatus('live');
         },
-        onData(value) {
-          let event: LiveEvent;
-          if ('data' in value) {
-            lastEventId = value.id;
-            event = value.data;
-          } else {
-            event = value;
-          }
+        onEvent(event, id) {
+          if (id !== undefined) lastEventId = id;
           handlers.onEvent(event);
         },
         onConnectionStateChange(state) {
