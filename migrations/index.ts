@@ -7,7 +7,14 @@ import { Migration20261129050000CacheWrites } from './Migration20261129050000Cac
 import { Migration20261201010000PartitionRequestLog } from './Migration20261201010000PartitionRequestLog.js';
 import { Migration20261201100000UsageBatch } from './Migration20261201100000UsageBatch.js';
 import { Migration20261201200000DeletedOrganizations } from './Migration20261201200000DeletedOrganizations.js';
+import { Migration20261202080000ApiKeySettings } from './Migration20261202080000ApiKeySettings.js';
+import { Migration20261202060000StoredResponses } from './Migration20261202060000StoredResponses.js';
+import { Migration20261202070000ProjectAllowedOrigins } from './Migration20261202070000ProjectAllowedOrigins.js';
+import { Migration20261202090000RequestEndpoint } from './Migration20261202090000RequestEndpoint.js';
 import { Migration20261201300000AccountSecurity } from './Migration20261201300000AccountSecurity.js';
+import { Migration20261202010000AccountRecovery } from './Migration20261202010000AccountRecovery.js';
+import { Migration20261202030000LedgerByTime } from './Migration20261202030000LedgerByTime.js';
+import { Migration20261202020000Webhooks } from './Migration20261202020000Webhooks.js';
 
 /** Every migration, in order. Listed explicitly so they run the same under tsx, vitest and a bundler. */
 export const migrationsList = [
@@ -21,4 +28,11 @@ export const migrationsList = [
   { name: 'Migration20261201100000UsageBatch', class: Migration20261201100000UsageBatch },
   { name: 'Migration20261201200000DeletedOrganizations', class: Migration20261201200000DeletedOrganizations },
   { name: 'Migration20261201300000AccountSecurity', class: Migration20261201300000AccountSecurity },
+  { name: 'Migration20261202010000AccountRecovery', class: Migration20261202010000AccountRecovery },
+  { name: 'Migration20261202030000LedgerByTime', class: Migration20261202030000LedgerByTime },
+  { name: 'Migration20261202020000Webhooks', class: Migration20261202020000Webhooks },
+  { name: 'Migration20261202080000ApiKeySettings', class: Migration20261202080000ApiKeySettings },
+  { name: 'Migration20261202060000StoredResponses', class: Migration20261202060000StoredResponses },
+  { name: 'Migration20261202090000RequestEndpoint', class: Migration20261202090000RequestEndpoint },
+  { name: 'Migration20261202070000ProjectAllowedOrigins', class: Migration20261202070000ProjectAllowedOrigins },
 ];

@@ -1,6 +1,9 @@
 /** Builds the Fastify app: tRPC over HTTP and WebSocket, the SPA, /healthz. Tests use it too. */
 import { metricsRegistry } from './observability/failures.js';
-import { pathOf } from './observability/logger.js';
+import { pathOf, QUIET_PATHS, requestIdOf } from './observability/logger.js';
+import { observeBuiltApp } from './observability/app-source.js';
+import { clusterMetricsText, inClusterWorker, prepareClusterWorkerMetrics } from './observability/cluster-metrics.js';
+import { startTracing } from './observability/tracing.js';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import fastifyStatic from '@fastify/static';
@@ -13,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from './config.js';
 import { SocketSessionWatch } from './auth/session-watch.js';
 import { isSameOriginRequest } from './auth/origin.js';
+import { AppUrlWatch, isDashboardPath } from './auth/app-url.js';
 import { readCookie, SESSION_COOKIE, validateSessionToken } from './auth/session.js';
 import { validateApiToken } from './auth/api-token.js';
 import { appRouter } from './trpc/router.js';
@@ -70,6 +74,8 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     logger: opts.logger ?? { level: config.logLevel },
     // Fastify's own request logging writes two lines per request; the onResponse hook below writes one.
     logController: new LogController({ disableRequestLogging: true }),
+    // The caller's X-Request-Id when it is a plain token (a proxy's), else a new UUID; every response carries it.
+    genReqId: requestIdOf,
     // X-Forwarded-For decides the client IP (and so the per-IP sign-in limits) only from proxies we trust.
     trustProxy: config.trustProxy,
     bodyLimit: 1024 * 1024,
@@ -77,14 +83,24 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     routerOptions: { maxParamLength: 5000 },
   });
   const log = app.log;
-  // One access line per request, at info, on the root logger (route log levels do not hide it).
+  // On the raw response, so streamed answers (written with writeHead) carry it too.
+  app.addHook('onRequest', (req, reply, done) => {
+    reply.raw.setHeader('x-request-id', req.id);
+    done();
+  });
+  // One access line per request, at info, on the root logger (route log levels do not hide it);
+  // health checks and metric scrapes that succeed at debug (they come every few seconds).
   if (opts.logger !== false) {
     app.addHook('onResponse', (req, reply, done) => {
-      log.info({ reqId: req.id, method: req.method, url: pathOf(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+      const url = pathOf(req.url);
+      const line = { reqId: req.id, method: req.method, url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
+      if (reply.statusCode < 400 && QUIET_PATHS.has(url)) log.debug(line, 'request');
+      else log.info(line, 'request');
       done();
     });
   }
 
+  const tracing = await startTracing(config.otel, log);
   const root = await createServices(config, { databaseUrl: opts.databaseUrl, log, emailRetry: opts.emailRetry });
   const { services } = root;
   const { orm, bus, billing } = services;
@@ -93,9 +109,14 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
   if (opts.jobs) await startJobs(services);
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  const unobserve = observeBuiltApp(app, services);
+  prepareClusterWorkerMetrics();
 
+  // Links and redirects follow APP_URL: say once when the dashboard is reached on another origin.
+  const appUrlWatch = new AppUrlWatch(() => services.appUrl, config.allowedOrigins, log);
   // Browsers attach cookies to cross-site WebSocket upgrades; refuse those before tRPC sees them.
   app.addHook('onRequest', async (req, reply) => {
+    if (isDashboardPath(req.url)) appUrlWatch.observe(`${req.protocol}://${req.host}`);
     if (req.headers.upgrade && !isSameOriginRequest(req)) {
       return reply.code(403).send({ error: 'cross-origin WebSocket connections are not allowed' });
     }
@@ -112,6 +133,8 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
       sessionId: auth?.sessionId ?? null,
       tokenId: auth?.tokenId ?? null,
       ip: isSocket ? (req.socket?.remoteAddress ?? 'unknown') : req.ip,
+      userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
+      requestOrigin: isSocket ? null : `${req.protocol}://${req.host}`,
       // A socket's upgrade passed the same-origin check above (tRPC hands sockets the raw request,
       // without Fastify's proxy-aware protocol and host).
       sameOrigin: isSocket ? true : isSameOriginRequest(req),
@@ -182,7 +205,14 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     if (config.metricsToken && req.headers.authorization !== `Bearer ${config.metricsToken}`) {
       return reply.code(401).send({ error: 'metrics need Authorization: Bearer <METRICS_TOKEN>' });
     }
-    return reply.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
+    if (!inClusterWorker()) return reply.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
+    // WORKERS > 1: the primary sums every worker's metrics (server/observability/cluster-metrics.ts).
+    try {
+      return reply.type(metricsRegistry.contentType).send(await clusterMetricsText());
+    } catch (err) {
+      log.warn({ err }, 'cluster metrics unavailable');
+      return reply.code(503).send({ error: 'the metrics of the other workers could not be collected; retry' });
+    }
   });
 
   app.get('/healthz', async (_req, reply) => {
@@ -196,10 +226,24 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
 
   const clientDir = opts.clientDir ?? resolve('dist/client');
   if (existsSync(resolve(clientDir, 'index.html'))) {
-    await app.register(fastifyStatic, { root: clientDir, wildcard: false, index: ['index.html'] });
+    await app.register(fastifyStatic, {
+      root: clientDir,
+      wildcard: false,
+      index: ['index.html'],
+      // The build writes name.br and name.gz next to each file (vite.config.ts): sent when accepted.
+      preCompressed: true,
+      cacheControl: false,
+      setHeaders: (res, path) => {
+        // Hashed file names change with their content: cached for good. Everything else (index.html)
+        // is checked on every load, so a deploy reaches everyone at the next navigation.
+        res.setHeader('cache-control', /[\\/]assets[\\/]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache');
+        res.setHeader('vary', 'accept-encoding');
+      },
+    });
   }
   app.setNotFoundHandler((req, reply) => {
-    const apiPath = /^\/(trpc|v1|api|healthz)(\/|$)/.test(req.url);
+    // A missing asset (an old chunk after a deploy) is a 404, not the page: the browser can tell.
+    const apiPath = /^\/(trpc|v1|api|healthz|assets)(\/|$)/.test(req.url);
     if (req.method === 'GET' && !apiPath && existsSync(resolve(clientDir, 'index.html'))) {
       return reply.type('text/html').sendFile('index.html', clientDir);
     }
@@ -214,6 +258,8 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
       socketSessions.stop();
       await app.close();
       await root.close();
+      unobserve();
+      await tracing?.shutdown();
     },
   };
 }

@@ -2,6 +2,19 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
+const DURATION = /^\d+(\.\d+)?(ms|s|m|h|d)$/;
+const DURATION_LIST = /^\s*\d+(\.\d+)?(ms|s|m|h|d)(\s*,\s*\d+(\.\d+)?(ms|s|m|h|d))*\s*$/;
+/** About a day of growing waits: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 9 h (24 h 42 min in all). */
+const DEFAULT_WEBHOOK_RETRY_SCHEDULE = '5s,30s,2m,10m,30m,1h,2h,4h,8h,9h';
+
+/** `250ms`, `5s`, `2m`, `1h`, `1d` in milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new Error(`not a duration: ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(m[1]) * unit);
+}
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -10,6 +23,8 @@ const envSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   DATA_DIR: z.string().default('.data'),
   APP_URL: z.string().url().optional(),
+  /** Other origins the dashboard is served on, comma-separated (checkout returns to them): https://a.example.com,https://b.example.com */
+  APP_ALLOWED_ORIGINS: z.string().optional(),
   APP_SECRET: z.string().min(32).optional(),
   SMTP_URL: z.string().optional(),
   MAIL_FROM: z.string().default('LLM Gateway <no-reply@localhost>'),
@@ -48,7 +63,18 @@ const envSchema = z.object({
   GATEWAY_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(20).default(15),
   /** Let organizations' custom providers point at loopback/private/link-local addresses (tests, demo, on-premise). */
   METRICS_TOKEN: z.string().optional(),
+  // OpenTelemetry traces (OTLP over HTTP); off unless an endpoint is set.
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional().or(z.literal('')),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().url().optional().or(z.literal('')),
+  OTEL_SERVICE_NAME: z.string().min(1).default('llm-gateway'),
   GATEWAY_ALLOW_PRIVATE_UPSTREAMS: z.enum(['true', 'false', '1', '0', ''], { message: 'GATEWAY_ALLOW_PRIVATE_UPSTREAMS is true or false' }).default('false'),
+  /** Webhook retries: the waits after each failed attempt (docs/webhooks.md); tests compress them. */
+  WEBHOOK_RETRY_SCHEDULE: z.string().regex(DURATION_LIST, { message: 'WEBHOOK_RETRY_SCHEDULE is a comma-separated list of durations such as 5s,30s,2m,1h' }).default(DEFAULT_WEBHOOK_RETRY_SCHEDULE),
+  /** An endpoint failing for this long is disabled and its owners are told. */
+  WEBHOOK_DISABLE_AFTER: z.string().regex(DURATION, { message: 'WEBHOOK_DISABLE_AFTER is a duration such as 24h' }).default('24h'),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** How often the webhook retry worker looks for due retries (pg-boss polling; at least 0.5). */
+  WEBHOOK_POLL_SECONDS: z.coerce.number().min(0.5).max(60).default(2),
   /** How often open WebSockets' sessions are checked for expiry (ms). */
   SOCKET_SESSION_CHECK_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(600_000),
 });
@@ -63,8 +89,10 @@ export interface Config {
   host: string;
   databaseUrl?: string;
   dataDir: string;
-  /** Public base URL, used in invitation links. Defaults to http://localhost:PORT. */
+  /** Public base URL, used in every emailed link and redirect. Defaults to http://localhost:PORT. */
   appUrl?: string;
+  /** APP_ALLOWED_ORIGINS: further origins of the dashboard that a checkout may return to (server/auth/app-url.ts). */
+  allowedOrigins: string[];
   appSecret?: string;
   smtpUrl?: string;
   mailFrom: string;
@@ -75,6 +103,8 @@ export interface Config {
   socketSessionCheckMs: number;
   /** When set, GET /metrics asks for `Authorization: Bearer <token>`. */
   metricsToken: string | null;
+  /** OpenTelemetry traces: on when an OTLP endpoint is set (server/observability/tracing.ts). */
+  otel: { endpoint?: string; tracesEndpoint?: string; serviceName: string };
   stripe: {
     secretKey?: string;
     webhookSecret?: string;
@@ -84,6 +114,18 @@ export interface Config {
     priceProYearly?: string;
   };
   gateway: GatewayConfig;
+  webhooks: WebhookConfig;
+}
+
+/** Webhook delivery timing (docs/webhooks.md). URLs follow gateway.allowPrivateUpstreams. */
+export interface WebhookConfig {
+  /** The wait after each failed attempt; after the last one the delivery is given up. */
+  retryScheduleMs: number[];
+  /** An endpoint whose attempts have all failed for this long is disabled. */
+  disableAfterMs: number;
+  /** Per attempt: until the response is complete. */
+  timeoutMs: number;
+  pollingIntervalSeconds: number;
 }
 
 /** One upstream provider as the operator configured it (key may be absent: then only organizations' own keys serve it). */
@@ -134,6 +176,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     appUrl: e.APP_URL,
+    allowedOrigins: parseOrigins(e.APP_ALLOWED_ORIGINS),
     appSecret: e.APP_SECRET,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
@@ -142,6 +185,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     socketSessionCheckMs: e.SOCKET_SESSION_CHECK_MS,
     metricsToken: e.METRICS_TOKEN || null,
+    otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT || undefined, tracesEndpoint: e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || undefined, serviceName: e.OTEL_SERVICE_NAME },
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY || undefined,
       webhookSecret: e.STRIPE_WEBHOOK_SECRET || undefined,
@@ -171,7 +215,28 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       batchWindowMs: e.GATEWAY_BATCH_WINDOW_MS,
       allowPrivateUpstreams: e.GATEWAY_ALLOW_PRIVATE_UPSTREAMS === 'true' || e.GATEWAY_ALLOW_PRIVATE_UPSTREAMS === '1',
     },
+    webhooks: {
+      retryScheduleMs: e.WEBHOOK_RETRY_SCHEDULE.split(',').map(parseDuration),
+      disableAfterMs: parseDuration(e.WEBHOOK_DISABLE_AFTER),
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      pollingIntervalSeconds: e.WEBHOOK_POLL_SECONDS,
+    },
   };
+}
+
+function parseOrigins(value: string | undefined): string[] {
+  const origins: string[] = [];
+  for (const part of (value ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    let url: URL;
+    try {
+      url = new URL(part);
+    } catch {
+      throw new Error(`invalid environment: APP_ALLOWED_ORIGINS: "${part}" is not a URL (write origins like https://app.example.com, comma-separated)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`invalid environment: APP_ALLOWED_ORIGINS: "${part}" is not an http(s) origin`);
+    origins.push(url.origin);
+  }
+  return origins;
 }
 
 function parseTrustProxy(value: string | undefined): boolean | string {

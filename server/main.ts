@@ -12,6 +12,7 @@ import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedDatabase } f
 import { resolveAppSecret } from './auth/secrets.js';
 import { buildApp } from './app.js';
 import { createProcessLogger } from './observability/logger.js';
+import { serveClusterMetrics } from './observability/cluster-metrics.js';
 
 const config = loadConfig();
 
@@ -79,6 +80,8 @@ async function runPrimary(count: number): Promise<void> {
     });
     return worker;
   };
+  // Workers answer /metrics with every worker's metrics, summed here.
+  serveClusterMetrics();
   for (let i = 0; i < count; i++) start(i);
   console.log(`LLM Gateway: ${count} workers on port ${config.port}`);
 

@@ -24,6 +24,7 @@ import { budgetAlertObserver } from './modules/billing/alerts.js';
 import { autoTopUpObserver } from './modules/billing/auto-top-up.js';
 import { InvalidationAcks } from './modules/gateway/invalidation.js';
 import type { Gateway } from './modules/gateway/register.js';
+import { WebhookDispatcher } from './modules/webhooks/dispatcher.js';
 
 export interface Log {
   info(o: unknown, m?: string): void;
@@ -46,6 +47,8 @@ export interface Services extends WorkDeps {
   paymentMethods: PaymentMethodCache;
   /** The gateway's runtime, meter, routed targets, upstream pools and Vertex tokens (null in the admin CLI). */
   gateway: Gateway | null;
+  /** Sends webhook deliveries; started with the job workers (server/jobs/boss.ts). */
+  webhooks: WebhookDispatcher;
   appUrl: string;
   log: Log;
 }
@@ -95,6 +98,7 @@ export async function createServices(config: Config, opts: CreateServicesOptions
     billing,
     paymentMethods: new PaymentMethodCache(bus),
     gateway: null,
+    webhooks: null as unknown as WebhookDispatcher,
     config,
     secretBox: new SecretBox(appSecret),
     get appUrl() {
@@ -105,6 +109,7 @@ export async function createServices(config: Config, opts: CreateServicesOptions
     },
     log,
   };
+  services.webhooks = new WebhookDispatcher(services, databaseUrl);
   if (opts.gateway ?? true) {
     // Loaded only here: the admin CLI (gateway: false) starts without the gateway's code.
     const { createGateway } = await import('./modules/gateway/register.js');
@@ -117,6 +122,7 @@ export async function createServices(config: Config, opts: CreateServicesOptions
     services,
     async close() {
       presence.stop();
+      await services.webhooks.stop();
       await services.gateway?.close();
       await mailer.drain();
       await queue.stop();

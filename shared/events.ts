@@ -10,6 +10,7 @@ export type OrgEvent =
   | { type: 'invitation.created'; invitationId: string; email: string; role: Role }
   | { type: 'invitation.revoked'; invitationId: string; email: string }
   | { type: 'invitation.accepted'; invitationId: string; email: string }
+  | { type: 'invitation.declined'; invitationId: string; email: string }
   | { type: 'project.created'; projectId: string; name: string }
   | { type: 'project.updated'; projectId: string; name: string }
   | { type: 'project.deleted'; projectId: string }
@@ -20,8 +21,11 @@ export type OrgEvent =
   | { type: 'budget.alert'; kind: 'balance_below' | 'monthly_spend_above'; threshold: string; value: string }
   | { type: 'auto_top_up.failed'; reason: string; disabled: boolean }
   | { type: 'usage'; requests: number; cost: string }
-  | { type: 'apiKey.changed'; projectId: string; apiKeyId: string; change: 'created' | 'revoked' | 'transferred' }
+  | { type: 'apiKey.changed'; projectId: string; apiKeyId: string; change: 'created' | 'revoked' | 'transferred' | 'updated' | 'rolled' }
   | { type: 'providerKey.changed'; providerKeyId: string; change: 'created' | 'updated' | 'deleted' }
+  | { type: 'webhook.changed'; webhookId: string; change: 'created' | 'updated' | 'deleted' | 'disabled' }
+  /** Dashboard only (never sent to webhooks): a delivery attempt's outcome, for the live delivery log. */
+  | { type: 'webhook.delivery'; webhookId: string; deliveryId: string; status: 'pending' | 'delivered' | 'failed' }
   | { type: 'presence'; viewers: Viewer[] };
 
 export type OrgEventType = OrgEvent['type'];

@@ -58,7 +58,16 @@ export interface ModelInfo {
   contextTokens: number;
   maxOutputTokens: number;
   streaming: boolean;
+  /** What the model does: 'chat' (chat completions, messages, responses) or 'embedding' (/v1/embeddings). Default chat. */
+  kind?: ModelKind;
+  /** Embedding models: the vector length returned by default. */
+  dimensions?: number;
 }
+
+export type ModelKind = 'chat' | 'embedding';
+
+/** A catalog entry's kind ('chat' unless it says otherwise). */
+export const modelKind = (info: Pick<ModelInfo, 'kind'>): ModelKind => info.kind ?? 'chat';
 
 export interface Prices {
   input: string;
@@ -99,6 +108,17 @@ const m = (
   streaming: true,
   ...(aliases ? { aliases } : {}),
   ...(more.tiers ? { tiers: more.tiers } : {}),
+});
+/** An embedding model: priced per million input tokens (no output, no cache), never streamed. */
+const embedding = (provider: CatalogProvider, id: string, input: string, contextTokens: number, dimensions: number): ModelInfo => ({
+  provider,
+  id,
+  price: { input, cachedInput: input, output: '0' },
+  contextTokens,
+  maxOutputTokens: 0,
+  streaming: false,
+  kind: 'embedding',
+  dimensions,
 });
 /** Alibaba bills cached input (implicit cache hits) at 20% of the tier's input price. */
 const qwenTier = (above: number, input: string, cachedInput: string, output: string) => ({ above, input, cachedInput, output });
@@ -154,6 +174,16 @@ const MODELS: ModelInfo[] = [
   m('alibaba', 'qwen3-coder-plus', '1', '0.2', '5', 1_000_000, 65_536, undefined, {
     tiers: [qwenTier(32_000, '1.8', '0.36', '9'), qwenTier(128_000, '3', '0.6', '15'), qwenTier(256_000, '6', '1.2', '60')],
   }),
+  // Embedding models (POST /v1/embeddings), list prices per million input tokens
+  embedding('openai', 'text-embedding-3-small', '0.02', 8_191, 1536),
+  embedding('openai', 'text-embedding-3-large', '0.13', 8_191, 3072),
+  embedding('openai', 'text-embedding-ada-002', '0.1', 8_191, 1536),
+  embedding('azure', 'text-embedding-3-small', '0.02', 8_191, 1536),
+  embedding('azure', 'text-embedding-3-large', '0.13', 8_191, 3072),
+  embedding('azure', 'text-embedding-ada-002', '0.1', 8_191, 1536),
+  embedding('google', 'gemini-embedding-001', '0.15', 2_048, 3072),
+  // Singapore (international) price
+  embedding('alibaba', 'text-embedding-v4', '0.07', 8_192, 1024),
 ];
 
 function nanoPrices(p: Prices): NanoPrices {

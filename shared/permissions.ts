@@ -14,6 +14,7 @@ export const PERMISSIONS = {
   'member.manage': ['owner', 'admin'],
   'member.manageOwners': ['owner'],
   'providerKey.manage': ['owner', 'admin'],
+  'webhook.manage': ['owner', 'admin'],
   'billing.view': ['owner', 'admin'],
   'audit.view': ['owner', 'admin'],
   'billing.manage': ['owner'],

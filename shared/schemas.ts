@@ -30,6 +30,18 @@ export const signInWithLinkInput = z.object({ token: z.string().min(20).max(100)
 export const twoFactorDisableInput = z.object({
   code: z.string().trim().min(6, { message: 'enter the 6-digit code from your authenticator app, or a recovery code' }).max(40, { message: 'enter the 6-digit code from your authenticator app, or a recovery code' }),
 });
+/** Accounts (auth.requestPasswordReset, resetPassword, changePassword, changeEmail, updateProfile). */
+export const accountLinkToken = z.string().trim().min(20, { message: 'this link is incomplete; open it from the email again' }).max(100, { message: 'this link is not valid' });
+export const requestPasswordResetInput = z.object({ email });
+export const resetPasswordInput = z.object({ token: accountLinkToken, password });
+export const changePasswordInput = z.object({
+  currentPassword: z.string().min(1, { message: 'enter your current password' }).max(256, { message: 'password must be at most 256 characters' }),
+  password,
+});
+export const changeEmailInput = z.object({ email });
+export const accountTokenInput = z.object({ token: accountLinkToken });
+export const updateProfileInput = z.object({ name: personName });
+export const sessionRevokeInput = z.object({ id: z.string().min(1).max(64) });
 export const tokenCreateInput = z.object({ name: z.string().trim().min(1, { message: 'give the token a name' }).max(80, { message: 'token name must be at most 80 characters' }) });
 export const byId = z.object({ id });
 export const twoFactorCodeInput = z.object({ code: totpCode });
@@ -47,12 +59,35 @@ export const orgDeleteInput = z.object({ orgId: id, confirmName: z.string().max(
 
 export const projectCreateInput = z.object({ orgId: id, name: projectName });
 export const projectRef = z.object({ projectId: id });
+/** A browser origin as browsers send it: http(s)://host[:port], no path, lowercased (a trailing slash is dropped). */
+export function normalizeOrigin(value: string): string | null {
+  const text = value.trim().replace(/\/$/, '');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+  if (url.pathname !== '/' || url.search || url.hash || url.username || url.password || /\/\/.*\//.test(text)) return null;
+  return url.origin;
+}
+export const browserOrigin = z
+  .string()
+  .max(300)
+  .transform((v, ctx) => {
+    const origin = normalizeOrigin(v);
+    if (!origin) ctx.addIssue({ code: 'custom', message: `"${v}" is not an origin: write scheme://host[:port], e.g. https://app.example.com (no path)` });
+    return origin ?? v;
+  });
 export const projectUpdateInput = z.object({
   projectId: id,
   name: projectName.optional(),
   mode: projectMode.optional(),
   cachingEnabled: z.boolean().optional(),
   cacheTtlSeconds: z.number().int().min(10).max(86400 * 30).optional(),
+  /** Browser origins allowed to call /v1 with the project's keys (CORS); [] allows any origin. */
+  allowedOrigins: z.array(browserOrigin).max(50, { message: 'at most 50 allowed origins' }).optional(),
 });
 
 export const inviteInput = z.object({ orgId: id, email, role });
@@ -68,7 +103,17 @@ export const liveInput = z.object({ orgId: id, lastEventId: z.string().max(40).n
 export const presenceInput = z.object({ orgId: id, page: z.string().trim().min(1).max(60) });
 export const tokenRevokeInput = z.object({ id: z.string().min(1).max(64) });
 export const invitationPreviewInput = acceptInvitationInput;
-export const auditListInput = z.object({ orgId: id, cursor: z.string().max(30).optional(), limit: z.number().int().min(1).max(200).optional() });
+export const auditListInput = z.object({
+  orgId: id,
+  cursor: z.string().max(30).optional(),
+  limit: z.number().int().min(1).max(200).optional(),
+  /** A member's user id, or 'system' for entries no person made (jobs, payment webhooks, the operator). */
+  actorId: z.union([id, z.literal('system')]).optional(),
+  /** Only these action ids (shared/audit-actions.ts names them). */
+  actions: z.array(z.string().min(1).max(80)).min(1).max(60).optional(),
+  from: z.coerce.date({ message: 'must be a date' }).optional(),
+  to: z.coerce.date({ message: 'must be a date' }).optional(),
+});
 /** A ledger row id: a positive PostgreSQL bigint, as a decimal string. */
 export const bigintId = (what: string) =>
   z.string().refine((v) => /^[1-9]\d{0,18}$/.test(v) && BigInt(v) <= 9_223_372_036_854_775_807n, { message: `${what} is not valid` });
@@ -79,7 +124,29 @@ export const transactionsInput = z.object({
   limit: z.number().int().min(1).max(200).optional(),
   type: ledgerType.optional(),
 });
-export const transactionsCsvInput = z.object({ orgId: id, type: ledgerType.optional() });
+/** An IANA time zone name (e.g. "Europe/Paris"), as the browser reports it. */
+export const timeZone = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, { message: 'is not a known time zone' });
+/** The grouped history: usage summed per day (per hour today) in `timeZone` (default UTC), other entries one by one. */
+export const transactionsGroupedInput = z.object({
+  orgId: id,
+  cursor: z.string().max(64).optional(),
+  limit: z.number().int().min(1).max(200).optional(),
+  type: ledgerType.optional(),
+  timeZone: timeZone.optional(),
+});
+/** `view`: every ledger row (default), or usage grouped per day as on the Transactions page. */
+export const transactionsCsvInput = z.object({ orgId: id, type: ledgerType.optional(), view: z.enum(['ledger', 'grouped']).optional(), timeZone: timeZone.optional() });
 
 /** A dollar amount as typed by a person: number or decimal string, whole cents. Returns cents. */
 export const dollarAmount = z

@@ -1,30 +1,58 @@
 import { A, Navigate, Route, Router, useLocation, useNavigate, useParams, type RouteSectionProps } from '@solidjs/router';
-import { createEffect, Match, onMount, Show, Switch, untrack, type ParentProps } from 'solid-js';
+import { createEffect, lazy, Match, onMount, Show, Switch, untrack, type Component, type ParentProps } from 'solid-js';
 import { render } from 'solid-js/web';
 import { OrgLayout } from './layout/OrgLayout.js';
 import { Shell } from './layout/Shell.js';
-import { AccountPage } from './pages/Account.js';
-import { AnalyticsPage } from './pages/Analytics.js';
-import { ApiKeysPage } from './pages/ApiKeys.js';
-import { AuditPage } from './pages/Audit.js';
-import { AuthFrame, SignInLinkPage, SignInPage, SignUpPage } from './pages/Auth.js';
-import { BillingPage } from './pages/billing/BillingPage.js';
-import { TransactionsPage } from './pages/billing/Transactions.js';
-import { HomePage } from './pages/Home.js';
-import { InvitePage } from './pages/Invite.js';
-import { LogsPage } from './pages/Logs.js';
-import { NewOrganizationPage } from './pages/NewOrganization.js';
-import { OverviewPage } from './pages/Overview.js';
-import { ProjectsPage } from './pages/Projects.js';
-import { ProviderKeysPage } from './pages/ProviderKeys.js';
-import { SettingsPage } from './pages/Settings.js';
-import { TeamPage } from './pages/Team.js';
 import { loadMe, me, meError } from './state/session.js';
 import { ErrorState, Loading } from './ui/components.js';
 import { ConfirmHost } from './ui/confirm.js';
 import { NoticeBanner } from './ui/notice.js';
 import { ToastHost } from './ui/toast.js';
 import './styles.css';
+
+/** A page loaded on first visit (its own chunk): the first load carries only the shell and the page shown. */
+function page<M extends { [P in K]: Component<any> }, K extends keyof M>(load: () => Promise<M>, name: K) {
+  return lazy(() =>
+    load().then(
+      (m) => {
+        sessionStorage.removeItem('chunk-reload');
+        return { default: m[name] };
+      },
+      (err: unknown) => {
+        // A tab opened before a deploy asks for chunks that are gone: load the new version once.
+        if (!sessionStorage.getItem('chunk-reload')) {
+          sessionStorage.setItem('chunk-reload', String(Date.now()));
+          location.reload();
+        }
+        throw err;
+      },
+    ),
+  );
+}
+
+const AccountPage = page(() => import('./pages/Account.js'), 'AccountPage');
+const AnalyticsPage = page(() => import('./pages/Analytics.js'), 'AnalyticsPage');
+const ApiKeysPage = page(() => import('./pages/ApiKeys.js'), 'ApiKeysPage');
+const AuditPage = page(() => import('./pages/Audit.js'), 'AuditPage');
+const SignInPage = page(() => import('./pages/Auth.js'), 'SignInPage');
+const SignUpPage = page(() => import('./pages/Auth.js'), 'SignUpPage');
+const SignInLinkPage = page(() => import('./pages/Auth.js'), 'SignInLinkPage');
+const AuthFrame = page(() => import('./pages/Auth.js'), 'AuthFrame');
+const ForgotPasswordPage = page(() => import('./pages/Auth.js'), 'ForgotPasswordPage');
+const ResetPasswordPage = page(() => import('./pages/Auth.js'), 'ResetPasswordPage');
+const EmailLinkPage = page(() => import('./pages/Auth.js'), 'EmailLinkPage');
+const BillingPage = page(() => import('./pages/billing/BillingPage.js'), 'BillingPage');
+const TransactionsPage = page(() => import('./pages/billing/Transactions.js'), 'TransactionsPage');
+const HomePage = page(() => import('./pages/Home.js'), 'HomePage');
+const InvitePage = page(() => import('./pages/Invite.js'), 'InvitePage');
+const LogsPage = page(() => import('./pages/Logs.js'), 'LogsPage');
+const NewOrganizationPage = page(() => import('./pages/NewOrganization.js'), 'NewOrganizationPage');
+const OverviewPage = page(() => import('./pages/Overview.js'), 'OverviewPage');
+const ProjectsPage = page(() => import('./pages/Projects.js'), 'ProjectsPage');
+const ProviderKeysPage = page(() => import('./pages/ProviderKeys.js'), 'ProviderKeysPage');
+const SettingsPage = page(() => import('./pages/Settings.js'), 'SettingsPage');
+const TeamPage = page(() => import('./pages/Team.js'), 'TeamPage');
+const WebhooksPage = page(() => import('./pages/Webhooks.js'), 'WebhooksPage');
 
 /** The frame of every page: the session is known before any route renders. */
 function App(props: RouteSectionProps) {
@@ -120,6 +148,10 @@ render(
       <Route path="/signup" component={() => <GuestOnly><SignUpPage /></GuestOnly>} />
       <Route path={['/signin/link', '/sign-in/link']} component={SignInLinkPage} />
       <Route path="/invite/:token" component={InvitePage} />
+      <Route path="/forgot-password" component={ForgotPasswordPage} />
+      <Route path="/reset-password" component={ResetPasswordPage} />
+      <Route path="/verify-email" component={() => <EmailLinkPage kind="verify" />} />
+      <Route path="/confirm-email" component={() => <EmailLinkPage kind="confirm" />} />
       <Route path="/org/:orgId" component={OrgSection}>
         <Route path="/" component={OrgIndex} />
         <Route path="/overview" component={OverviewPage} />
@@ -127,6 +159,7 @@ render(
         <Route path="/logs" component={LogsPage} />
         <Route path="/keys" component={ApiKeysPage} />
         <Route path="/provider-keys" component={ProviderKeysPage} />
+        <Route path="/webhooks" component={WebhooksPage} />
         <Route path="/projects" component={ProjectsPage} />
         <Route path="/team" component={TeamPage} />
         <Route path="/billing" component={BillingPage} />

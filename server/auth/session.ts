@@ -23,7 +23,7 @@ export function hashSecret(secret: string): Uint8Array {
   return sha256(new TextEncoder().encode(secret));
 }
 
-export async function createSession(em: EntityManager, userId: string, userAgent?: string | null): Promise<{ session: SessionEntity; token: string }> {
+export async function createSession(em: EntityManager, userId: string, userAgent?: string | null, ip?: string | null): Promise<{ session: SessionEntity; token: string }> {
   const id = generateSecureRandomString();
   const secret = generateSecureRandomString();
   const now = new Date();
@@ -34,6 +34,7 @@ export async function createSession(em: EntityManager, userId: string, userAgent
     createdAt: now,
     lastVerifiedAt: now,
     userAgent: userAgent?.slice(0, 255) ?? null,
+    ip: ip?.slice(0, 100) ?? null,
   });
   await em.persistAndFlush(session);
   return { session, token: `${id}.${secret}` };

@@ -143,5 +143,7 @@ export class Mailer {
 }
 
 export function redactSecrets(text: string): string {
-  return text.replace(/\/invite\/[A-Za-z0-9_-]+/g, '/invite/[redacted]').replace(/\/signin\/link\?token=[A-Za-z0-9_-]+/g, '/signin/link?token=[redacted]');
+  return text
+    .replace(/\/invite\/[A-Za-z0-9_-]+/g, '/invite/[redacted]')
+    .replace(/\/(signin\/link|reset-password|verify-email|confirm-email)\?token=[A-Za-z0-9_-]+/g, '/$1?token=[redacted]');
 }

@@ -8,6 +8,7 @@
  * run in either order, and a subscriber that has seen id 59 skips a late 58.)
  */
 import { reportFailure } from '../observability/failures.js';
+import { observeLiveEventDelivery } from '../observability/metrics.js';
 import { randomUUID } from 'node:crypto';
 import { ListenConnection } from '../db/listen.js';
 import type { LiveEvent } from '../../shared/events.js';
@@ -143,6 +144,7 @@ export class EventBus {
   deliverLocal(event: BusEvent): void {
     const listeners = this.orgListeners.get(event.orgId);
     if (!listeners) return;
+    observeLiveEventDelivery(event.at);
     // A copy: a subscriber may end (and unsubscribe) while handling the event.
     for (const subscriber of [...listeners]) {
       try {

@@ -16,6 +16,7 @@ import type { BalanceObserver } from '../modules/billing/ledger.js';
 import type { InvalidationAcks } from '../modules/gateway/invalidation.js';
 import type { RowOf } from '../db/rows.js';
 import type { StoredEvent } from '../modules/live/entities.js';
+import { queueWebhookDeliveries } from '../modules/webhooks/outbox.js';
 
 export interface Work {
   em: EntityManager;
@@ -101,6 +102,8 @@ async function publishEvents(tx: Sql, bus: EventBus, actorId: string | null, eve
       if (payload !== null) await tx.execute('select pg_notify(?, ?)', [ORG_CHANNEL, payload]);
     }
   }
+  // The webhook outbox, under the same organization lock: an endpoint's deliveries in commit order.
+  await queueWebhookDeliveries(tx, events.map((e) => ({ orgId: e.orgId, event: e.event, at: now.toISOString() })));
 }
 
 type PendingEmail = { id: string; to: string; subject: string; text: string };

@@ -4,6 +4,7 @@
  * write(2) per line on the request path). Lines written in the same tick go out in one write.
  * `flush()` before exiting so the last lines are not lost.
  */
+import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 
 export interface ProcessLogger {
@@ -38,4 +39,15 @@ export function createProcessLogger(level: string, dest: number | string = 1): P
 export function pathOf(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
+}
+
+/** Paths logged at debug when they succeed: probes and scrapes, every few seconds. */
+export const QUIET_PATHS: ReadonlySet<string> = new Set(['/healthz', '/metrics']);
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/** Fastify's genReqId: the caller's (or its proxy's) X-Request-Id when it is a plain token, else a new UUID. */
+export function requestIdOf(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }

@@ -11,6 +11,10 @@ export interface Context {
   sessionId: string | null;
   tokenId: string | null;
   ip: string;
+  /** The browser's or program's User-Agent (kept with a new session, for the sessions list). */
+  userAgent: string | null;
+  /** The scheme and host the request arrived on (`https://host`), or null without a request. */
+  requestOrigin: string | null;
   /** Whether a browser request came from our own origin (mutations from elsewhere are refused). */
   sameOrigin: boolean;
   /** Set the session cookie on the HTTP response (no-op on WebSocket calls). */
@@ -26,6 +30,8 @@ export interface InnerContextOptions {
   sessionId?: string | null;
   tokenId?: string | null;
   ip?: string;
+  userAgent?: string | null;
+  requestOrigin?: string | null;
   sameOrigin?: boolean;
   setCookie?: (value: string) => void;
   connectionId?: string;
@@ -41,6 +47,8 @@ export function createContextInner(opts: InnerContextOptions): Context {
     sessionId: opts.sessionId ?? null,
     tokenId: opts.tokenId ?? null,
     ip: opts.ip ?? '127.0.0.1',
+    userAgent: opts.userAgent ?? null,
+    requestOrigin: opts.requestOrigin ?? null,
     sameOrigin: opts.sameOrigin ?? true,
     setCookie: opts.setCookie ?? (() => {}),
     connectionId: opts.connectionId ?? crypto.randomUUID(),

@@ -13,6 +13,8 @@ import { isDatabaseUnavailable } from '../db/pg-errors.js';
 import { budgetMessage, inputTransformer, refusalOf, walkWithinBudget } from './input-guard.js';
 import type { RowOf } from '../db/rows.js';
 import type { Membership } from '../modules/organizations/entities.js';
+import { observeProcedure } from '../observability/metrics.js';
+import { traceProcedure } from '../observability/tracing.js';
 
 export interface Meta {
   /** Set on every org-scoped procedure; the roles-matrix test reads it. */
@@ -58,11 +60,22 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 export const middleware = t.middleware;
 
+/** Outermost: every call counted, timed and traced with the code its caller gets (docs/operations.md). */
+const observedProcedure = t.procedure.use(async ({ type, path, next }) => {
+  const span = traceProcedure(path, type);
+  const started = performance.now();
+  const result = await next();
+  const code = result.ok ? 'OK' : result.error.code;
+  observeProcedure(path, type, code, (performance.now() - started) / 1000);
+  span?.end(!result.ok && getHTTPStatusCodeFromError(result.error) >= 500 ? `${code}: ${result.error.message}` : undefined);
+  return result;
+});
+
 /**
  * Every procedure: a fresh EntityManager per call, cross-origin mutations refused, and database
  * errors a user can act on mapped to their tRPC codes; anything else is logged and hidden.
  */
-export const publicProcedure = t.procedure.use(async ({ ctx, type, path, getRawInput, next }) => {
+export const publicProcedure = observedProcedure.use(async ({ ctx, type, path, getRawInput, next }) => {
   if (type === 'mutation' && !ctx.sameOrigin) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'cross-origin requests are not allowed' });
   }

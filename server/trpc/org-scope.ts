@@ -29,6 +29,8 @@ registerOrgScopedResource('projectId', 'project');
 registerOrgScopedResource('invitationId', 'invitation');
 registerOrgScopedResource('apiKeyId', 'api_key');
 registerOrgScopedResource('providerKeyId', 'provider_key');
+registerOrgScopedResource('webhookId', 'webhook_endpoint');
+registerOrgScopedResource('deliveryId', 'webhook_delivery');
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -9,6 +9,7 @@ import { billingRouter } from '../modules/billing/router.js';
 import { apiKeyRouter } from '../modules/apiKeys/router.js';
 import { providerKeyRouter } from '../modules/providerKeys/router.js';
 import { analyticsRouter, logsRouter } from '../modules/analytics/router.js';
+import { webhookRouter } from '../modules/webhooks/router.js';
 
 export const appRouter = router({
   auth: authRouter,
@@ -23,6 +24,7 @@ export const appRouter = router({
   providerKey: providerKeyRouter,
   analytics: analyticsRouter,
   logs: logsRouter,
+  webhook: webhookRouter,
 });
 
 export type AppRouter = typeof appRouter;

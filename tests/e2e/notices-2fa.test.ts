@@ -97,7 +97,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('losing access, and two-factor sign-in, in t
       await page.getByText('10 of 10 recovery codes left.').waitFor(WAIT);
 
       const signInWithPassword = async () => {
-        await page.getByRole('button', { name: 'Sign out' }).click();
+        await page.getByRole('button', { name: 'Sign out', exact: true }).click();
         await page.waitForURL('**/signin');
         await page.getByLabel('Email', { exact: true }).fill(user.email);
         await page.getByLabel('Password', { exact: true }).fill('correct horse battery');

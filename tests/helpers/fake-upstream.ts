@@ -3,7 +3,7 @@
  * Anthropic's Messages API (POST /v1/messages), streaming and not. Deterministic: the answer has
  * `[chunks:N]` words (default 5), prompt tokens are 10 + the number of words in the messages.
  * Directives in the last user message drive failures:
- *   [status:500]   answer with that HTTP status and an error body
+ *   [status:500]   answer with that HTTP status and an error body (429 with `retry-after: 7`)
  *   [delay:MS]     wait before answering
  *   [slow:MS]      wait between stream chunks
  *   [malformed]    non-stream: a body that is not JSON; stream: a broken event after the first chunk
@@ -48,6 +48,19 @@ export interface ReceivedRequest {
   path: string;
   headers: http.IncomingHttpHeaders;
   body: Record<string, unknown>;
+}
+
+/** Extra endpoints of the fake, matched by path suffix before the built-in ones (see registerFakeRoute). */
+/** Returning `false` declines the request: the built-in answer handles it (e.g. a route adding directives to '/messages'). */
+export type FakeRoute = (ctx: { req: http.IncomingMessage; res: http.ServerResponse; path: string; body: Record<string, unknown>; rawBody: string }) => Promise<void | boolean> | void | boolean;
+const extraRoutes: [suffix: string, route: FakeRoute][] = [];
+
+/**
+ * Adds an endpoint to every fake upstream (e.g. '/responses', '/embeddings', '/messages/count_tokens'):
+ * modules under tests/helpers register theirs at import. Requests to it are recorded like the others.
+ */
+export function registerFakeRoute(suffix: string, route: FakeRoute): void {
+  if (!extraRoutes.some(([s]) => s === suffix)) extraRoutes.push([suffix, route]);
 }
 
 export interface FakeUpstream {
@@ -104,6 +117,8 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
         }
         const path = (req.url ?? '').split('?')[0]!;
         if (record) requests.push({ path, headers: req.headers, body });
+        const extra = extraRoutes.find(([suffix]) => path.endsWith(suffix));
+        if (extra && (await extra[1]({ req, res, path, body, rawBody })) !== false) return;
         const messages = (Array.isArray(body.messages) ? body.messages : []) as { role: string; content?: unknown }[];
         const lastUser = [...messages].reverse().find((m) => m.role === 'user');
         const text = textOf(lastUser?.content);
@@ -119,7 +134,8 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
         }
         if (status && status !== 200) {
           const error = invoke ? { message: `fake upstream failure ${status}` } : anthropic ? { type: 'error', error: { type: 'api_error', message: `fake upstream failure ${status}` } } : { error: { message: `fake upstream failure ${status}`, type: 'server_error' } };
-          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(error));
+          // Rate limited: says when to retry, as providers do (the gateway passes it on).
+          res.writeHead(status, { 'content-type': 'application/json', ...(status === 429 ? { 'retry-after': '7' } : {}) }).end(JSON.stringify(error));
           return;
         }
         const chunks = directive(text, 'chunks') ?? 5;

@@ -28,6 +28,10 @@ export interface World {
   freshApiKey(creator: Role): Promise<string>;
   /** A provider key (custom, OpenAI-compatible) in the shared org. */
   freshProviderKey(): Promise<string>;
+  /** A webhook endpoint in the shared org (never reached: no job workers in the matrix world). */
+  freshWebhook(): Promise<string>;
+  /** A finished (failed) delivery of a fresh webhook in the shared org. */
+  freshDelivery(): Promise<string>;
   /** The current settings version of an organization, read from the database. */
   version(orgId: string): Promise<number>;
   /**
@@ -69,6 +73,14 @@ export async function buildWorld(app: TestApp): Promise<World> {
   await outsider!.client.organization.create.mutate({ name: 'Outsider Org' });
   const freshProject = async (orgId = shared.id) => (await owner!.client.project.create.mutate({ orgId, name: `Project ${++serial}` })).id;
   const projectId = await freshProject();
+  const freshWebhook = async () => {
+    // Earlier fixtures' endpoints go first: an organization holds at most 20.
+    await sql(app, `delete from webhook_endpoint where org_id = ? and url like 'https://hooks.example.com/matrix-%'`, [shared.id]);
+    const input = { orgId: shared.id, url: `https://hooks.example.com/matrix-${++serial}`, events: ['project.created'] };
+    const created = await call(app.url, 'mutation', 'webhook.create', input, { cookie: owner!.cookieHeader() });
+    if (!created.ok) throw new Error(`could not create a webhook: ${created.message}`);
+    return (created.data as { webhook: { id: string } }).webhook.id;
+  };
   return {
     app,
     people,
@@ -91,6 +103,15 @@ export async function buildWorld(app: TestApp): Promise<World> {
       const created = await call(app.url, 'mutation', 'providerKey.create', input, { cookie: owner!.cookieHeader() });
       if (!created.ok) throw new Error(`could not create a provider key: ${created.message}`);
       return (created.data as { id: string }).id;
+    },
+    freshWebhook,
+    async freshDelivery() {
+      const webhookId = await freshWebhook();
+      const sent = await call(app.url, 'mutation', 'webhook.sendTest', { webhookId }, { cookie: owner!.cookieHeader() });
+      if (!sent.ok) throw new Error(`could not queue a test delivery: ${sent.message}`);
+      const deliveryId = (sent.data as { id: string }).id;
+      await sql(app, `update webhook_delivery set status = 'failed', attempts = 1 where id = ?`, [deliveryId]);
+      return deliveryId;
     },
     async orgToDamage(actor, permission) {
       return actor !== 'outsider' && can(actor, permission) ? freshOrg() : shared;
@@ -138,10 +159,12 @@ export const ORG_FIXTURES: Record<string, Fixture> = {
   'team.removeMember': { permission: 'member.manage', input: async (w, actor) => ({ orgId: (await w.orgToDamage(actor, 'member.manage')).id, userId: w.people.developer.user.id }) },
   'team.leave': { permission: 'org.view', input: async (w, actor) => ({ orgId: (await w.orgToDamage(actor, 'org.view')).id }) },
   'audit.list': { permission: 'audit.view', input: (w) => ({ orgId: w.orgId }) },
+  'audit.actors': { permission: 'audit.view', input: (w) => ({ orgId: w.orgId }) },
   'presence.update': { permission: 'live.subscribe', input: (w) => ({ orgId: w.orgId, page: 'overview' }) },
   'live.organization': { permission: 'live.subscribe', input: (w) => ({ orgId: w.orgId }), subscription: true },
   'billing.overview': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId }) },
   'billing.transactions': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId, limit: 10 }) },
+  'billing.transactionsGrouped': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId, limit: 50 }) },
   'billing.transactionsCsv': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId }) },
   'billing.purchaseCredits': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, amount: 25 }) },
   // Not the defaults ($10, $50): the roles matrix checks that a permitted call changed them.
@@ -160,6 +183,8 @@ export const ORG_FIXTURES: Record<string, Fixture> = {
   'apiKey.create': { permission: 'apiKey.create', input: (w) => ({ projectId: w.projectId, name: `Matrix key ${++serial}` }) },
   // Each caller revokes a key of their own (revoking others' keys is a finer rule, tested apart).
   'apiKey.revoke': { permission: 'apiKey.create', input: async (w, actor) => ({ apiKeyId: await w.freshApiKey(actor === 'outsider' ? 'owner' : actor) }) },
+  'apiKey.update': { permission: 'apiKey.create', input: async (w, actor) => ({ apiKeyId: await w.freshApiKey(actor === 'outsider' ? 'owner' : actor), name: `Renamed ${++serial}`, rpmLimit: 42 }) },
+  'apiKey.roll': { permission: 'apiKey.create', input: async (w, actor) => ({ apiKeyId: await w.freshApiKey(actor === 'outsider' ? 'owner' : actor), graceSeconds: 60 }) },
   'providerKey.list': { permission: 'providerKey.manage', input: (w) => ({ orgId: w.orgId }) },
   'providerKey.create': { permission: 'providerKey.manage', input: (w) => ({ orgId: w.orgId, provider: 'custom', name: `matrix-${++serial}`, baseUrl: 'https://llm.example.com/v1', key: 'sk-test-matrix-0123456789' }) },
   'providerKey.update': { permission: 'providerKey.manage', input: async (w) => ({ providerKeyId: await w.freshProviderKey(), status: 'disabled' }) },
@@ -170,6 +195,14 @@ export const ORG_FIXTURES: Record<string, Fixture> = {
   // No request was logged: permitted callers get the domain's "log not found".
   'logs.get': { permission: 'org.view', input: (w) => ({ orgId: w.orgId, logId: '1' }) },
   'providerKey.delete': { permission: 'providerKey.manage', input: async (w) => ({ providerKeyId: await w.freshProviderKey() }) },
+  'webhook.list': { permission: 'webhook.manage', input: (w) => ({ orgId: w.orgId }) },
+  'webhook.create': { permission: 'webhook.manage', input: (w) => ({ orgId: w.orgId, url: `https://hooks.example.com/create-${++serial}`, events: ['*'] }) },
+  'webhook.update': { permission: 'webhook.manage', input: async (w) => ({ webhookId: await w.freshWebhook(), enabled: false }) },
+  'webhook.delete': { permission: 'webhook.manage', input: async (w) => ({ webhookId: await w.freshWebhook() }) },
+  'webhook.rotateSecret': { permission: 'webhook.manage', input: async (w) => ({ webhookId: await w.freshWebhook() }) },
+  'webhook.sendTest': { permission: 'webhook.manage', input: async (w) => ({ webhookId: await w.freshWebhook() }) },
+  'webhook.deliveries': { permission: 'webhook.manage', input: async (w) => ({ webhookId: await w.freshWebhook() }) },
+  'webhook.redeliver': { permission: 'webhook.manage', input: async (w) => ({ deliveryId: await w.freshDelivery() }) },
 };
 
 /**
@@ -194,4 +227,19 @@ export const PERSONAL_PROCEDURES: Record<string, { access: 'public' | 'authed'; 
   'organization.create': { access: 'authed', input: () => ({ name: 'Fixture Org' }) },
   'team.invitationPreview': { access: 'public', input: () => ({ token: 'A'.repeat(43) }) },
   'team.acceptInvitation': { access: 'authed', input: () => ({ token: 'A'.repeat(43) }) },
+  'auth.requestPasswordReset': { access: 'public', input: () => ({ email: uniqueEmail('fixture-reset') }) },
+  'auth.resetPassword': { access: 'public', input: () => ({ token: 'a'.repeat(39), password: 'correct horse battery' }) },
+  'auth.confirmEmail': { access: 'public', input: () => ({ token: 'a'.repeat(39) }) },
+  'auth.verifyEmail': { access: 'public', input: () => ({ token: 'a'.repeat(39) }) },
+  'auth.changePassword': { access: 'authed', input: () => ({ currentPassword: 'x', password: 'correct horse battery' }) },
+  'auth.changeEmail': { access: 'authed', input: () => ({ email: uniqueEmail('fixture-change') }) },
+  'auth.sendVerificationEmail': { access: 'authed', input: () => undefined },
+  'auth.updateProfile': { access: 'authed', input: () => ({ name: 'Fixture' }) },
+  'auth.pendingInvitations': { access: 'authed', input: () => undefined },
+  'auth.sessions.list': { access: 'authed', input: () => undefined },
+  'auth.sessions.revokeOthers': { access: 'authed', input: () => undefined },
+  'auth.sessions.revoke': { access: 'authed', input: () => ({ id: 'abcdefghijklmnop' }) },
+  // Addressed to the caller's own verified email, not scoped by a role in an organization.
+  'team.acceptPendingInvitation': { access: 'authed', input: () => ({ invitationId: '33333333-3333-4333-8333-333333333333' }) },
+  'team.declineInvitation': { access: 'authed', input: () => ({ invitationId: '33333333-3333-4333-8333-333333333333' }) },
 };

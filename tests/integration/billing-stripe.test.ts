@@ -53,6 +53,23 @@ afterAll(async () => {
 });
 
 describe('buying credits', () => {
+  it('returns the user to the host they came from when it is allowed, else to APP_URL', async () => {
+    const port = new URL(app.url).port;
+    const other = `http://localhost:${port}`;
+    const viaOther = await signUp(other, 'Other Host Owner');
+    const { organization } = await viaOther.client.organization.create.mutate({ name: 'Other Host Co' });
+    // Not allowed: the checkout returns to APP_URL.
+    const first = await viaOther.client.billing.purchaseCredits.mutate({ orgId: organization.id, amount: 10 });
+    expect((await payCheckout(app, first.checkoutUrl)).location).toBe(`${app.url}/org/${organization.id}/billing?checkout=success`);
+    app.services.config.allowedOrigins.push(other);
+    try {
+      const second = await viaOther.client.billing.purchaseCredits.mutate({ orgId: organization.id, amount: 10 });
+      expect((await payCheckout(app, second.checkoutUrl)).location).toBe(`${other}/org/${organization.id}/billing?checkout=success`);
+    } finally {
+      app.services.config.allowedOrigins.pop();
+    }
+  });
+
   it('refuses less than $10 and changes nothing', async () => {
     const orgId = await newOrg('Min Purchase');
     await expectCode(owner.client.billing.purchaseCredits.mutate({ orgId, amount: 9.99 }), 'BAD_REQUEST', /minimum purchase is \$10/);

@@ -14,6 +14,7 @@ import { sql } from '../helpers/db-state.js';
 import { fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { balanceOf, gatewaySetup, logsOf, newOwner, rawChat, usageLedgerOf, type Owner } from '../helpers/gateway.js';
 import { eventually } from '../helpers/live.js';
+import { scrape, total } from '../helpers/metrics.js';
 
 let upstream: FakeUpstream;
 let app: TestApp;
@@ -133,6 +134,10 @@ describe('cluster mode (WORKERS=2)', () => {
         '60 calls to be answered',
       );
       expect(results.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.text.slice(0, 200)}`)).toEqual([]);
+      // Whichever worker answers a scrape, /metrics counts both workers' calls (summed by the primary).
+      const served = async () => total(await scrape(url), 'gateway_requests_total', { status: '200' });
+      await eventually(async () => (await served()) === 60, CALLS_MS, '/metrics to count the 60 calls');
+      for (let i = 0; i < 4; i++) expect(await served()).toBe(60);
 
       child.kill('SIGTERM');
       expect(await within(exited, DRAIN_MS, `the cluster to drain and exit on SIGTERM\n${output}`)).toBe(0);

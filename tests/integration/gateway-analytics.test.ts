@@ -149,6 +149,6 @@ describe('retention purge', () => {
     const [rollups] = await sql<{ n: string }>(app, `select count(*) as n from usage_rollup where org_id in (${combos.map(() => '?').join(', ')})`, Object.values(orgs));
     expect(Number(rollups!.n)).toBe(6);
     // Idempotent.
-    expect(await purgeExpiredLogs(app.orm.em.fork())).toEqual({ deleted: 0, partitionsDropped: 0, bodiesCleared: 0, cacheEntries: 0 });
+    expect(await purgeExpiredLogs(app.orm.em.fork())).toEqual({ deleted: 0, partitionsDropped: 0, bodiesCleared: 0, cacheEntries: 0, storedResponses: 0 });
   });
 });

@@ -292,7 +292,7 @@ describe('retention level, live usage events, drain on close', () => {
       const before = await balanceOf(a, kept.orgId);
       const meter = c.services.gateway!.meter;
       const record = (orgId: string, projectId: string, apiKeyId: string) => ({
-        orgId, projectId, apiKeyId, provider: 'openai', model: 'gpt-4o-mini', inputTokens: 10, outputTokens: 20, cachedTokens: 0, cacheWriteTokens: 0,
+        orgId, projectId, apiKeyId, endpoint: 'chat.completions', provider: 'openai', model: 'gpt-4o-mini', inputTokens: 10, outputTokens: 20, cachedTokens: 0, cacheWriteTokens: 0,
         costNanos: 1234n, paidBy: 'credits' as const, latencyMs: 3, ttftMs: null, status: 200, error: null,
         cached: false, streamed: false, canceled: false, requestBody: null, responseBody: null, createdAt: new Date(),
       });

@@ -219,19 +219,25 @@ describe('errors in OpenAI shape', () => {
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
   });
 
-  it('400 for bad bodies and unknown models; nothing charged', async () => {
+  it('400 for bad bodies, 404 model_not_found for unknown models; nothing charged', async () => {
     const { orgId, key } = await gatewaySetup(app, owner);
     const before = await balanceOf(app, orgId);
-    const cases: unknown[] = ['{not json', { messages: [] }, { model: 'gpt-4o-mini', messages: [] }, { model: 'gpt-4o-mini', messages: 'hi' }, { model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }, { model: 'openai/gpt-99', messages: [{ role: 'user', content: 'x' }] }];
+    const cases: unknown[] = ['{not json', { messages: [] }, { model: 'gpt-4o-mini', messages: [] }, { model: 'gpt-4o-mini', messages: 'hi' }];
     for (const body of cases) {
       const res = await rawChat(app, key, body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.json).toMatchObject({ error: { type: 'invalid_request_error' } });
     }
+    // OpenAI answers an unknown model with 404 model_not_found, and so do we (a bare name and a provider's unknown id).
+    for (const model of ['no-such-model', 'openai/gpt-99']) {
+      const res = await rawChat(app, key, { model, messages: [{ role: 'user', content: 'x' }] });
+      expect(res.status, model).toBe(404);
+      expect(res.json).toMatchObject({ error: { type: 'invalid_request_error', code: 'model_not_found' } });
+    }
     const wrongType = await fetch(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'text/plain' }, body: 'hi' });
     expect([400, 415]).toContain(wrongType.status);
     expect(await wrongType.json()).toMatchObject({ error: { type: 'invalid_request_error' } });
-    const unknownPath = await fetch(`${app.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
+    const unknownPath = await fetch(`${app.url}/v1/audio/speech`, { method: 'POST', headers: { authorization: `Bearer ${key}` } });
     expect(unknownPath.status).toBe(404);
     expect(await unknownPath.json()).toMatchObject({ error: { code: 'unknown_url' } });
     await flushUsage(app);

@@ -39,7 +39,7 @@ const refused = () => Object.assign(new Error('invalid input syntax for type jso
 
 function record(orgId: string, projectId: string, apiKeyId: string, extra: Partial<UsageRecord> = {}): UsageRecord {
   return {
-    orgId, projectId, apiKeyId, provider: 'openai', model: 'gpt-4o-mini', inputTokens: 10, outputTokens: 20, cachedTokens: 0, cacheWriteTokens: 0,
+    orgId, projectId, apiKeyId, endpoint: 'chat.completions', provider: 'openai', model: 'gpt-4o-mini', inputTokens: 10, outputTokens: 20, cachedTokens: 0, cacheWriteTokens: 0,
     costNanos: 1000n, paidBy: 'credits', latencyMs: 3, ttftMs: null, status: 200, error: null,
     cached: false, streamed: false, canceled: false, requestBody: null, responseBody: null, createdAt: new Date(), ...extra,
   };
@@ -162,12 +162,12 @@ describe('records the database cannot take as they are', () => {
     const poison = Array.from({ length: N }, (_, i) =>
       rawChat(app, poisoned.key, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `lone \ud800 high ${i} \udc00 low and NUL \u0000 [chunks:2]` }], stream: i % 2 === 0 }),
     );
-    // A model name (and so the error text and rollup key) with a lone surrogate: refused with 400, still logged.
+    // A model name (and so the error text and rollup key) with a lone surrogate: refused with 404 model_not_found, still logged.
     const badModel = rawChat(app, poisoned.key, { model: 'openai/gpt-4o-mini\ud83d', messages: [{ role: 'user', content: 'x' }] });
     const bystander = Array.from({ length: 5 }, (_, i) => rawChat(app, other.key, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `bystander ${i}` }] }));
     const answered = await Promise.all(poison);
     expect(answered.map((r) => r.status)).toEqual(Array(N).fill(200));
-    expect((await badModel).status).toBe(400);
+    expect((await badModel).status).toBe(404);
     expect((await Promise.all(bystander)).map((r) => r.status)).toEqual(Array(5).fill(200));
 
     // Without flushing: the bystander's calls commit within the batching window, not after retries.
@@ -183,7 +183,7 @@ describe('records the database cannot take as they are', () => {
     expect(ok.every((l) => l.paid_by === 'credits' && BigInt(l.cost_nanos) > 0n)).toBe(true);
     const bodies = ok.map((l) => JSON.stringify(l.request_body));
     expect(bodies.every((b) => b.includes('lone \ufffd high') && b.includes('\ufffd low and NUL \ufffd'))).toBe(true);
-    const refusedCall = logs.find((l) => l.status === 400)!;
+    const refusedCall = logs.find((l) => l.status === 404)!;
     expect(refusedCall.model).toMatch(/gpt-4o-mini\ufffd$/);
     expect(refusedCall.error).toContain('\ufffd');
     const charged = ok.reduce((s, l) => s + BigInt(l.cost_nanos), 0n);

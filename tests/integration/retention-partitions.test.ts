@@ -97,5 +97,5 @@ it('drops whole partitions past the longest window, deletes rows for shorter one
   const bodies = await orm.em.fork().execute<{ n: number }[]>(`select count(*)::int as n from request_log where org_id in (?, ?) and request_body is not null`, [free, proNone]);
   expect(bodies[0]!.n).toBe(0);
   // Idempotent.
-  expect(await purgeExpiredLogs(orm.em.fork())).toEqual({ deleted: 0, partitionsDropped: 0, bodiesCleared: 0, cacheEntries: 0 });
+  expect(await purgeExpiredLogs(orm.em.fork())).toEqual({ deleted: 0, partitionsDropped: 0, bodiesCleared: 0, cacheEntries: 0, storedResponses: 0 });
 });

@@ -176,6 +176,13 @@ const PROOFS: Record<string, Proof> = {
       for (const item of items) expect(all.has(String(item.id)), `audit entry ${item.id} belongs to the organization`).toBe(true);
     },
   },
+  'audit.actors': {
+    async happened(input, outcome) {
+      const actors = dataOf<{ actors: { id: string }[] }>(outcome).actors;
+      const rows = await sql<{ id: string }>(app, 'select distinct actor_id as id from audit_log where org_id = ? and actor_id is not null', [input.orgId]);
+      expect(ids(actors)).toEqual(ids(rows));
+    },
+  },
   'presence.update': {
     async happened(input, outcome, actor) {
       dataOf(outcome);
@@ -200,6 +207,16 @@ const PROOFS: Record<string, Proof> = {
     async happened(input, outcome) {
       const rows = await sql<{ id: string }>(app, 'select id from credit_ledger where org_id = ? order by id desc limit 10', [input.orgId]);
       expect(ids(dataOf<{ items: { id: string }[] }>(outcome).items)).toEqual(ids(rows));
+    },
+  },
+  'billing.transactionsGrouped': {
+    async happened(input, outcome) {
+      // Every non-usage entry on its own row; usage summed into periods whose entries add up to the ledger's.
+      const items = dataOf<{ items: ({ kind: 'entry'; id: string } | { kind: 'usage'; entries: number })[] }>(outcome).items;
+      const entries = await sql<{ id: string }>(app, `select id from credit_ledger where org_id = ? and type <> 'usage'`, [input.orgId]);
+      expect(ids(items.flatMap((i) => (i.kind === 'entry' ? [{ id: i.id }] : [])))).toEqual(ids(entries));
+      const [usage] = await sql<{ n: number }>(app, `select count(*)::int as n from credit_ledger where org_id = ? and type = 'usage'`, [input.orgId]);
+      expect(items.reduce((n, i) => n + (i.kind === 'usage' ? i.entries : 0), 0)).toBe(usage!.n);
     },
   },
   'billing.transactionsCsv': {
@@ -284,6 +301,22 @@ const PROOFS: Record<string, Proof> = {
       expect(row!.revoked_at).not.toBeNull();
     },
   },
+  'apiKey.update': {
+    async happened(input, outcome) {
+      expect(dataOf(outcome)).toMatchObject({ id: input.apiKeyId, name: input.name, rpmLimit: 42 });
+      expect(await one('select name, rpm_limit from api_key where id = ?', [input.apiKeyId])).toEqual({ name: input.name, rpm_limit: 42 });
+    },
+  },
+  'apiKey.roll': {
+    async happened(input, outcome) {
+      const { key, apiKey } = dataOf<{ key: string; apiKey: { id: string; prefix: string } }>(outcome);
+      expect(apiKey.id).toBe(input.apiKeyId);
+      expect(key.startsWith(apiKey.prefix)).toBe(true);
+      const row = await one<{ prefix: string; previous_key_hash: Buffer | null }>('select prefix, previous_key_hash from api_key where id = ?', [input.apiKeyId]);
+      expect(row!.prefix).toBe(apiKey.prefix);
+      expect(row!.previous_key_hash).not.toBeNull();
+    },
+  },
   'providerKey.list': {
     async happened(input, outcome) {
       expect(ids(dataOf<{ id: string }[]>(outcome))).toEqual(ids(await sql(app, 'select id from provider_key where org_id = ?', [input.orgId])));
@@ -306,6 +339,54 @@ const PROOFS: Record<string, Proof> = {
     async happened(input, outcome) {
       dataOf(outcome);
       expect(await sql(app, 'select 1 from provider_key where id = ?', [input.providerKeyId])).toHaveLength(0);
+    },
+  },
+  'webhook.list': {
+    async happened(input, outcome) {
+      expect(ids(dataOf<{ id: string }[]>(outcome))).toEqual(ids(await sql(app, 'select id from webhook_endpoint where org_id = ?', [input.orgId])));
+    },
+  },
+  'webhook.create': {
+    async happened(input, outcome, actor) {
+      const { webhook, secret } = dataOf<{ webhook: { id: string }; secret: string }>(outcome);
+      expect(secret).toMatch(/^whsec_/);
+      expect(await one('select org_id, url, events, created_by from webhook_endpoint where id = ?', [webhook.id])).toEqual({ org_id: input.orgId, url: input.url, events: ['*'], created_by: userOf(actor) });
+    },
+  },
+  'webhook.update': {
+    async happened(input, outcome) {
+      dataOf(outcome);
+      expect(await one('select enabled from webhook_endpoint where id = ?', [input.webhookId])).toEqual({ enabled: input.enabled });
+    },
+  },
+  'webhook.delete': {
+    async happened(input, outcome) {
+      dataOf(outcome);
+      expect(await sql(app, 'select 1 from webhook_endpoint where id = ?', [input.webhookId])).toHaveLength(0);
+    },
+  },
+  'webhook.rotateSecret': {
+    async happened(input, outcome) {
+      expect(dataOf<{ secret: string }>(outcome).secret).toMatch(/^whsec_/);
+      expect(await sql(app, `select 1 from audit_log where action = 'webhook.secretRotated' and target_id = ?`, [input.webhookId])).toHaveLength(1);
+    },
+  },
+  'webhook.sendTest': {
+    async happened(input, outcome) {
+      const { id } = dataOf<{ id: string }>(outcome);
+      expect(await one('select endpoint_id, event_type from webhook_delivery where id = ?', [id])).toEqual({ endpoint_id: input.webhookId, event_type: 'webhook.test' });
+    },
+  },
+  'webhook.deliveries': {
+    async happened(input, outcome) {
+      const { items } = dataOf<{ items: { id: string }[] }>(outcome);
+      expect(ids(items)).toEqual(ids(await sql(app, 'select id from webhook_delivery where endpoint_id = ?', [input.webhookId])));
+    },
+  },
+  'webhook.redeliver': {
+    async happened(input, outcome) {
+      const { id } = dataOf<{ id: string }>(outcome);
+      expect(await one('select redelivery_of, status from webhook_delivery where id = ?', [id])).toEqual({ redelivery_of: input.deliveryId, status: 'pending' });
     },
   },
   // No traffic in the matrix world: the analytics answer the (empty) rollups, over the asked range.
@@ -357,7 +438,9 @@ describe('the router, enumerated', () => {
   });
 
   it('gives every org-scoped-looking procedure a permission in its meta', () => {
-    const missing = procedures.filter((p) => looksOrgScoped(p.inputKeys) && !p.permission).map((p) => p.path);
+    // Invitations addressed to the caller's own verified email are the caller's, whatever the organization.
+    const addressedToCaller = new Set(['team.acceptPendingInvitation', 'team.declineInvitation']);
+    const missing = procedures.filter((p) => looksOrgScoped(p.inputKeys) && !p.permission && !addressedToCaller.has(p.path)).map((p) => p.path);
     expect(missing, 'org-scoped procedures must be built with orgProcedure(permission)').toEqual([]);
   });
 

@@ -3,7 +3,7 @@
  * requests; Messages responses and stream events become OpenAI completions and chunks.
  */
 import { describe, expect, it } from 'vitest';
-import { anthropicAdapter, AnthropicStreamTranslator, fromAnthropicResponse, toAnthropicRequest } from '../../server/modules/gateway/upstream/anthropic.js';
+import { anthropicAdapter, AnthropicStreamTranslator, fromAnthropicResponse, RESPONSE_FORMAT_TOOL, toAnthropicRequest } from '../../server/modules/gateway/upstream/anthropic.js';
 import { GatewayError } from '../../server/modules/gateway/errors.js';
 import { PARTIAL_USAGE, type ChatRequest } from '../../server/modules/gateway/upstream/types.js';
 
@@ -53,7 +53,6 @@ describe('OpenAI request → Anthropic request', () => {
               { type: 'text', text: 'What is this?' },
               { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
               { type: 'image_url', image_url: 'https://example.com/cat.jpg' },
-              { type: 'input_audio', input_audio: {} },
             ],
           },
         ],
@@ -93,7 +92,6 @@ describe('OpenAI request → Anthropic request', () => {
         tools: [
           { type: 'function', function: { name: 'weather', description: 'Current weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
           { type: 'function', function: { name: 'noargs' } },
-          { type: 'code_interpreter' },
         ],
         tool_choice: { type: 'function', function: { name: 'weather' } },
       }),
@@ -148,23 +146,33 @@ describe('OpenAI request → Anthropic request', () => {
     }
   });
 
-  it('maps stop (string or list), temperature (clamped to 0..1), top_p, user, stream', () => {
+  it('maps stop (string or list), temperature (0..1), top_p, user, stream', () => {
     const base = { messages: [{ role: 'user', content: 'x' }] };
-    const one = toAnthropicRequest(req({ ...base, stop: 'END', temperature: 1.7, top_p: 0.9, user: 'u-42' }), 'm', true, null);
+    const one = toAnthropicRequest(req({ ...base, stop: 'END', temperature: 1, top_p: 0.9, user: 'u-42' }), 'm', true, null);
     expect(one).toMatchObject({ stop_sequences: ['END'], temperature: 1, top_p: 0.9, metadata: { user_id: 'u-42' }, stream: true });
-    const two = toAnthropicRequest(req({ ...base, stop: ['a', 'b'], temperature: -0.5 }), 'm', false, null);
+    const two = toAnthropicRequest(req({ ...base, stop: ['a', 'b'], temperature: 0 }), 'm', false, null);
     expect(two).toMatchObject({ stop_sequences: ['a', 'b'], temperature: 0 });
     expect(two).not.toHaveProperty('metadata');
     expect(toAnthropicRequest(req({ ...base, temperature: 0.3 }), 'm', false, null).temperature).toBe(0.3);
   });
 
-  it('takes max_completion_tokens, else max_tokens, else the smaller of the model’s output limit and 4096', () => {
+  it('refuses a temperature outside 0..1 naming the parameter, the model and the range (no clamping)', () => {
+    for (const temperature of [1.7, -0.5]) {
+      const err = refusal(() => toAnthropicRequest(req({ messages: [{ role: 'user', content: 'x' }], temperature }), 'claude-haiku-4-5', false, null));
+      expect(err.status).toBe(400);
+      expect(err.message).toContain(`temperature ${temperature}`);
+      expect(err.message).toContain('claude-haiku-4-5');
+      expect(err.message).toContain('0 to 1');
+    }
+  });
+
+  it('takes max_completion_tokens, else max_tokens, else the model’s output limit from the catalog (4096 for a model it does not know)', () => {
     const base = { messages: [{ role: 'user', content: 'x' }] };
     const max = (extra: Record<string, unknown>, modelMax: number | null) => toAnthropicRequest(req({ ...base, ...extra }), 'm', false, modelMax).max_tokens;
     expect(max({ max_completion_tokens: 100, max_tokens: 200 }, 8192)).toBe(100);
     expect(max({ max_tokens: 200 }, 8192)).toBe(200);
     expect(max({ max_tokens: 12.9 }, null)).toBe(12);
-    expect(max({}, 8192)).toBe(4096);
+    expect(max({}, 64_000)).toBe(64_000);
     expect(max({}, 1024)).toBe(1024);
     expect(max({}, null)).toBe(4096);
     // Nonsense values fall through to the default rather than reaching Anthropic.
@@ -307,7 +315,9 @@ describe('Anthropic stream → OpenAI chunks', () => {
     };
     const whole = await collect(pieces(bytes.length));
     const bytewise = await collect(pieces(7));
-    expect(bytewise).toEqual(whole);
+    // Each run stamps its own `created` second: compared without it.
+    const unstamped = (chunks: Record<string, unknown>[]) => chunks.map(({ created: _created, ...rest }) => rest);
+    expect(unstamped(bytewise)).toEqual(unstamped(whole));
     expect(whole).toHaveLength(8);
     expect(whole[7]!.usage).toMatchObject({ prompt_tokens: 46, completion_tokens: 25 });
 
@@ -316,5 +326,168 @@ describe('Anthropic stream → OpenAI chunks', () => {
       yield truncated;
     }
     await expect(collect(once())).rejects.toMatchObject({ status: 502, code: 'upstream_truncated' });
+  });
+});
+
+function refusal(run: () => unknown): GatewayError {
+  try {
+    run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(GatewayError);
+    return err as GatewayError;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('faithful or refused: every chat field to Anthropic', () => {
+  const user = [{ role: 'user', content: 'x' }];
+  const to = (extra: Record<string, unknown>, max: number | null = 64_000) => toAnthropicRequest(req({ messages: user, ...extra }), 'claude-sonnet-4-5', false, max);
+
+  it('prompt_cache_key puts cache breakpoints on the last tool and the system prompt, unless the request has its own', () => {
+    const tools = [{ type: 'function', function: { name: 'a', parameters: { type: 'object' } } }, { type: 'function', function: { name: 'b', parameters: { type: 'object' } } }];
+    const out = toAnthropicRequest(req({ messages: [{ role: 'system', content: 'be brief' }, ...user], tools, prompt_cache_key: 'session-1' }), 'claude-sonnet-4-5', false, 64_000);
+    expect(out.system).toEqual([{ type: 'text', text: 'be brief', cache_control: { type: 'ephemeral' } }]);
+    const outTools = out.tools as Record<string, unknown>[];
+    expect(outTools[0]).not.toHaveProperty('cache_control');
+    expect(outTools[1]).toMatchObject({ name: 'b', cache_control: { type: 'ephemeral' } });
+    expect(JSON.stringify(out)).not.toContain('session-1');
+    // Without the key nothing is marked; with the client's own breakpoints, those are kept as they are.
+    expect(JSON.stringify(toAnthropicRequest(req({ messages: [{ role: 'system', content: 'be brief' }, ...user], tools }), 'claude-sonnet-4-5', false, 64_000))).not.toContain('cache_control');
+    const own = toAnthropicRequest(
+      req({ messages: [{ role: 'system', content: [{ type: 'text', text: 'be brief', cache_control: { type: 'ephemeral' } }] }, ...user], tools, prompt_cache_key: 'session-1' }),
+      'claude-sonnet-4-5',
+      false,
+      64_000,
+    );
+    expect((own.tools as Record<string, unknown>[]).some((t) => t.cache_control)).toBe(false);
+  });
+
+  it('refuses what Anthropic cannot do, naming the parameter and the model', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ n: 2 }, 'n'],
+      [{ logprobs: true }, 'logprobs'],
+      [{ top_logprobs: 3 }, 'top_logprobs'],
+      [{ seed: 7 }, 'seed'],
+      [{ frequency_penalty: 0.5 }, 'frequency_penalty'],
+      [{ presence_penalty: -1 }, 'presence_penalty'],
+      [{ logit_bias: { '50256': -100 } }, 'logit_bias'],
+      [{ modalities: ['text', 'audio'] }, 'modalities'],
+      [{ audio: { voice: 'alloy', format: 'mp3' } }, 'audio'],
+      [{ prediction: { type: 'content', content: 'x' } }, 'prediction'],
+      [{ service_tier: 'flex' }, 'service_tier'],
+      [{ web_search_options: {} }, 'web_search_options'],
+      [{ store: true }, 'store'],
+      [{ functions: [{ name: 'f' }] }, 'functions'],
+      [{ prompt_cache_key: 7 }, 'prompt_cache_key'],
+      [{ some_new_field: 1 }, 'some_new_field'],
+      [{ tools: [{ type: 'code_interpreter' }] }, 'code_interpreter'],
+      [{ response_format: { type: 'json_schema', json_schema: { name: 'list', schema: { type: 'array' } } } }, 'response_format'],
+    ];
+    for (const [extra, param] of cases) {
+      const err = refusal(() => to(extra));
+      expect(err.status, param).toBe(400);
+      expect(err.message, param).toContain(param);
+      expect(err.message, param).toContain('claude-sonnet-4-5');
+    }
+    // Neutral values ask for nothing and pass.
+    expect(() => to({ n: 1, logprobs: false, frequency_penalty: 0, presence_penalty: 0, logit_bias: {}, modalities: ['text'], store: false, service_tier: 'auto', parallel_tool_calls: true })).not.toThrow();
+    expect(to({ service_tier: 'default' }).service_tier).toBe('standard_only');
+  });
+
+  it('refuses audio parts and non-PDF files; sends PDFs as document blocks', () => {
+    expect(refusal(() => to({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }] })).message).toContain('audio');
+    const csv = { type: 'file', file: { file_data: 'data:text/csv;base64,YSxi', filename: 'a.csv' } };
+    expect(refusal(() => to({ messages: [{ role: 'user', content: [csv] }] })).message).toContain('text/csv');
+    expect(refusal(() => to({ messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-abc' } }] }] })).message).toContain('file_id');
+    const out = to({ messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarize' }, { type: 'file', file: { file_data: 'data:application/pdf;base64,JVBERi0=', filename: 'report.pdf' } }] }] });
+    expect(out.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'Summarize' }, { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0=' }, title: 'report.pdf' }] },
+    ]);
+  });
+
+  it('passes cache_control from parts, messages (onto their last block), system and tools', () => {
+    const ephemeral = { type: 'ephemeral' };
+    const out = to({
+      messages: [
+        { role: 'system', content: [{ type: 'text', text: 'long instructions', cache_control: ephemeral }] },
+        { role: 'user', content: [{ type: 'text', text: 'doc' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA==' }, cache_control: ephemeral }] },
+        { role: 'assistant', content: 'ok', cache_control: ephemeral },
+        { role: 'user', content: 'question' },
+      ],
+      tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } }, cache_control: ephemeral }],
+    });
+    expect(out.system).toEqual([{ type: 'text', text: 'long instructions', cache_control: ephemeral }]);
+    expect(out.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'doc' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AA==' }, cache_control: ephemeral }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'ok', cache_control: ephemeral }] },
+      { role: 'user', content: [{ type: 'text', text: 'question' }] },
+    ]);
+    expect(out.tools).toEqual([{ name: 'f', input_schema: { type: 'object' }, cache_control: ephemeral }]);
+    expect(refusal(() => to({ messages: [{ role: 'user', content: [{ type: 'text', text: 'x', cache_control: { type: 'forever' } }] }] })).status).toBe(400);
+  });
+
+  it('parallel_tool_calls: false disables parallel tool use on the tool choice', () => {
+    const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }];
+    expect(to({ tools, parallel_tool_calls: false }).tool_choice).toEqual({ type: 'auto', disable_parallel_tool_use: true });
+    expect(to({ tools, parallel_tool_calls: false, tool_choice: 'required' }).tool_choice).toEqual({ type: 'any', disable_parallel_tool_use: true });
+    expect(to({ tools, parallel_tool_calls: false, tool_choice: 'none' }).tool_choice).toEqual({ type: 'none' });
+    expect(to({ tools }).tool_choice).toBeUndefined();
+  });
+
+  it('response_format becomes a forced tool whose input_schema is the schema', () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+    const out = to({ response_format: { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } } });
+    expect(out.tools).toEqual([{ name: RESPONSE_FORMAT_TOOL, description: 'Answer with the "place" JSON object.', input_schema: schema }]);
+    expect(out.tool_choice).toEqual({ type: 'tool', name: RESPONSE_FORMAT_TOOL });
+    expect(to({ response_format: { type: 'json_object' } }).tools).toEqual([{ name: RESPONSE_FORMAT_TOOL, description: 'Answer with a JSON object.', input_schema: { type: 'object' } }]);
+    expect(to({ response_format: { type: 'text' } })).not.toHaveProperty('tools');
+    // With the client's tools: one of them, or the answer.
+    const withTools = to({ response_format: { type: 'json_object' }, tools: [{ type: 'function', function: { name: 'f' } }] });
+    expect(withTools.tool_choice).toEqual({ type: 'any' });
+    expect((withTools.tools as { name: string }[]).map((t) => t.name)).toEqual(['f', RESPONSE_FORMAT_TOOL]);
+    expect(refusal(() => to({ response_format: { type: 'json_object' }, reasoning_effort: 'low' })).message).toContain('response_format');
+
+    // The answer: the tool's input as the message content, finish_reason stop.
+    const { completion } = fromAnthropicResponse({ id: 'm', content: [{ type: 'tool_use', id: 't', name: RESPONSE_FORMAT_TOOL, input: { city: 'Paris' } }], stop_reason: 'tool_use', usage: {} });
+    expect((completion.choices as Record<string, unknown>[])[0]).toMatchObject({ message: { role: 'assistant', content: '{"city":"Paris"}' }, finish_reason: 'stop' });
+    expect((completion.choices as { message: object }[])[0]!.message).not.toHaveProperty('tool_calls');
+    // Streamed: its JSON arrives as content deltas.
+    const t = new AnthropicStreamTranslator();
+    const chunks = [
+      { type: 'message_start', message: { id: 's', model: 'c', usage: { input_tokens: 3 } } },
+      { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 't', name: RESPONSE_FORMAT_TOOL, input: {} } },
+      { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '{"city":' } },
+      { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '"Rome"}' } },
+      { type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 4 } },
+    ].flatMap((e) => t.translate(e));
+    expect(chunks.map((c) => c.choices![0]!.delta)).toEqual([{ role: 'assistant', content: '' }, { content: '{"city":' }, { content: '"Rome"}' }, {}]);
+    expect(chunks[3]!.choices![0]!.finish_reason).toBe('stop');
+  });
+
+  it('reasoning_effort becomes extended thinking, with Anthropic’s temperature rules; thinking text returns as reasoning_content', () => {
+    expect(to({ reasoning_effort: 'medium' })).toMatchObject({ thinking: { type: 'enabled', budget_tokens: 8192 }, max_tokens: 64_000 });
+    expect(to({ reasoning_effort: 'high', max_tokens: 5000 }).thinking).toEqual({ type: 'enabled', budget_tokens: 4999 });
+    expect(to({ reasoning_effort: 'low', temperature: 1 })).not.toHaveProperty('temperature');
+    expect(to({ reasoning_effort: 'none' })).not.toHaveProperty('thinking');
+    expect(refusal(() => to({ reasoning_effort: 'low', temperature: 0.2 })).message).toContain('temperature');
+    expect(refusal(() => to({ reasoning_effort: 'low', max_tokens: 500 })).message).toContain('max_tokens');
+    expect(refusal(() => to({ reasoning_effort: 'low', tool_choice: 'required', tools: [{ type: 'function', function: { name: 'f' } }] })).message).toContain('tool_choice');
+    expect(refusal(() => to({ reasoning_effort: 'extreme' })).status).toBe(400);
+
+    const { completion } = fromAnthropicResponse({ id: 'm', content: [{ type: 'thinking', thinking: 'Let me think.', signature: 'sig' }, { type: 'text', text: '42' }], stop_reason: 'end_turn', usage: { input_tokens: 5, output_tokens: 30 } });
+    expect((completion.choices as Record<string, unknown>[])[0]).toMatchObject({ message: { content: '42', reasoning_content: 'Let me think.' } });
+    expect(completion.usage).toMatchObject({ completion_tokens: 30 });
+    const t = new AnthropicStreamTranslator();
+    const deltas = [
+      { type: 'message_start', message: { id: 's', model: 'c', usage: { input_tokens: 3 } } },
+      { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '' } },
+      { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'Hmm.' } },
+      { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 'x' } },
+      { type: 'content_block_start', index: 1, content_block: { type: 'text', text: '' } },
+      { type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text: 'Yes' } },
+    ]
+      .flatMap((e) => t.translate(e))
+      .map((c) => c.choices![0]!.delta);
+    expect(deltas).toEqual([{ role: 'assistant', content: '' }, { reasoning_content: 'Hmm.' }, { content: 'Yes' }]);
   });
 });

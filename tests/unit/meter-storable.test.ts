@@ -19,7 +19,7 @@ describe('storable text', () => {
 
   it('a record: text repaired after cutting to its column, counts whole and in range', () => {
     const r = storableRecord({
-      orgId: 'o', projectId: 'p', apiKeyId: 'k', provider: 'openai', model: `${'m'.repeat(199)}\ud83d\ude00`, inputTokens: 1.5, outputTokens: Number.NaN, cachedTokens: 3e12, cacheWriteTokens: -1,
+      orgId: 'o', projectId: 'p', apiKeyId: 'k', endpoint: 'chat.completions', provider: 'openai', model: `${'m'.repeat(199)}\ud83d\ude00`, inputTokens: 1.5, outputTokens: Number.NaN, cachedTokens: 3e12, cacheWriteTokens: -1,
       costNanos: 5n, paidBy: 'credits', latencyMs: Infinity, ttftMs: null, status: 200, error: 'bad \u0000', cached: false, streamed: false, canceled: false,
       requestBody: null, responseBody: null, createdAt: new Date(),
     } satisfies UsageRecord);

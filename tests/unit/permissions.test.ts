@@ -12,6 +12,7 @@ const API_TABLE: Record<Permission, string> = {
   'member.manage': 'OA',
   'member.manageOwners': 'O',
   'providerKey.manage': 'OA',
+  'webhook.manage': 'OA',
   'billing.view': 'OA',
   'audit.view': 'OA',
   'billing.manage': 'O',

@@ -20,6 +20,7 @@ function rec(over: Partial<UsageRecord> = {}): UsageRecord {
     orgId: ORG,
     projectId: PROJECT,
     apiKeyId: KEY,
+    endpoint: 'chat.completions',
     provider: 'openai',
     model: 'gpt-4o-mini',
     inputTokens: 100,
@@ -48,7 +49,7 @@ const big = (v: string | number | undefined) => BigInt(v ?? 0);
 function sums(row: Row): Record<string, bigint> {
   const out: Record<string, bigint> = {};
   for (const [k, v] of Object.entries(row)) {
-    if (['org_id', 'hour', 'project_id', 'api_key_id', 'provider', 'model'].includes(k)) continue;
+    if (['org_id', 'hour', 'project_id', 'api_key_id', 'provider', 'model', 'endpoint'].includes(k)) continue;
     if (k.startsWith('lat_b') && big(v) === 0n) continue;
     out[k] = big(v);
   }

@@ -7,7 +7,8 @@
 import { A, useLocation } from '@solidjs/router';
 import { createEffect, createSignal, For, on, Show, type JSX } from 'solid-js';
 import type { OrgEvent } from '../../../shared/events.js';
-import { decimalToNanos, formatDollars } from '../../../shared/money.js';
+import { decimalToNanos } from '../../../shared/money.js';
+import { formatMoney } from '../ui/format.js';
 import { isLowBalance } from '../state/billing.js';
 import { useOrg } from '../state/org-context.js';
 
@@ -36,8 +37,8 @@ function writeJson(k: string, value: unknown) {
 
 export function budgetAlertText(e: { kind: Kind; threshold: string; value: string }): string {
   return e.kind === 'balance_below'
-    ? `The balance is ${formatDollars(e.value)}, below your alert of ${formatDollars(e.threshold)}.`
-    : `${formatDollars(e.value)} spent this month, above your alert of ${formatDollars(e.threshold)}.`;
+    ? `The balance is ${formatMoney(e.value)}, below your alert of ${formatMoney(e.threshold)}.`
+    : `${formatMoney(e.value)} spent this month, above your alert of ${formatMoney(e.threshold)}.`;
 }
 
 export function BillingBanners() {
@@ -146,9 +147,9 @@ export function BillingBanners() {
           >
             <Show
               when={empty()}
-              fallback={<>{formatDollars(ctx.org()?.credits ?? '0')} left. Requests billed to credits are refused once it reaches $0.</>}
+              fallback={<>{formatMoney(ctx.org()?.credits ?? '0')} left. Requests billed to credits are refused once it reaches $0.</>}
             >
-              The balance is {formatDollars(ctx.org()?.credits ?? '0')}: requests billed to credits are refused until credits are added. Projects on
+              The balance is {formatMoney(ctx.org()?.credits ?? '0')}: requests billed to credits are refused until credits are added. Projects on
               provider keys are not affected.
             </Show>
           </Banner>

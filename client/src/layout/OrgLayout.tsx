@@ -163,7 +163,7 @@ export function OrgLayout(props: RouteSectionProps) {
 
   return (
     <OrgContext.Provider value={ctx}>
-      <Shell>
+      <Shell nav={!state.error}>
         <Switch>
           <Match when={state.error}>
             <div class="page">

@@ -35,7 +35,8 @@ function OrgSwitcher() {
   useDismiss(() => root, open, () => setOpen(false));
   createEffect(on(() => location.pathname, () => setOpen(false), { defer: true }));
   const current = () => (ctx ? orgs.list.find((o) => o.id === ctx.orgId()) : undefined);
-  const label = () => ctx?.org()?.name ?? current()?.name ?? 'Select organization';
+  // Outside an organization (home, account) the switcher is a way in, not a missing choice.
+  const label = () => ctx?.org()?.name ?? current()?.name ?? (orgs.list.length > 0 ? 'Organizations' : orgsLoaded() ? 'No organization yet' : 'Organizations');
   return (
     <div class="switcher" ref={root}>
       <button
@@ -154,6 +155,7 @@ function SideNav(props: { open: boolean }) {
     { href: `${base()}/logs`, label: 'Request log', show: true },
     { href: `${base()}/keys`, label: 'API keys', show: true },
     { href: `${base()}/provider-keys`, label: 'Provider keys', show: ctx.can('providerKey.manage') },
+    { href: `${base()}/webhooks`, label: 'Webhooks', show: ctx.can('webhook.manage') },
     { href: `${base()}/projects`, label: 'Projects', show: true },
     { href: `${base()}/team`, label: 'Team', show: true },
     { href: `${base()}/billing`, label: 'Billing', show: ctx.can('billing.view') },
@@ -178,8 +180,10 @@ function SideNav(props: { open: boolean }) {
   );
 }
 
-export function Shell(props: ParentProps) {
-  const ctx = useContext(OrgContext);
+/** `nav={false}`: no organization navigation (the organization could not be opened). */
+export function Shell(props: ParentProps<{ nav?: boolean }>) {
+  const orgCtx = useContext(OrgContext);
+  const withNav = () => !!orgCtx && props.nav !== false;
   const location = useLocation();
   const [navOpen, setNavOpen] = createSignal(false);
   createEffect(on(() => location.pathname, () => setNavOpen(false), { defer: true }));
@@ -192,7 +196,7 @@ export function Shell(props: ParentProps) {
         Skip to content
       </a>
       <header class="topbar">
-        <Show when={ctx}>
+        <Show when={withNav()}>
           <button
             type="button"
             class="nav-toggle"
@@ -212,14 +216,14 @@ export function Shell(props: ParentProps) {
         </A>
         <OrgSwitcher />
         <div class="topbar-spacer" />
-        <Show when={ctx}>
+        <Show when={withNav()}>
           <PresenceStack />
           <LiveIndicator />
         </Show>
         <UserMenu />
       </header>
-      <div class="layout" classList={{ 'with-nav': !!ctx }}>
-        <Show when={ctx}>
+      <div class="layout" classList={{ 'with-nav': withNav() }}>
+        <Show when={withNav()}>
           <div class="sidenav-col">
             <SideNav open={navOpen()} />
           </div>

@@ -1,36 +1,310 @@
-/** Account: profile, two-factor authentication, personal API tokens, sign out. */
+/** Account: profile (name, email), password, sessions, two-factor authentication, personal API tokens. */
 import { createResource, createSignal, For, Match, Show, Switch } from 'solid-js';
-import { tokenCreateInput, twoFactorCodeInput, twoFactorDisableInput } from '../../../shared/schemas.js';
+import {
+  changeEmailInput,
+  changePasswordInput,
+  tokenCreateInput,
+  twoFactorCodeInput,
+  twoFactorDisableInput,
+  updateProfileInput,
+} from '../../../shared/schemas.js';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
 import { me, setMe, signOut } from '../state/session.js';
 import { confirmAction } from '../ui/confirm.js';
 import { Badge, Button, Card, CopyField, copyText, createAction, ErrorState, Loading, PageHeader, TextField } from '../ui/components.js';
 import { formatDate, formatDateTime } from '../ui/format.js';
-import { validate } from '../ui/forms.js';
+import { validate, type FieldErrors } from '../ui/forms.js';
 import { toast } from '../ui/toast.js';
 
 export function AccountPage() {
   return (
     <div class="page page-narrow">
-      <PageHeader title="Account and security" description="Your sign-in, two-factor authentication and personal API tokens." />
-      <Card title="Profile">
-        <dl class="facts">
-          <div>
-            <dt>Name</dt>
-            <dd>{me()?.name}</dd>
-          </div>
-          <div>
-            <dt>Email</dt>
-            <dd>{me()?.email}</dd>
-          </div>
-        </dl>
-        <div class="form-actions">
-          <Button onClick={() => void signOut()}>Sign out</Button>
-        </div>
-      </Card>
+      <PageHeader
+        title="Account and security"
+        description="Your name and email, password, where you are signed in, two-factor authentication and personal API tokens."
+        actions={<Button onClick={() => void signOut()}>Sign out</Button>}
+      />
+      <ProfileCard />
+      <EmailCard />
+      <PasswordCard />
+      <SessionsCard />
       <TwoFactorCard />
       <TokensCard />
     </div>
+  );
+}
+
+function ProfileCard() {
+  const [name, setName] = createSignal(me()?.name ?? '');
+  const [error, setError] = createSignal<string | undefined>();
+  const [saving, save] = createAction(
+    async () => {
+      const checked = validate(updateProfileInput, { name: name() });
+      if (!checked.ok) return setError(checked.errors.name);
+      const { user } = await api.auth.updateProfile.mutate(checked.data);
+      setMe((m) => (m ? { ...m, ...user } : m));
+      setName(user.name);
+      setError(undefined);
+      toast.success('Name saved.');
+    },
+    { onError: (err) => setError(fieldErrorsOf(err).name ?? errorMessage(err)) },
+  );
+  return (
+    <Card title="Profile" description="Your name is shown to the members of your organizations.">
+      <form
+        class="inline-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void save();
+        }}
+        novalidate
+      >
+        <TextField label="Name" autocomplete="name" value={name()} onInput={setName} error={error()} maxLength={100} />
+        <div class="form-actions">
+          <Button type="submit" variant="primary" loading={saving()} disabled={name().trim() === (me()?.name ?? '')}>
+            Save name
+          </Button>
+        </div>
+      </form>
+    </Card>
+  );
+}
+
+function EmailCard() {
+  const verified = () => !!me()?.emailVerified;
+  const [email, setEmail] = createSignal('');
+  const [error, setError] = createSignal<string | undefined>();
+  /** A change asked for: the link is on its way to the new address. */
+  const [pendingChange, setPendingChange] = createSignal<{ email: string; expiresAt: Date } | null>(null);
+  const [changing, change] = createAction(
+    async () => {
+      const checked = validate(changeEmailInput, { email: email() });
+      if (!checked.ok) return setError(checked.errors.email);
+      const result = await api.auth.changeEmail.mutate(checked.data);
+      setPendingChange({ email: result.email, expiresAt: result.expiresAt });
+      setEmail('');
+      setError(undefined);
+    },
+    { onError: (err) => setError(fieldErrorsOf(err).email ?? errorMessage(err)) },
+  );
+  const [sending, send] = createAction(async () => {
+    const result = await api.auth.sendVerificationEmail.mutate();
+    if (result.alreadyVerified) {
+      setMe((m) => (m ? { ...m, emailVerified: true } : m));
+      toast.success('Your address is already confirmed.');
+    } else toast.success(`Confirmation link sent to ${result.email}.`);
+  });
+  return (
+    <Card
+      title="Email address"
+      description="Where sign-in links, password resets and invitations are sent."
+      actions={<Badge tone={verified() ? 'success' : 'warning'}>{verified() ? 'Confirmed' : 'Not confirmed'}</Badge>}
+    >
+      <p class="account-email">
+        <strong data-testid="account-email">{me()?.email}</strong>
+      </p>
+      <Show when={!verified()}>
+        <div class="reveal" role="status">
+          <p>
+            Confirm this address with the link we emailed you. Until then, invitations sent to it do not show on your home page (anyone could sign up
+            with an address that is not theirs).
+          </p>
+          <div class="form-actions">
+            <Button size="sm" loading={sending()} onClick={() => void send()}>
+              Send the link again
+            </Button>
+          </div>
+        </div>
+      </Show>
+      <Show when={pendingChange()}>
+        {(p) => (
+          <div class="reveal" role="status" data-testid="email-change-pending">
+            <p>
+              We have emailed a link to <strong>{p().email}</strong>. Your address changes when you open it (within an hour, by{' '}
+              {formatDateTime(p().expiresAt)}). Until then, keep using {me()?.email}.
+            </p>
+          </div>
+        )}
+      </Show>
+      <form
+        class="inline-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void change();
+        }}
+        novalidate
+      >
+        <TextField label="New email address" type="email" autocomplete="email" value={email()} onInput={setEmail} error={error()} />
+        <div class="form-actions">
+          <Button type="submit" loading={changing()} disabled={!email().trim()}>
+            Change email
+          </Button>
+        </div>
+      </form>
+    </Card>
+  );
+}
+
+function PasswordCard() {
+  const [current, setCurrent] = createSignal('');
+  const [password, setPassword] = createSignal('');
+  const [confirm, setConfirm] = createSignal('');
+  const [errors, setErrors] = createSignal<FieldErrors>({});
+  const [saving, save] = createAction(
+    async () => {
+      const checked = validate(changePasswordInput, { currentPassword: current(), password: password() });
+      if (!checked.ok) return setErrors(checked.errors);
+      if (confirm() !== password()) return setErrors({ confirm: 'The two new passwords are not the same' });
+      const result = await api.auth.changePassword.mutate(checked.data);
+      setCurrent('');
+      setPassword('');
+      setConfirm('');
+      setErrors({});
+      const n = result.otherSessionsEnded;
+      toast.success(`Password changed.${n ? ` ${n === 1 ? 'One other session was' : `${n} other sessions were`} signed out.` : ''}`);
+    },
+    {
+      onError: (err) => {
+        const fields = fieldErrorsOf(err);
+        const message = errorMessage(err);
+        if (/current password/i.test(message)) fields.currentPassword = message;
+        else if (/new password/i.test(message)) fields.password = message;
+        else if (!Object.keys(fields).length) toast.error(message);
+        setErrors(fields);
+      },
+    },
+  );
+  return (
+    <Card title="Password" description="Changing it signs you out on every other device and browser.">
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void save();
+        }}
+        novalidate
+      >
+        <TextField label="Current password" type="password" autocomplete="current-password" value={current()} onInput={setCurrent} error={errors().currentPassword} />
+        <div class="field-row">
+          <TextField
+            label="New password"
+            type="password"
+            autocomplete="new-password"
+            value={password()}
+            onInput={setPassword}
+            error={errors().password}
+            hint="At least 10 characters."
+          />
+          <TextField label="New password again" type="password" autocomplete="new-password" value={confirm()} onInput={setConfirm} error={errors().confirm} />
+        </div>
+        <div class="form-actions">
+          <Button type="submit" variant="primary" loading={saving()}>
+            Change password
+          </Button>
+        </div>
+      </form>
+    </Card>
+  );
+}
+
+/** "Chrome on macOS" from a User-Agent string (enough to recognise one's own devices). */
+export function describeUserAgent(ua: string | null): string {
+  if (!ua) return 'Unknown browser';
+  const browser = /Edg\//.test(ua)
+    ? 'Edge'
+    : /OPR\//.test(ua)
+      ? 'Opera'
+      : /Firefox\//.test(ua)
+        ? 'Firefox'
+        : /(Chrome|Chromium|HeadlessChrome)\//.test(ua)
+          ? 'Chrome'
+          : /Safari\//.test(ua)
+            ? 'Safari'
+            : (ua.split(/[\s/]/)[0] ?? 'Unknown browser');
+  const os = /iPhone|iPad/.test(ua)
+    ? 'iOS'
+    : /Android/.test(ua)
+      ? 'Android'
+      : /Mac OS X|Macintosh/.test(ua)
+        ? 'macOS'
+        : /Windows/.test(ua)
+          ? 'Windows'
+          : /CrOS/.test(ua)
+            ? 'ChromeOS'
+            : /Linux/.test(ua)
+              ? 'Linux'
+              : null;
+  return os ? `${browser} on ${os}` : browser;
+}
+
+function SessionsCard() {
+  const [sessions, { refetch }] = createResource(() => api.auth.sessions.list.query());
+  const others = () => (sessions() ?? []).filter((s) => !s.current).length;
+  const [revoking, revokeOthers] = createAction(async () => {
+    const ok = await confirmAction({
+      title: 'Sign out everywhere else?',
+      body: 'Every other browser and device signed in to your account is signed out at once, including its live connections. This one stays signed in.',
+      confirmLabel: 'Sign out other sessions',
+      danger: true,
+    });
+    if (!ok) return;
+    const { ended } = await api.auth.sessions.revokeOthers.mutate();
+    toast.success(ended ? `${ended === 1 ? 'One other session was' : `${ended} other sessions were`} signed out.` : 'No other sessions were signed in.');
+    void refetch();
+  });
+  const revokeOne = async (s: { id: string; userAgent: string | null }) => {
+    try {
+      await api.auth.sessions.revoke.mutate({ id: s.id });
+      toast.success(`${describeUserAgent(s.userAgent)} signed out.`);
+      void refetch();
+    } catch (err) {
+      toast.error(errorMessage(err));
+    }
+  };
+  return (
+    <Card
+      title="Where you are signed in"
+      description="Browsers and devices with an open session. Last active is updated about once an hour."
+      actions={
+        <Button size="sm" loading={revoking()} disabled={!others()} onClick={() => void revokeOthers()}>
+          Sign out everywhere else
+        </Button>
+      }
+    >
+      <Switch>
+        <Match when={sessions.error}>
+          <ErrorState error={sessions.error} retry={() => void refetch()} />
+        </Match>
+        <Match when={!sessions() && sessions.loading}>
+          <Loading />
+        </Match>
+        <Match when={sessions()}>
+          {(list) => (
+            <ul class="session-list" data-testid="sessions">
+              <For each={list()}>
+                {(s) => (
+                  <li class="session-row">
+                    <div class="session-main">
+                      <span class="cell-title">{describeUserAgent(s.userAgent)}</span>
+                      <Show when={s.current}>
+                        <Badge tone="accent">This session</Badge>
+                      </Show>
+                      <span class="muted session-meta">
+                        {s.ip ? `${s.ip} · ` : ''}signed in {formatDateTime(s.createdAt)} · last active {formatDateTime(s.lastSeenAt)}
+                      </span>
+                    </div>
+                    <Show when={!s.current}>
+                      <Button size="sm" variant="ghost" class="text-danger" onClick={() => void revokeOne(s)}>
+                        Sign out<span class="sr-only"> {describeUserAgent(s.userAgent)}</span>
+                      </Button>
+                    </Show>
+                  </li>
+                )}
+              </For>
+            </ul>
+          )}
+        </Match>
+      </Switch>
+    </Card>
   );
 }
 

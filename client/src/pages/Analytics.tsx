@@ -1,10 +1,12 @@
 /** Analytics: summary cards and uPlot charts over a range, by organization or project; live. */
+import { A } from '@solidjs/router';
 import { createMemo, createResource, createSignal, For, Show } from 'solid-js';
 import type uPlot from 'uplot';
 import { api } from '../api.js';
 import { useOrg } from '../state/org-context.js';
 import { createUsage, RANGES, type BreakdownRow, type Point, type RangeId, type Summary } from '../state/usage.js';
-import { barChartOptions, Chart, CHART_COLORS, timeChartOptions } from '../ui/Chart.js';
+import { BarList } from '../ui/BarList.js';
+import { Chart, CHART_COLORS, timeChartOptions } from '../ui/Chart.js';
 import { Card, EmptyState, Loading, LoadState, PageHeader, SelectField } from '../ui/components.js';
 import { formatCost, formatCount, formatMs, formatPercent } from '../ui/usage-format.js';
 
@@ -29,29 +31,34 @@ export function AnalyticsPage() {
       </div>
       <LoadState loaded={usage.state.loaded} error={usage.state.error} retry={() => void usage.reload()} loading={<Loading label="Loading analytics…" />}>
         <SummaryCards summary={usage.state.summary!} />
-        <div class="grid grid-2">
-          <Card title="Requests and errors">
-            <RequestsChart series={usage.state.series} testId="requests-chart" />
+        <Show when={usage.state.summary!.requests > 0} fallback={<NoTraffic range={RANGES.find((r) => r.value === range())!.label.toLowerCase()} />}>
+          <div class="grid grid-2">
+            <Card title="Requests and errors">
+              <RequestsChart series={usage.state.series} testId="requests-chart" />
+            </Card>
+            <Card title="Cost">
+              <CostChart series={usage.state.series} />
+            </Card>
+            <Card title="Tokens by model">
+              <BreakdownBars rows={usage.state.byModel} label="Tokens by model" value={(r) => r.inputTokens + r.outputTokens} format={formatCount} color={CHART_COLORS[0]!} empty="No tokens in this range." testId="tokens-by-model" />
+            </Card>
+            <Card title="Provider distribution" description="Requests per provider.">
+              <BreakdownBars rows={usage.state.byProvider} label="Requests by provider" value={(r) => r.requests} format={formatCount} color={CHART_COLORS[4]!} empty="No requests in this range." testId="requests-by-provider" />
+            </Card>
+            <Card title="Endpoints" description="Requests per API (chat completions, messages, responses, embeddings).">
+              <BreakdownBars rows={usage.state.byEndpoint} label="Requests by endpoint" value={(r) => r.requests} format={formatCount} color={CHART_COLORS[2]!} empty="No requests in this range." testId="requests-by-endpoint" />
+            </Card>
+            <Card title="Cache hit rate">
+              <CacheChart series={usage.state.series} />
+            </Card>
+            <Card title="Latency" description="p50 and p95 per bucket.">
+              <LatencyChart series={usage.state.series} />
+            </Card>
+          </div>
+          <Card title="Cost by model">
+            <BreakdownTable rows={usage.state.byModel} />
           </Card>
-          <Card title="Cost">
-            <CostChart series={usage.state.series} />
-          </Card>
-          <Card title="Tokens by model">
-            <BreakdownChart rows={usage.state.byModel} by="Model" label="Tokens" value={(r) => r.inputTokens + r.outputTokens} color={CHART_COLORS[0]!} empty="No tokens in this range." />
-          </Card>
-          <Card title="Provider distribution" description="Requests per provider.">
-            <BreakdownChart rows={usage.state.byProvider} by="Provider" label="Requests" value={(r) => r.requests} color={CHART_COLORS[4]!} empty="No requests in this range." />
-          </Card>
-          <Card title="Cache hit rate">
-            <CacheChart series={usage.state.series} />
-          </Card>
-          <Card title="Latency" description="p50 and p95 per bucket.">
-            <LatencyChart series={usage.state.series} />
-          </Card>
-        </div>
-        <Card title="Cost by model">
-          <BreakdownTable rows={usage.state.byModel} />
-        </Card>
+        </Show>
       </LoadState>
     </div>
   );
@@ -84,7 +91,24 @@ export function SummaryCards(props: { summary: Summary }) {
   );
 }
 
+/** No requests in the range: say so, and where traffic comes from, instead of flat lines at zero. */
+export function NoTraffic(props: { range: string; compact?: boolean }) {
+  const ctx = useOrg();
+  return (
+    <div class="empty-state" classList={{ 'empty-state-card': !props.compact }} data-testid="no-traffic">
+      <p class="empty-title">No requests in the {props.range}</p>
+      <p>Charts appear here as soon as requests go through the gateway.</p>
+      <p>
+        <A href={`/org/${ctx.orgId()}/keys`}>Create an API key</A> and point an OpenAI-compatible client at this gateway.
+      </p>
+    </div>
+  );
+}
+
 const xs = (series: readonly Point[]) => series.map((p) => new Date(p.t).getTime() / 1000);
+/** Day buckets (the 30-day range) or hour buckets, from the spacing of the series. */
+const bucketOf = (series: readonly Point[]): 'hour' | 'day' =>
+  series.length > 1 && new Date(series[1]!.t).getTime() - new Date(series[0]!.t).getTime() >= 86_400_000 ? 'day' : 'hour';
 
 export function RequestsChart(props: { series: readonly Point[]; testId?: string; height?: number }) {
   const data = createMemo<uPlot.AlignedData>(() => [xs(props.series), props.series.map((p) => p.requests), props.series.map((p) => p.errors)]);
@@ -94,7 +118,16 @@ export function RequestsChart(props: { series: readonly Point[]; testId?: string
       testId={props.testId}
       height={props.height}
       data={data()}
-      options={() => timeChartOptions([{ label: 'Requests', color: CHART_COLORS[0]!, fill: true }, { label: 'Errors', color: CHART_COLORS[1]! }])}
+      shape={bucketOf(props.series)}
+      options={() =>
+        timeChartOptions(
+          [
+            { label: 'Requests', color: CHART_COLORS[0]!, kind: 'bars' },
+            { label: 'Errors', color: CHART_COLORS[1]!, kind: 'bars' },
+          ],
+          { y: 'count', bucket: bucketOf(props.series) },
+        )
+      }
     />
   );
 }
@@ -102,12 +135,15 @@ export function RequestsChart(props: { series: readonly Point[]; testId?: string
 export function CostChart(props: { series: readonly Point[]; height?: number }) {
   const data = createMemo<uPlot.AlignedData>(() => [xs(props.series), props.series.map((p) => Number(p.cost))]);
   return (
-    <Chart
-      label="Cost over time"
-      height={props.height}
-      data={data()}
-      options={() => timeChartOptions([{ label: 'Cost', color: CHART_COLORS[2]!, fill: true, value: (v) => formatCost(v ?? 0) }], (v) => formatCost(v))}
-    />
+    <Show when={props.series.some((p) => Number(p.cost) > 0)} fallback={<EmptyState title="No cost in this range." />}>
+      <Chart
+        label="Cost over time"
+        height={props.height}
+        data={data()}
+        shape={bucketOf(props.series)}
+        options={() => timeChartOptions([{ label: 'Cost', color: CHART_COLORS[2]!, kind: 'bars' }], { y: 'money', bucket: bucketOf(props.series) })}
+      />
+    </Show>
   );
 }
 
@@ -117,7 +153,8 @@ function CacheChart(props: { series: readonly Point[] }) {
     <Chart
       label="Cache hit rate over time"
       data={data()}
-      options={() => timeChartOptions([{ label: 'Cache hit rate', color: CHART_COLORS[3]!, value: (v) => (v == null ? '—' : `${v.toFixed(1)}%`) }], (v) => `${v}%`)}
+      shape={bucketOf(props.series)}
+      options={() => timeChartOptions([{ label: 'Cache hit rate', color: CHART_COLORS[3]! }], { y: 'percent', bucket: bucketOf(props.series) })}
     />
   );
 }
@@ -125,28 +162,30 @@ function CacheChart(props: { series: readonly Point[] }) {
 function LatencyChart(props: { series: readonly Point[] }) {
   const data = createMemo<uPlot.AlignedData>(() => [xs(props.series), props.series.map((p) => p.latencyP50Ms ?? null), props.series.map((p) => p.latencyP95Ms ?? null)]);
   return (
-    <Chart
-      label="Latency p50 and p95 over time"
-      data={data()}
-      options={() =>
-        timeChartOptions(
-          [
-            { label: 'p50', color: CHART_COLORS[0]!, value: (v) => formatMs(v) },
-            { label: 'p95', color: CHART_COLORS[5]!, value: (v) => formatMs(v) },
-          ],
-          (v) => `${v}ms`,
-        )
-      }
-    />
+    <Show when={props.series.some((p) => p.latencyP50Ms != null)} fallback={<EmptyState title="No latency measured in this range." />}>
+      <Chart
+        label="Latency p50 and p95 over time"
+        data={data()}
+        shape={bucketOf(props.series)}
+        options={() =>
+          timeChartOptions(
+            [
+              { label: 'p50', color: CHART_COLORS[0]! },
+              { label: 'p95', color: CHART_COLORS[5]! },
+            ],
+            { y: 'ms', bucket: bucketOf(props.series) },
+          )
+        }
+      />
+    </Show>
   );
 }
 
-function BreakdownChart(props: { rows: readonly BreakdownRow[]; by: string; label: string; value: (r: BreakdownRow) => number; color: string; empty: string }) {
-  const labels = createMemo(() => props.rows.map((r) => r.label ?? r.key));
-  const data = createMemo<uPlot.AlignedData>(() => [props.rows.map((_, i) => i), props.rows.map(props.value)]);
+function BreakdownBars(props: { rows: readonly BreakdownRow[]; label: string; value: (r: BreakdownRow) => number; format: (v: number) => string; color: string; empty: string; testId?: string }) {
+  const rows = createMemo(() => props.rows.map((r) => ({ key: r.key, label: r.label ?? r.key, value: props.value(r) })).filter((r) => r.value > 0));
   return (
-    <Show when={props.rows.length > 0} fallback={<EmptyState title={props.empty} />}>
-      <Chart label={`${props.label} by ${labels().join(', ')}`} shape={labels().join('|')} data={data()} options={() => barChartOptions(labels(), props.by, [{ label: props.label, color: props.color }])} />
+    <Show when={rows().length > 0} fallback={<EmptyState title={props.empty} />}>
+      <BarList rows={rows()} label={props.label} format={props.format} color={props.color} testId={props.testId} />
     </Show>
   );
 }

@@ -54,7 +54,7 @@ export function ApiKeysPage() {
   });
   
 
-  const canRevoke = (k: ApiKey) => k.status === 'active' && (ctx.can('apiKey.revokeAny') || k.createdBy?.id === me()?.id);
+  const canManage = (k: ApiKey) => k.status !== 'revoked' && (ctx.can('apiKey.revokeAny') || k.createdBy?.id === me()?.id);
 
   return (
     <div class="page">
@@ -109,7 +109,18 @@ export function ApiKeysPage() {
                 </thead>
                 <tbody>
                   <For each={state.items}>
-                    {(k) => <KeyRow apiKey={k} canRevoke={canRevoke(k)} onChanged={() => void load()} />}
+                    {(k) => (
+                      <KeyRow
+                        apiKey={k}
+                        canManage={canManage(k)}
+                        isAdmin={ctx.can('apiKey.revokeAny')}
+                        onChanged={() => void load()}
+                        onRolled={(result) => {
+                          setCreated(result);
+                          void load();
+                        }}
+                      />
+                    )}
                   </For>
                 </tbody>
               </table>
@@ -121,8 +132,28 @@ export function ApiKeysPage() {
   );
 }
 
-function KeyRow(props: { apiKey: ApiKey; canRevoke: boolean; onChanged: () => void }) {
+const STATUS_BADGE: Record<ApiKey['status'], { label: string; tone: 'danger' | 'warning' } | null> = {
+  active: null,
+  revoked: { label: 'Revoked', tone: 'danger' },
+  expired: { label: 'Expired', tone: 'warning' },
+  disabled: { label: 'Disabled', tone: 'warning' },
+};
+
+/** One line saying what the key may do: rate, expiry, allowed models and providers. */
+function restrictions(k: ApiKey): string[] {
+  const out: string[] = [];
+  if (k.rpmLimit) out.push(`${k.rpmLimit} req/min`);
+  if (k.expiresAt && k.status !== 'expired') out.push(`expires ${formatDateTime(k.expiresAt)}`);
+  if (k.allowedProviders) out.push(`providers: ${k.allowedProviders.join(', ')}`);
+  if (k.allowedModels) out.push(`models: ${k.allowedModels.join(', ')}`);
+  if (k.previousSecretValidUntil) out.push(`old secret valid until ${formatDateTime(k.previousSecretValidUntil)}`);
+  return out;
+}
+
+function KeyRow(props: { apiKey: ApiKey; canManage: boolean; isAdmin: boolean; onChanged: () => void; onRolled: (created: { name: string; key: string }) => void }) {
   const k = () => props.apiKey;
+  const [editing, setEditing] = createSignal(false);
+  const [rolling, setRolling] = createSignal(false);
   const [revoking, revoke] = createAction(async () => {
     const ok = await confirmAction({
       title: `Revoke “${k().name}”?`,
@@ -135,31 +166,204 @@ function KeyRow(props: { apiKey: ApiKey; canRevoke: boolean; onChanged: () => vo
     toast.success(`Key “${k().name}” revoked.`);
     props.onChanged();
   });
+  const badge = () => STATUS_BADGE[k().status];
   return (
-    <tr classList={{ 'row-void': k().status === 'revoked' }}>
-      <td>
-        <span class="cell-title">{k().name}</span>{' '}
-        <Show when={k().status === 'revoked'}>
-          <Badge tone="danger">Revoked</Badge>
+    <>
+      <tr classList={{ 'row-void': k().status === 'revoked' }} data-testid={`api-key-${k().id}`}>
+        <td>
+          <span class="cell-title">{k().name}</span>{' '}
+          <Show when={badge()}>{(b) => <Badge tone={b().tone}>{b().label}</Badge>}</Show>
+          <Show when={restrictions(k()).length > 0}>
+            <div class="muted small">{restrictions(k()).join(' · ')}</div>
+          </Show>
+        </td>
+        <td data-label="Key">
+          <code class="mono">{k().prefix}…</code>
+        </td>
+        <td data-label="Created by">{k().createdBy?.name || k().createdBy?.email || '—'}</td>
+        <td data-label="Last used" class="nowrap">{k().lastUsedAt ? formatDateTime(k().lastUsedAt) : 'Never'}</td>
+        <td class="nowrap hide-sm">{formatDate(k().createdAt)}</td>
+        <td class="row-actions">
+          <Show when={props.canManage}>
+            <Button size="sm" variant="ghost" aria-expanded={editing()} onClick={() => { setRolling(false); setEditing(!editing()); }}>
+              Settings<span class="sr-only"> of {k().name}</span>
+            </Button>
+            <Button size="sm" variant="ghost" aria-expanded={rolling()} onClick={() => { setEditing(false); setRolling(!rolling()); }}>
+              Roll<span class="sr-only"> {k().name}</span>
+            </Button>
+            <Button size="sm" variant="ghost" class="text-danger" loading={revoking()} onClick={() => void revoke()}>
+              Revoke<span class="sr-only"> {k().name}</span>
+            </Button>
+          </Show>
+        </td>
+      </tr>
+      <Show when={editing()}>
+        <tr class="row-detail">
+          <td colspan="6">
+            <KeySettingsForm apiKey={k()} isAdmin={props.isAdmin} onDone={(changed) => { setEditing(false); if (changed) props.onChanged(); }} />
+          </td>
+        </tr>
+      </Show>
+      <Show when={rolling()}>
+        <tr class="row-detail">
+          <td colspan="6">
+            <RollKeyForm apiKey={k()} onDone={(result) => { setRolling(false); if (result) props.onRolled(result); }} />
+          </td>
+        </tr>
+      </Show>
+    </>
+  );
+}
+
+const PROVIDER_CHOICES = ['openai', 'anthropic', 'google', 'bedrock', 'azure', 'alibaba', 'custom'] as const;
+type ProviderChoice = (typeof PROVIDER_CHOICES)[number];
+const PROVIDER_NAMES: Record<ProviderChoice, string> = { openai: 'OpenAI', anthropic: 'Anthropic', google: 'Google', bedrock: 'AWS Bedrock', azure: 'Azure OpenAI', alibaba: 'Alibaba Qwen', custom: 'Custom' };
+
+/** A Date as the value of an <input type="datetime-local"> in the browser's time zone. */
+function localInputValue(d: Date | null): string {
+  if (!d) return '';
+  const local = new Date(d.getTime() - d.getTimezoneOffset() * 60_000);
+  return local.toISOString().slice(0, 16);
+}
+
+function KeySettingsForm(props: { apiKey: ApiKey; isAdmin: boolean; onDone: (changed: boolean) => void }) {
+  const k = props.apiKey;
+  const [name, setName] = createSignal(k.name);
+  const [rpm, setRpm] = createSignal(k.rpmLimit ? String(k.rpmLimit) : '');
+  const [expires, setExpires] = createSignal(localInputValue(k.expiresAt));
+  const [models, setModels] = createSignal((k.allowedModels ?? []).join(', '));
+  const [providers, setProviders] = createSignal<Set<string>>(new Set(k.allowedProviders ?? []));
+  const [enabled, setEnabled] = createSignal(k.enabled);
+  const [errors, setErrors] = createSignal<Record<string, string | undefined>>({});
+  const [pending, run] = createAction(
+    async () => {
+      const input: Parameters<typeof api.apiKey.update.mutate>[0] = { apiKeyId: k.id };
+      if (name().trim() !== k.name) input.name = name().trim();
+      const rpmValue = rpm().trim() === '' ? null : Number(rpm());
+      if (rpmValue !== null && (!Number.isInteger(rpmValue) || rpmValue < 1)) return setErrors({ rpmLimit: 'Enter a whole number of requests per minute, or leave it empty for no limit' });
+      if (rpmValue !== k.rpmLimit) input.rpmLimit = rpmValue;
+      const expiry = expires() ? new Date(expires()) : null;
+      if ((expiry?.getTime() ?? null) !== (k.expiresAt?.getTime() ?? null)) input.expiresAt = expiry;
+      const modelList = models().split(/[\s,]+/).filter(Boolean);
+      const nextModels = modelList.length ? modelList : null;
+      if (JSON.stringify(nextModels) !== JSON.stringify(k.allowedModels)) input.allowedModels = nextModels;
+      const providerList = PROVIDER_CHOICES.filter((p) => providers().has(p));
+      const nextProviders = providerList.length ? providerList : null;
+      if (JSON.stringify(nextProviders) !== JSON.stringify(k.allowedProviders)) input.allowedProviders = nextProviders;
+      if (enabled() !== k.enabled) input.enabled = enabled();
+      if (Object.keys(input).length === 1) return props.onDone(false);
+      await api.apiKey.update.mutate(input);
+      toast.success(`Key “${input.name ?? k.name}” saved.`);
+      props.onDone(true);
+    },
+    {
+      onError: (err) => {
+        const fields = fieldErrorsOf(err);
+        setErrors(Object.keys(fields).length ? fields : { form: errorMessage(err) });
+      },
+    },
+  );
+  const toggleProvider = (p: string, on: boolean) => {
+    const next = new Set(providers());
+    if (on) next.add(p);
+    else next.delete(p);
+    setProviders(next);
+  };
+  return (
+    <form
+      class="key-settings"
+      novalidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        setErrors({});
+        void run();
+      }}
+    >
+      <Show when={k.restrictedByAdmin && !props.isAdmin}>
+        <p class="notice notice-info">An owner or admin restricted this key: you can tighten its limits, not loosen them.</p>
+      </Show>
+      <div class="form-grid">
+        <TextField label="Name" value={name()} onInput={setName} error={errors().name} />
+        <TextField label="Requests per minute" type="number" min="1" inputmode="numeric" value={rpm()} onInput={setRpm} error={errors().rpmLimit} hint="Empty: no limit." />
+        <TextField label="Expires" type="datetime-local" value={expires()} onInput={setExpires} error={errors().expiresAt} hint="Empty: never. Your time zone." />
+        <TextField
+          label="Allowed models"
+          value={models()}
+          onInput={setModels}
+          error={errors().allowedModels}
+          placeholder="any model"
+          hint="Comma-separated: provider/model, provider/* or a model id. Empty: any."
+        />
+      </div>
+      <fieldset class="fieldset">
+        <legend>Allowed providers</legend>
+        <p class="field-hint">None checked: any provider.</p>
+        <div class="checkbox-row">
+          <For each={PROVIDER_CHOICES}>
+            {(p) => (
+              <label class="checkbox">
+                <input type="checkbox" checked={providers().has(p)} onChange={(e) => toggleProvider(p, e.currentTarget.checked)} />
+                <span>{PROVIDER_NAMES[p]}</span>
+              </label>
+            )}
+          </For>
+        </div>
+        <Show when={errors().allowedProviders}>
+          <p class="field-error">{errors().allowedProviders}</p>
         </Show>
-        <Show when={k().rpmLimit}>
-          <span class="muted small"> · {k().rpmLimit} req/min</span>
-        </Show>
-      </td>
-      <td data-label="Key">
-        <code class="mono">{k().prefix}…</code>
-      </td>
-      <td data-label="Created by">{k().createdBy?.name || k().createdBy?.email || '—'}</td>
-      <td data-label="Last used" class="nowrap">{k().lastUsedAt ? formatDateTime(k().lastUsedAt) : 'Never'}</td>
-      <td class="nowrap hide-sm">{formatDate(k().createdAt)}</td>
-      <td class="row-actions">
-        <Show when={props.canRevoke}>
-          <Button size="sm" variant="ghost" class="text-danger" loading={revoking()} onClick={() => void revoke()}>
-            Revoke<span class="sr-only"> {k().name}</span>
-          </Button>
-        </Show>
-      </td>
-    </tr>
+      </fieldset>
+      <label class="checkbox">
+        <input type="checkbox" checked={enabled()} onChange={(e) => setEnabled(e.currentTarget.checked)} />
+        <span>Enabled (a disabled key is refused until enabled again)</span>
+      </label>
+      <Show when={errors().form}>
+        <p class="field-error" role="alert">{errors().form}</p>
+      </Show>
+      <div class="form-actions">
+        <Button type="submit" variant="primary" loading={pending()}>
+          Save settings
+        </Button>
+        <Button onClick={() => props.onDone(false)}>Cancel</Button>
+      </div>
+    </form>
+  );
+}
+
+const GRACE_CHOICES = [
+  { value: '0', label: 'Stop the old secret at once' },
+  { value: '3600', label: 'Keep the old secret working for 1 hour' },
+  { value: '86400', label: 'Keep the old secret working for 24 hours' },
+] as const;
+
+function RollKeyForm(props: { apiKey: ApiKey; onDone: (created: { name: string; key: string } | null) => void }) {
+  const [grace, setGrace] = createSignal<(typeof GRACE_CHOICES)[number]['value']>('3600');
+  const [error, setError] = createSignal<string | undefined>();
+  const [pending, run] = createAction(
+    async () => {
+      const { apiKey, key } = await api.apiKey.roll.mutate({ apiKeyId: props.apiKey.id, graceSeconds: Number(grace()) });
+      toast.success(`Key “${apiKey.name}” rolled: copy the new secret now.`);
+      props.onDone({ name: apiKey.name, key });
+    },
+    { onError: (err) => setError(errorMessage(err)) },
+  );
+  return (
+    <form
+      class="key-settings"
+      novalidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        void run();
+      }}
+    >
+      <p>A new secret for “{props.apiKey.name}”: same key, settings and usage history. Deploy the new secret before the old one stops.</p>
+      <SelectField label="Old secret" value={grace()} options={GRACE_CHOICES} onChange={setGrace} error={error()} />
+      <div class="form-actions">
+        <Button type="submit" variant="primary" loading={pending()}>
+          Roll key
+        </Button>
+        <Button onClick={() => props.onDone(null)}>Cancel</Button>
+      </div>
+    </form>
   );
 }
 

@@ -1,10 +1,10 @@
-/** Sign in (with the second step for TOTP) and sign up. */
+/** Sign in (with the second step for TOTP), sign up, and the emailed links: password reset, email verification, new address. */
 import { A, useNavigate, useSearchParams } from '@solidjs/router';
-import { createEffect, createSignal, Show, type ParentProps } from 'solid-js';
-import { signInInput, signUpInput } from '../../../shared/schemas.js';
+import { createEffect, createSignal, onMount, Show, type ParentProps } from 'solid-js';
+import { requestPasswordResetInput, resetPasswordInput, signInInput, signUpInput } from '../../../shared/schemas.js';
 import { api, errorMessage, fieldErrorsOf } from '../api.js';
 import { refreshOrgs } from '../state/orgs.js';
-import { loadMe } from '../state/session.js';
+import { loadMe, me } from '../state/session.js';
 import { Button, TextField } from '../ui/components.js';
 import { validate, type FieldErrors } from '../ui/forms.js';
 
@@ -196,6 +196,9 @@ export function SignInPage() {
           </Button>
         </form>
         <p class="auth-switch">
+          <A href={withNext('/forgot-password', { email: email() || undefined })}>Forgot your password?</A>
+        </p>
+        <p class="auth-switch">
           New here? <A href={withNext('/signup', { next: search.next, email: email() || undefined })}>Create an account</A>
         </p>
       </AuthFrame>
@@ -322,6 +325,197 @@ export function SignUpPage() {
         </p>
       </AuthFrame>
     </Show>
+  );
+}
+
+/** "Forgot your password?": asks for the address; the answer is the same whether or not it has an account. */
+export function ForgotPasswordPage() {
+  const [search] = useSearchParams<{ email?: string }>();
+  const [email, setEmail] = createSignal(search.email ?? '');
+  const [errors, setErrors] = createSignal<FieldErrors>({});
+  const [formError, setFormError] = createSignal<string | null>(null);
+  const [pending, setPending] = createSignal(false);
+  const [sentTo, setSentTo] = createSignal<string | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setFormError(null);
+    const checked = validate(requestPasswordResetInput, { email: email() });
+    if (!checked.ok) return setErrors(checked.errors);
+    setErrors({});
+    setPending(true);
+    try {
+      await api.auth.requestPasswordReset.mutate(checked.data);
+      setSentTo(checked.data.email);
+    } catch (err) {
+      setErrors(fieldErrorsOf(err));
+      setFormError(errorMessage(err));
+    } finally {
+      setPending(false);
+    }
+  };
+  return (
+    <Show
+      when={!sentTo()}
+      fallback={
+        <AuthFrame title="Check your email">
+          <p role="status">
+            If <strong>{sentTo()}</strong> has an account, we have emailed it a link to choose a new password. The link works once, within an hour.
+          </p>
+          <p class="muted">No email after a few minutes? Check the address and your spam folder, then ask again.</p>
+          <Button class="btn-block" onClick={() => setSentTo(null)}>
+            Use another address
+          </Button>
+          <p class="auth-switch">
+            <A href={withNext('/signin', { email: sentTo() ?? undefined })}>Back to sign in</A>
+          </p>
+        </AuthFrame>
+      }
+    >
+      <AuthFrame title="Reset your password" subtitle="Enter the address of your account; we will email you a link to choose a new password.">
+        <form onSubmit={submit} novalidate>
+          <TextField label="Email" type="email" autocomplete="email" value={email()} onInput={setEmail} error={errors().email} required />
+          <FormError message={formError()} />
+          <Button type="submit" variant="primary" class="btn-block" loading={pending()}>
+            Email me a reset link
+          </Button>
+        </form>
+        <p class="auth-switch">
+          Remembered it? <A href={withNext('/signin', { email: email() || undefined })}>Sign in</A>
+        </p>
+      </AuthFrame>
+    </Show>
+  );
+}
+
+/** The emailed reset link (`/reset-password?token=...`): a new password, then sign in with it. */
+export function ResetPasswordPage() {
+  const [search] = useSearchParams<{ token?: string }>();
+  const [password, setPassword] = createSignal('');
+  const [confirm, setConfirm] = createSignal('');
+  const [errors, setErrors] = createSignal<FieldErrors>({});
+  const [formError, setFormError] = createSignal<string | null>(null);
+  const [pending, setPending] = createSignal(false);
+  const [refused, setRefused] = createSignal(false);
+  const [doneFor, setDoneFor] = createSignal<string | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setFormError(null);
+    const checked = validate(resetPasswordInput, { token: search.token ?? '', password: password() });
+    if (!checked.ok) return setErrors(checked.errors);
+    if (confirm() !== password()) return setErrors({ confirm: 'The two passwords are not the same' });
+    setErrors({});
+    setPending(true);
+    try {
+      const result = await api.auth.resetPassword.mutate(checked.data);
+      setDoneFor(result.email);
+    } catch (err) {
+      const code = (err as { data?: { code?: string } } | null)?.data?.code;
+      setRefused(code === 'UNAUTHORIZED');
+      setErrors(fieldErrorsOf(err));
+      setFormError(errorMessage(err));
+    } finally {
+      setPending(false);
+    }
+  };
+  return (
+    <Show
+      when={!doneFor()}
+      fallback={
+        <AuthFrame title="Password changed">
+          <p role="status">Your new password is set, and every session of your account was signed out. Sign in with the new password.</p>
+          <A class="btn btn-primary btn-block" href={withNext('/signin', { email: doneFor() ?? undefined })}>
+            Sign in
+          </A>
+        </AuthFrame>
+      }
+    >
+      <AuthFrame title="Choose a new password" subtitle="This link from your email works once, within an hour of being sent.">
+        <Show when={search.token} fallback={<FormError message="This link is incomplete; open it from the email again, or ask for a new one." />}>
+          <Show
+            when={!refused()}
+            fallback={
+              <>
+                <FormError message={formError()} />
+                <A class="btn btn-primary btn-block" href="/forgot-password">
+                  Ask for a new link
+                </A>
+              </>
+            }
+          >
+            <form onSubmit={submit} novalidate>
+              <TextField
+                label="New password"
+                type="password"
+                autocomplete="new-password"
+                value={password()}
+                onInput={setPassword}
+                error={errors().password}
+                hint="At least 10 characters."
+                required
+              />
+              <TextField label="New password again" type="password" autocomplete="new-password" value={confirm()} onInput={setConfirm} error={errors().confirm} required />
+              <FormError message={formError()} />
+              <Button type="submit" variant="primary" class="btn-block" loading={pending()}>
+                Set new password
+              </Button>
+            </form>
+          </Show>
+        </Show>
+        <p class="auth-switch">
+          <A href="/signin">Back to sign in</A>
+        </p>
+      </AuthFrame>
+    </Show>
+  );
+}
+
+/**
+ * The emailed links that prove an address: `/verify-email?token=` (at sign-up) and
+ * `/confirm-email?token=` (a new address). Opening one is the proof, so it is claimed on arrival.
+ */
+export function EmailLinkPage(props: { kind: 'verify' | 'confirm' }) {
+  const [search] = useSearchParams<{ token?: string }>();
+  const [state, setState] = createSignal<{ ok: true; email: string } | { ok: false; message: string } | null>(null);
+  const claim = async () => {
+    if (!search.token) return setState({ ok: false, message: 'This link is incomplete; open it from the email again.' });
+    try {
+      const input = { token: search.token };
+      const result = props.kind === 'verify' ? await api.auth.verifyEmail.mutate(input) : await api.auth.confirmEmail.mutate(input);
+      setState({ ok: true, email: result.email });
+      if (me()) await loadMe().catch(() => {});
+    } catch (err) {
+      setState({ ok: false, message: errorMessage(err) });
+    }
+  };
+  onMount(() => void claim());
+  const title = () => (props.kind === 'verify' ? 'Confirm your email address' : 'Confirm your new email address');
+  return (
+    <AuthFrame title={title()}>
+      <Show when={state()} fallback={<p class="muted" role="status">Checking the link…</p>}>
+        {(s) => {
+          const st = s();
+          return st.ok ? (
+            <>
+              <p role="status">
+                {props.kind === 'verify' ? 'Thank you: ' : 'Done: your account now uses '}
+                <strong>{st.email}</strong>
+                {props.kind === 'verify' ? ' is confirmed as your address. Invitations sent to it now show on your home page.' : ', confirmed. Sign in with it from now on.'}
+              </p>
+              <A class="btn btn-primary btn-block" href={me() ? '/' : withNext('/signin', { email: st.email })}>
+                {me() ? 'Go to the dashboard' : 'Sign in'}
+              </A>
+            </>
+          ) : (
+            <>
+              <FormError message={st.message} />
+              <A class="btn btn-secondary btn-block" href={me() ? '/account' : '/signin'}>
+                {me() ? 'Go to your account' : 'Sign in'}
+              </A>
+            </>
+          );
+        }}
+      </Show>
+    </AuthFrame>
   );
 }
 

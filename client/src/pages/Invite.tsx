@@ -95,6 +95,9 @@ export function InvitePage() {
                 <Match when={p().status === 'revoked'}>
                   <p class="muted">This invitation was revoked. Ask the person who invited you for a new one.</p>
                 </Match>
+                <Match when={p().status === 'declined'}>
+                  <p class="muted">You declined this invitation. Ask the person who invited you for a new one if you changed your mind.</p>
+                </Match>
                 <Match when={p().status === 'expired'}>
                   <p class="muted">This invitation has expired. Ask the person who invited you for a new one.</p>
                 </Match>
@@ -133,6 +136,6 @@ export function InvitePage() {
 
 function InvitationStatus(props: { status: string }) {
   const tone = () => (props.status === 'pending' ? 'success' : props.status === 'accepted' ? 'neutral' : 'warning');
-  const label = () => ({ pending: 'Waiting for you', accepted: 'Accepted', revoked: 'Revoked', expired: 'Expired' })[props.status] ?? props.status;
+  const label = () => ({ pending: 'Waiting for you', accepted: 'Accepted', revoked: 'Revoked', declined: 'Declined', expired: 'Expired' })[props.status] ?? props.status;
   return <Badge tone={tone()}>{label()}</Badge>;
 }

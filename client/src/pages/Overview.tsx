@@ -1,16 +1,15 @@
 /** Overview: credits (live), plan, and the last 24 hours of gateway usage (live). */
 import { A } from '@solidjs/router';
 import { createResource, For, onCleanup, onMount, Show } from 'solid-js';
-import { formatDollars } from '../../../shared/money.js';
 import { PLANS, type PlanId } from '../../../shared/plans.js';
 import { ROLE_LABELS } from '../../../shared/permissions.js';
 import { api } from '../api.js';
 import { createReloadingList } from '../state/list.js';
 import { useOrg } from '../state/org-context.js';
 import { Badge, Card, LoadState, PageHeader } from '../ui/components.js';
-import { formatDateTime } from '../ui/format.js';
+import { formatDateTime, formatMoney } from '../ui/format.js';
 import { formatAmount, TYPE_LABELS } from './billing/common.js';
-import { CostChart, RequestsChart } from './Analytics.js';
+import { CostChart, NoTraffic, RequestsChart } from './Analytics.js';
 import { createUsage } from '../state/usage.js';
 import { formatCost, formatCount, formatPercent } from '../ui/usage-format.js';
 
@@ -40,7 +39,7 @@ export function OverviewPage() {
         <Card class="stat">
           <p class="stat-label">Credits</p>
           <p class="stat-value" data-testid="credits">
-            {formatDollars(org().credits)}
+            {formatMoney(org().credits)}
           </p>
           <p class="stat-hint">
             <Show when={ctx.can('billing.view')} fallback="1 credit = $1. Used by requests routed on credits.">
@@ -95,7 +94,7 @@ function CreditsCard() {
       }
     >
       <p class="balance balance-sm" data-testid="overview-balance" aria-live="polite">
-        {formatDollars(ctx.org()?.credits ?? '0')}
+        {formatMoney(ctx.org()?.credits ?? '0')}
       </p>
       <Show
         when={ctx.can('billing.view')}
@@ -105,7 +104,7 @@ function CreditsCard() {
           {(a) => (
             <p class="muted small">
               {a().enabled
-                ? `Auto top-up adds ${formatDollars(a().amount)} below ${formatDollars(a().threshold)}.`
+                ? `Auto top-up adds ${formatMoney(a().amount)} below ${formatMoney(a().threshold)}.`
                 : 'Auto top-up is off.'}
               <Show when={ctx.can('billing.manage')}>
                 {' '}
@@ -194,9 +193,11 @@ function UsageCard() {
             <dd>{formatPercent(s()?.cacheHitRate)}</dd>
           </div>
         </dl>
-        <RequestsChart series={usage.state.series} testId="overview-requests-chart" height={180} />
-        <Show when={Number(s()?.cost ?? 0) > 0}>
-          <CostChart series={usage.state.series} height={140} />
+        <Show when={(s()?.requests ?? 0) > 0} fallback={<NoTraffic range="last 24 hours" compact />}>
+          <RequestsChart series={usage.state.series} testId="overview-requests-chart" height={180} />
+          <Show when={Number(s()?.cost ?? 0) > 0}>
+            <CostChart series={usage.state.series} height={140} />
+          </Show>
         </Show>
       </LoadState>
     </Card>

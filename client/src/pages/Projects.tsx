@@ -61,6 +61,7 @@ export function ProjectsPage() {
                     <th scope="col">Name</th>
                     <th scope="col">Mode</th>
                     <th scope="col">Caching</th>
+                    <th scope="col" title="Browser origins allowed to call /v1 with this project's keys (CORS)">Browser origins</th>
                     <th scope="col" class="hide-sm">Created</th>
                     <th scope="col">
                       <span class="sr-only">Actions</span>
@@ -118,8 +119,9 @@ function ProjectRow(props: { project: Project; canManage: boolean; isLast: boole
   const [draft, setDraft] = createSignal('');
   const [renameError, setRenameError] = createSignal<string | undefined>();
   const [ttlDraft, setTtlDraft] = createSignal<string | null>(null);
+  const [originsDraft, setOriginsDraft] = createSignal<string | null>(null);
 
-  const [saving, update] = createAction(async (patch: { name?: string; mode?: Mode; cachingEnabled?: boolean; cacheTtlSeconds?: number }, success: string) => {
+  const [saving, update] = createAction(async (patch: { name?: string; mode?: Mode; cachingEnabled?: boolean; cacheTtlSeconds?: number; allowedOrigins?: string[] }, success: string) => {
     const checked = validate(projectUpdateInput, { projectId: props.project.id, ...patch });
     if (!checked.ok) {
       toast.error(Object.values(checked.errors)[0] ?? 'Check the values.');
@@ -161,6 +163,16 @@ function ProjectRow(props: { project: Project; canManage: boolean; isLast: boole
     setTtlDraft(null);
     if (raw === null || Number(raw) === props.project.cacheTtlSeconds) return;
     void update({ cacheTtlSeconds: Number(raw) }, 'Cache lifetime updated.');
+  };
+
+  // Allowed origins, written one per line or separated by commas or spaces; empty allows any origin.
+  const saveOrigins = () => {
+    const raw = originsDraft();
+    setOriginsDraft(null);
+    if (raw === null) return;
+    const origins = raw.split(/[\s,]+/).filter(Boolean);
+    if (origins.join(' ') === props.project.allowedOrigins.join(' ')) return;
+    void update({ allowedOrigins: origins }, origins.length ? 'Allowed origins updated.' : 'Any origin may call the gateway with this project’s keys.');
   };
 
   return (
@@ -241,6 +253,24 @@ function ProjectRow(props: { project: Project; canManage: boolean; isLast: boole
               </label>
             </Show>
           </div>
+        </Show>
+      </td>
+      <td data-label="Browser origins">
+        <Show when={props.canManage} fallback={<span class="muted">{props.project.allowedOrigins.length ? props.project.allowedOrigins.join(', ') : 'Any'}</span>}>
+          <label class="origins">
+            <span class="sr-only">Browser origins allowed for {props.project.name} (empty: any)</span>
+            <input
+              class="input input-sm"
+              type="text"
+              placeholder="Any origin"
+              title="Origins such as https://app.example.com, separated by commas; empty allows any origin"
+              value={originsDraft() ?? props.project.allowedOrigins.join(', ')}
+              disabled={saving()}
+              onInput={(e) => setOriginsDraft(e.currentTarget.value)}
+              onBlur={saveOrigins}
+              onKeyDown={(e) => e.key === 'Enter' && saveOrigins()}
+            />
+          </label>
         </Show>
       </td>
       <td class="nowrap hide-sm">{formatDate(props.project.createdAt)}</td>

@@ -38,7 +38,7 @@ export function SettingsPage() {
   const ctx = useOrg();
   return (
     <div class="page">
-      <PageHeader title="Settings" description={`Settings of ${ctx.org()?.name}.`} />
+      <PageHeader title="Settings" description={`Settings of ${ctx.org()?.name ?? 'this organization'}${/[.!?]$/.test(ctx.org()?.name ?? '') ? '' : '.'}`} />
       <GeneralSettings />
       <RetentionSettings />
       <Show when={ctx.can('org.delete')}>

@@ -6,7 +6,7 @@ import { inviteInput } from '../../../shared/schemas.js';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
 import { useOrg } from '../state/org-context.js';
 import { me } from '../state/session.js';
-import { confirmAction } from '../ui/confirm.js';
+import { confirmAction, openDialog, restoreFocus } from '../ui/confirm.js';
 import { Avatar, Badge, Button, Card, CopyField, createAction, LoadState, PageHeader, SelectField, TextField } from '../ui/components.js';
 import { formatDate } from '../ui/format.js';
 import { validate, type FieldErrors } from '../ui/forms.js';
@@ -125,7 +125,12 @@ function InviteCard(props: { orgId: string; myRole: Role; onInvited: () => void 
       const res = await api.team.invite.mutate(checked.data);
       setResult({ email: res.invitation.email, url: res.inviteUrl });
       setEmail('');
-      toast.success(`Invitation created for ${res.invitation.email}.`);
+      // Re-inviting an address replaces its pending invitation: say what happened to the earlier link.
+      toast.success(
+        res.replaced.length
+          ? `New invitation sent to ${res.invitation.email}. It replaces the one sent ${new Date(res.replaced[0]!.createdAt).toLocaleDateString()}: that earlier link no longer works.`
+          : `Invitation created for ${res.invitation.email}.`,
+      );
       props.onInvited();
     },
     {
@@ -296,10 +301,12 @@ function RemoveMemberDialog(props: { member: Member; others: Member[]; onClose: 
   const [pending, setPending] = createSignal(false);
   const keys = () => props.member.activeApiKeys;
   const heirName = () => props.others.find((m) => m.userId === heir())?.name ?? 'the chosen member';
-  onMount(() => dialog.showModal());
+  let opener: Element | null = null;
+  onMount(() => (opener = openDialog(dialog)));
   const close = (removed: boolean) => {
     if (dialog.open) dialog.close();
     props.onClose(removed);
+    restoreFocus(opener);
   };
   const submit = async () => {
     if (pending()) return;
@@ -370,10 +377,10 @@ function RemoveMemberDialog(props: { member: Member; others: Member[]; onClose: 
           </p>
         </Show>
         <div class="dialog-actions">
-          <button type="button" class="btn btn-secondary" disabled={pending()} onClick={() => close(false)}>
+          <button type="button" class="btn btn-secondary" disabled={pending()} onClick={() => close(false)} data-autofocus>
             Cancel
           </button>
-          <button type="submit" class="btn btn-danger" autofocus disabled={pending()} aria-busy={pending() ? 'true' : undefined}>
+          <button type="submit" class="btn btn-danger" disabled={pending()} aria-busy={pending() ? 'true' : undefined}>
             <Show when={pending()}>
               <span class="spinner" aria-hidden="true" />
             </Show>

@@ -40,6 +40,7 @@ export function createUsage(
     series: [] as Point[],
     byModel: [] as BreakdownRow[],
     byProvider: [] as BreakdownRow[],
+    byEndpoint: [] as BreakdownRow[],
     loaded: false,
     error: null as unknown,
   });
@@ -51,16 +52,18 @@ export function createUsage(
     const { from, to, bucket } = rangeOf(p.range);
     const base = { orgId: ctx.orgId(), from, to, ...(p.projectId ? { projectId: p.projectId } : {}) };
     try {
-      const [summary, series, byModel, byProvider] = await Promise.all([
+      const [summary, series, byModel, byProvider, byEndpoint] = await Promise.all([
         api.analytics.summary.query(base),
         api.analytics.timeseries.query({ ...base, bucket }),
         opts.breakdowns ? api.analytics.breakdown.query({ ...base, by: 'model', limit: 12 }) : Promise.resolve([]),
         opts.breakdowns ? api.analytics.breakdown.query({ ...base, by: 'provider' }) : Promise.resolve([]),
+        opts.breakdowns ? api.analytics.breakdown.query({ ...base, by: 'endpoint' }) : Promise.resolve([]),
       ]);
       if (gen !== generation) return;
       setState({ summary, series, loaded: true, error: null });
       setState('byModel', reconcile(byModel, { key: 'key' }));
       setState('byProvider', reconcile(byProvider, { key: 'key' }));
+      setState('byEndpoint', reconcile(byEndpoint, { key: 'key' }));
     } catch (err) {
       if (gen === generation) setState('error', err);
     }

@@ -1,5 +1,7 @@
 /**
- * A modal confirmation built on <dialog>: focus is trapped and Escape cancels, natively.
+ * A modal confirmation built on <dialog>: focus is trapped and Escape cancels, natively. A
+ * destructive one starts on Cancel (Enter does not destroy by accident); on close, focus returns
+ * to what had it before (the button that opened it), once that is enabled again.
  * With `input` it also asks for a short text (a reason) and runs `action` while it stays open, so a
  * refusal from the server is shown where the person acted, and they can correct or cancel.
  */
@@ -19,6 +21,45 @@ interface ConfirmRequest {
 
 const [request, setRequest] = createSignal<ConfirmRequest | null>(null);
 
+/**
+ * Gives focus back to `el` after a dialog closes. A button that opened the dialog is often
+ * disabled while its action runs: focus moves once it is enabled again (unless the person went
+ * elsewhere meanwhile). A button that is gone (its row was removed) hands focus to the page.
+ */
+export function restoreFocus(el: Element | null) {
+  if (!(el instanceof HTMLElement)) return;
+  const idle = () => document.activeElement === null || document.activeElement === document.body;
+  const attempt = () => {
+    if (!el.isConnected) {
+      if (idle()) document.getElementById('main')?.focus({ preventScroll: true });
+      return true;
+    }
+    if ((el as HTMLButtonElement).disabled) return false;
+    if (idle()) el.focus({ preventScroll: true });
+    return true;
+  };
+  if (attempt()) return;
+  const observer = new MutationObserver(() => {
+    if (attempt()) stop();
+  });
+  const timer = setTimeout(() => stop(), 15_000);
+  const stop = () => {
+    observer.disconnect();
+    clearTimeout(timer);
+  };
+  observer.observe(el, { attributes: true, attributeFilter: ['disabled'] });
+  // A removed row: watch the document for the button leaving it.
+  observer.observe(document.body, { childList: true, subtree: true });
+}
+
+/** Opens a <dialog> modally and focuses its `data-autofocus` control (Cancel for destructive ones). */
+export function openDialog(dialog: HTMLDialogElement): Element | null {
+  const opener = document.activeElement;
+  dialog.showModal();
+  dialog.querySelector<HTMLElement>('[data-autofocus]')?.focus();
+  return opener;
+}
+
 export function confirmAction(opts: Omit<ConfirmRequest, 'resolve' | 'input' | 'action'>): Promise<boolean> {
   return new Promise((resolve) => setRequest({ ...opts, resolve }));
 }
@@ -36,12 +77,15 @@ export function ConfirmHost() {
   const [value, setValue] = createSignal('');
   const [error, setError] = createSignal<string | null>(null);
   const [pending, setPending] = createSignal(false);
+  let opener: Element | null = null;
 
   const close = (ok: boolean) => {
     const r = request();
     setRequest(null);
     if (dialog.open) dialog.close();
     r?.resolve(ok);
+    restoreFocus(opener);
+    opener = null;
   };
   const confirm = async () => {
     const r = request();
@@ -63,7 +107,7 @@ export function ConfirmHost() {
     if (r && !dialog.open) {
       setValue(r.input?.initial ?? '');
       setError(null);
-      dialog.showModal();
+      opener = openDialog(dialog);
     }
   });
   return (
@@ -102,7 +146,7 @@ export function ConfirmHost() {
                     onInput={(e) => setValue(e.currentTarget.value)}
                     aria-describedby={[input().hint ? `${inputId}-hint` : '', error() ? `${inputId}-error` : ''].filter(Boolean).join(' ') || undefined}
                     aria-invalid={error() ? 'true' : undefined}
-                    autofocus
+                    data-autofocus
                     maxLength={500}
                   />
                   <Show when={input().hint}>
@@ -119,13 +163,13 @@ export function ConfirmHost() {
               </p>
             </Show>
             <div class="dialog-actions">
-              <button type="button" class="btn btn-secondary" disabled={pending()} onClick={() => close(false)}>
+              <button type="button" class="btn btn-secondary" disabled={pending()} onClick={() => close(false)} data-autofocus={!r().input && r().danger ? '' : undefined}>
                 Cancel
               </button>
               <button
                 type="submit"
                 class={`btn ${r().danger ? 'btn-danger' : 'btn-primary'}`}
-                autofocus={!r().input}
+                data-autofocus={!r().input && !r().danger ? '' : undefined}
                 disabled={pending()}
                 aria-busy={pending() ? 'true' : undefined}
               >

@@ -1,19 +1,12 @@
 /** Formatting of usage figures: counts, costs (small ones too), percentages, milliseconds. */
+import { formatMoney } from './format.js';
+
 export function formatCount(n: number | null | undefined): string {
   return n == null ? '—' : n.toLocaleString('en-US');
 }
 
-/** A dollar cost from a decimal string or number; sub-cent amounts keep significant digits. */
-export function formatCost(v: string | number | null | undefined): string {
-  if (v == null) return '—';
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isFinite(n)) return '—';
-  if (n === 0) return '$0.00';
-  const abs = Math.abs(n);
-  const sign = n < 0 ? '-' : '';
-  if (abs >= 0.01) return `${sign}$${abs.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: abs >= 100 ? 2 : 4 })}`;
-  return `${sign}$${abs.toPrecision(2).replace(/0+$/, '')}`.replace(/e-\d+/, (m) => m);
-}
+/** A dollar cost from a decimal string or number: the dashboard's one money rule (format.ts). */
+export const formatCost = formatMoney;
 
 export function formatPercent(rate: number | null | undefined): string {
   if (rate == null) return '—';

@@ -9,6 +9,7 @@ import { badRequest, notFound } from '../../errors.js';
 import { histogramQuantile, LATENCY_COLUMNS } from '../usage/histogram.js';
 import type { RowOf } from '../../db/rows.js';
 import type { RequestLog } from '../usage/entities.js';
+import { SEARCH_DEFAULT_DAYS, SEARCH_MAX_DAYS } from './schemas.js';
 
 interface Range {
   orgId: string;
@@ -93,7 +94,7 @@ export async function usageTimeseries(em: EntityManager, r: Range & { bucket: 'h
 const BREAKDOWN_SUMS = `sum(requests) as requests, sum(errors) as errors, sum(cache_hits) as cache_hits, sum(input_tokens) as input_tokens,
   sum(output_tokens) as output_tokens, sum(cached_tokens) as cached_tokens, sum(cost_nanos) as cost_nanos, sum(latency_sum_ms) as latency_sum_ms`;
 
-export async function usageBreakdown(em: EntityManager, r: Range & { by: 'model' | 'provider' | 'project' | 'apiKey'; limit?: number }) {
+export async function usageBreakdown(em: EntityManager, r: Range & { by: 'model' | 'provider' | 'project' | 'apiKey' | 'endpoint'; limit?: number }) {
   const w = where(r);
   const limit = r.limit ?? 100;
   // Aggregate first, then name the groups: the join touches one row per group, not per rollup row.
@@ -102,6 +103,8 @@ export async function usageBreakdown(em: EntityManager, r: Range & { by: 'model'
     provider: { cols: 'provider', key: 'a.provider', label: 'a.provider', join: '' },
     project: { cols: 'project_id', key: 'a.project_id::text', label: `coalesce(p.name, '(deleted project)')`, join: 'left join project p on p.id = a.project_id' },
     apiKey: { cols: 'api_key_id', key: 'a.api_key_id::text', label: `coalesce(k.name || ' (' || k.prefix || '…)', '(deleted key)')`, join: 'left join api_key k on k.id = a.api_key_id' },
+    // Which API the calls came through: chat.completions, messages, responses, embeddings.
+    endpoint: { cols: 'endpoint', key: 'a.endpoint', label: 'a.endpoint', join: '' },
   }[r.by];
   const rows = await em.execute<(SumRow & { key: string; label: string; provider?: string })[]>(
     `select ${group.key} as key, ${group.label} as label${r.by === 'model' ? ', a.provider as provider' : ''}, a.*
@@ -129,7 +132,7 @@ export async function usageBreakdown(em: EntityManager, r: Range & { by: 'model'
 
 type LogRow = RowOf<
   typeof RequestLog,
-  | 'id' | 'project_id' | 'api_key_id' | 'provider' | 'model' | 'input_tokens' | 'output_tokens' | 'cached_tokens' | 'cache_write_tokens' | 'cost_nanos'
+  | 'id' | 'project_id' | 'api_key_id' | 'endpoint' | 'provider' | 'model' | 'input_tokens' | 'output_tokens' | 'cached_tokens' | 'cache_write_tokens' | 'cost_nanos'
   | 'paid_by' | 'latency_ms' | 'ttft_ms' | 'status' | 'error' | 'cached' | 'streamed' | 'canceled' | 'created_at'
 > &
   Partial<RowOf<typeof RequestLog, 'request_body' | 'response_body'>> & { api_key_name: string | null; api_key_prefix: string | null };
@@ -140,6 +143,8 @@ function logView(r: LogRow) {
     createdAt: new Date(r.created_at),
     projectId: r.project_id,
     apiKey: { id: r.api_key_id, name: r.api_key_name, prefix: r.api_key_prefix },
+    /** Which API the call came through: 'chat.completions', 'messages', 'responses', 'embeddings'. */
+    endpoint: r.endpoint,
     provider: r.provider,
     model: r.model,
     inputTokens: r.input_tokens,
@@ -158,12 +163,15 @@ function logView(r: LogRow) {
   };
 }
 
-const LOG_SELECT = `select l.id, l.project_id, l.api_key_id, k.name as api_key_name, k.prefix as api_key_prefix, l.provider, l.model, l.input_tokens,
+const LOG_SELECT = `select l.id, l.project_id, l.api_key_id, l.endpoint, k.name as api_key_name, k.prefix as api_key_prefix, l.provider, l.model, l.input_tokens,
   l.output_tokens, l.cached_tokens, l.cache_write_tokens, l.cost_nanos, l.paid_by, l.latency_ms, l.ttft_ms, l.status, l.error, l.cached, l.streamed, l.canceled, l.created_at`;
 
 export async function listLogs(
   em: EntityManager,
-  input: { orgId: string; projectId?: string; cursor?: string; limit?: number; apiKeyId?: string; model?: string; provider?: string; status?: 'success' | 'error'; cached?: boolean; from?: Date; to?: Date },
+  input: {
+    orgId: string; projectId?: string; cursor?: string; limit?: number; apiKeyId?: string; model?: string; provider?: string;
+    status?: 'success' | 'error'; cached?: boolean; from?: Date; to?: Date; search?: string; endpoint?: string;
+  },
 ) {
   const limit = input.limit ?? 50;
   const parts = ['l.org_id = ?'];
@@ -177,16 +185,47 @@ export async function listLogs(
   if (input.apiKeyId) add('l.api_key_id = ?', input.apiKeyId);
   if (input.model) add('l.model = ?', input.model);
   if (input.provider) add('l.provider = ?', input.provider);
+  if (input.endpoint) add('l.endpoint = ?', input.endpoint);
   if (input.status) parts.push(input.status === 'error' ? 'l.status >= 400' : 'l.status < 400');
   if (input.cached !== undefined) add('l.cached = ?', input.cached);
-  if (input.from) add('l.created_at >= ?', input.from.toISOString());
+  let from = input.from;
+  if (input.search) {
+    // Bounded: one organization, a time range of at most SEARCH_MAX_DAYS (daily partitions outside it
+    // are not read), rows with bodies only, and a statement timeout.
+    const to = input.to ?? new Date();
+    from ??= new Date(to.getTime() - SEARCH_DEFAULT_DAYS * DAY_MS);
+    if (to.getTime() - from.getTime() > SEARCH_MAX_DAYS * DAY_MS) throw badRequest(`a search covers at most ${SEARCH_MAX_DAYS} days: narrow the time range`);
+    const pattern = `%${likeEscape(input.search)}%`;
+    parts.push(`(l.request_body is not null or l.response_body is not null) and (l.request_body::text ilike ? or l.response_body::text ilike ?)`);
+    params.push(pattern, pattern);
+  }
+  if (from) add('l.created_at >= ?', from.toISOString());
   if (input.to) add('l.created_at < ?', input.to.toISOString());
-  const rows = await em.execute<LogRow[]>(
-    `${LOG_SELECT} from request_log l left join api_key k on k.id = l.api_key_id where ${parts.join(' and ')} order by l.id desc limit ?`,
-    [...params, limit + 1],
-  );
+  const sql = `${LOG_SELECT} from request_log l left join api_key k on k.id = l.api_key_id where ${parts.join(' and ')} order by l.id desc limit ?`;
+  const rows = input.search ? await searchWithTimeout(em, sql, [...params, limit + 1]) : await em.execute<LogRow[]>(sql, [...params, limit + 1]);
   const page = rows.slice(0, limit);
   return { items: page.map(logView), nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null };
+}
+
+const DAY_MS = 86_400_000;
+const SEARCH_TIMEOUT_MS = 5_000;
+
+/** `text` matched literally by ILIKE (its own %, _ and \\ escaped). */
+function likeEscape(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** A body search, given at most SEARCH_TIMEOUT_MS: one that takes longer asks for a narrower range instead of holding a connection. */
+async function searchWithTimeout(em: EntityManager, sql: string, params: unknown[]): Promise<LogRow[]> {
+  try {
+    return await em.transactional(async (tx) => {
+      await tx.execute(`set local statement_timeout = ${SEARCH_TIMEOUT_MS}`);
+      return tx.execute<LogRow[]>(sql, params);
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === '57014') throw badRequest('the search took too long: narrow the time range or add filters');
+    throw err;
+  }
 }
 
 /** One log with its bodies (present only for calls made while the retention level was `retain`). */

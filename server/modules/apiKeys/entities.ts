@@ -23,6 +23,20 @@ export const ApiKey = defineEntity({
     lastUsedAt: p.datetime().nullable(),
     revokedAt: p.datetime().nullable(),
     revokedBy: references(User, 'revoked_by').nullable().deleteRule('set null'),
+    /** After this instant the key is refused (null: never expires). */
+    expiresAt: p.datetime().nullable(),
+    /** A disabled key is refused until enabled again (unlike a revoked one). */
+    enabled: p.boolean().default(true),
+    /** Model patterns the key may call (`openai/gpt-4o-mini`, `anthropic/*`, `gpt-4o`); null: any. */
+    allowedModels: p.json<string[]>().nullable(),
+    /** Providers the key may call (`openai`, `anthropic`, ...); null: any. */
+    allowedProviders: p.json<string[]>().nullable(),
+    /** An owner or admin set this key's restrictions: its developer may tighten them, not loosen them. */
+    restrictedByAdmin: p.boolean().default(false),
+    /** The secret before the last roll, accepted until previousKeyExpiresAt. */
+    previousKeyHash: p.blob().nullable().unique(),
+    previousKeyExpiresAt: p.datetime().nullable(),
+    rolledAt: p.datetime().nullable(),
   },
   indexes: [{ name: 'api_key_project_id_index', expression: `create index "api_key_project_id_index" on "api_key" ("project_id", "created_at" desc)` }],
 });

@@ -10,6 +10,13 @@ export const apiKeyRouter = router({
     .mutation(({ ctx, input }) =>
       runCommand(ctx.services, ctx.user.id, (work) => apiKeys.createApiKey(work, { ...input, orgId: ctx.orgId, userId: ctx.user.id }), ctx.em),
     ),
+  // Everyone who may create keys may change and roll their own; the service checks apiKey.revokeAny for others' keys.
+  update: orgProcedure('apiKey.create')
+    .input(s.apiKeyUpdateInput)
+    .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => apiKeys.updateApiKey(work, { ...input, userId: ctx.user.id, role: ctx.role }), ctx.em)),
+  roll: orgProcedure('apiKey.create')
+    .input(s.apiKeyRollInput)
+    .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => apiKeys.rollApiKey(work, { ...input, userId: ctx.user.id, role: ctx.role }), ctx.em)),
   // Everyone who may create keys may revoke their own; the service checks apiKey.revokeAny for others' keys.
   revoke: orgProcedure('apiKey.create')
     .input(s.apiKeyRevokeInput)

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { can, type Role } from '../../../shared/permissions.js';
 import type { Sql, SqlWork, Work } from '../../events/unit-of-work.js';
-import { forbidden, notFound } from '../../errors.js';
+import { badRequest, forbidden, notFound, precondition } from '../../errors.js';
+import { narrowerOrEqual } from '../../../shared/key-rules.js';
 import { notifyInvalidation } from '../gateway/invalidation.js';
 import { generateApiKey } from './keys.js';
 import type { RowOf } from '../../db/rows.js';
@@ -11,12 +12,23 @@ import type { ApiKey } from './entities.js';
 import type { Membership } from '../organizations/entities.js';
 import type { Project } from '../projects/entities.js';
 
-type ApiKeyRow = RowOf<typeof ApiKey, 'id' | 'project_id' | 'name' | 'prefix' | 'rpm_limit' | 'created_by' | 'created_at' | 'last_used_at' | 'revoked_at'> & {
+type ApiKeyRow = RowOf<
+  typeof ApiKey,
+  | 'id' | 'project_id' | 'name' | 'prefix' | 'rpm_limit' | 'created_by' | 'created_at' | 'last_used_at' | 'revoked_at'
+  | 'expires_at' | 'enabled' | 'allowed_models' | 'allowed_providers' | 'restricted_by_admin' | 'previous_key_expires_at' | 'rolled_at'
+> & {
   creator_name: string | null;
   creator_email: string | null;
 };
 
+function statusOf(r: ApiKeyRow): 'active' | 'revoked' | 'expired' | 'disabled' {
+  if (r.revoked_at) return 'revoked';
+  if (r.expires_at && new Date(r.expires_at).getTime() <= Date.now()) return 'expired';
+  return r.enabled ? 'active' : 'disabled';
+}
+
 function apiKeyView(r: ApiKeyRow) {
+  const graceEnds = r.previous_key_expires_at ? new Date(r.previous_key_expires_at) : null;
   return {
     id: r.id,
     projectId: r.project_id,
@@ -27,12 +39,22 @@ function apiKeyView(r: ApiKeyRow) {
     createdAt: new Date(r.created_at),
     lastUsedAt: r.last_used_at ? new Date(r.last_used_at) : null,
     revokedAt: r.revoked_at ? new Date(r.revoked_at) : null,
-    status: r.revoked_at ? ('revoked' as const) : ('active' as const),
+    expiresAt: r.expires_at ? new Date(r.expires_at) : null,
+    enabled: r.enabled,
+    allowedModels: r.allowed_models,
+    allowedProviders: r.allowed_providers,
+    /** An owner or admin set the restrictions: the key's developer may only tighten them. */
+    restrictedByAdmin: r.restricted_by_admin,
+    rolledAt: r.rolled_at ? new Date(r.rolled_at) : null,
+    /** Until when the secret before the last roll still works (null: it no longer does). */
+    previousSecretValidUntil: graceEnds && graceEnds.getTime() > Date.now() ? graceEnds : null,
+    status: statusOf(r),
   };
 }
 
 const SELECT = `select k.id, k.project_id, k.name, k.prefix, k.rpm_limit, k.created_by, u.name as creator_name, u.email as creator_email,
-                       k.created_at, k.last_used_at, k.revoked_at
+                       k.created_at, k.last_used_at, k.revoked_at, k.expires_at, k.enabled, k.allowed_models, k.allowed_providers,
+                       k.restricted_by_admin, k.previous_key_expires_at, k.rolled_at
                   from api_key k left join app_user u on u.id = k.created_by`;
 
 export async function listApiKeys(em: EntityManager, projectId: string) {
@@ -46,7 +68,20 @@ async function loadApiKey(em: EntityManager, apiKeyId: string) {
   return apiKeyView(rows[0]);
 }
 
-export async function createApiKey(work: Work, input: { orgId: string; projectId: string; name: string; rpmLimit?: number | null; userId: string }) {
+export interface KeySettings {
+  rpmLimit?: number | null;
+  expiresAt?: Date | null;
+  allowedModels?: string[] | null;
+  allowedProviders?: string[] | null;
+}
+
+function futureExpiry(expiresAt: Date | null | undefined): Date | null {
+  if (!expiresAt) return null;
+  if (expiresAt.getTime() <= Date.now()) throw badRequest('expiresAt must be in the future (to stop a key now, disable or revoke it)');
+  return expiresAt;
+}
+
+export async function createApiKey(work: Work, input: { orgId: string; projectId: string; name: string; userId: string } & KeySettings) {
   const { em } = work;
   // The organization first, as every membership change locks it (FOR KEY SHARE: balance updates
   // still pass): a removal of the creator running at the same time either commits first, and this
@@ -57,17 +92,126 @@ export async function createApiKey(work: Work, input: { orgId: string; projectId
   if (!member[0]) throw notFound('organization');
   const project = await em.execute<RowOf<typeof Project, 'id'>[]>('select id from project where id = ? and org_id = ? for share', [input.projectId, input.orgId]);
   if (!project[0]) throw notFound('project');
+  const expiresAt = futureExpiry(input.expiresAt);
   const { key, prefix, hash } = generateApiKey();
   const id = randomUUID();
+  const allowedModels = input.allowedModels ?? null;
+  const allowedProviders = input.allowedProviders ?? null;
   await em.execute(
-    `insert into api_key (id, org_id, project_id, name, prefix, key_hash, rpm_limit, created_by, created_at)
-     values (?, ?, ?, ?, ?, ?, ?, ?, now())`,
-    [id, input.orgId, input.projectId, input.name, prefix, hash, input.rpmLimit ?? null, input.userId],
+    `insert into api_key (id, org_id, project_id, name, prefix, key_hash, rpm_limit, expires_at, allowed_models, allowed_providers, created_by, created_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, now())`,
+    [id, input.orgId, input.projectId, input.name, prefix, hash, input.rpmLimit ?? null, expiresAt, json(allowedModels), json(allowedProviders), input.userId],
   );
-  work.audit(input.orgId, 'apiKey.created', { type: 'api_key', id }, null, { name: input.name, prefix, projectId: input.projectId, rpmLimit: input.rpmLimit ?? null });
+  work.audit(input.orgId, 'apiKey.created', { type: 'api_key', id }, null, {
+    name: input.name,
+    prefix,
+    projectId: input.projectId,
+    rpmLimit: input.rpmLimit ?? null,
+    ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
+    ...(allowedModels ? { allowedModels } : {}),
+    ...(allowedProviders ? { allowedProviders } : {}),
+  });
   work.emit(input.orgId, { type: 'apiKey.changed', projectId: input.projectId, apiKeyId: id, change: 'created' });
   const apiKey = await loadApiKey(em, id);
   return { apiKey, key };
+}
+
+const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+
+type LockedKey = RowOf<
+  typeof ApiKey,
+  'org_id' | 'project_id' | 'created_by' | 'revoked_at' | 'name' | 'prefix' | 'rpm_limit' | 'expires_at' | 'enabled' | 'allowed_models' | 'allowed_providers' | 'restricted_by_admin' | 'key_hash'
+>;
+
+/** The key, locked, and whether the caller may manage it (own key, or apiKey.revokeAny). */
+async function lockManagedKey(em: Sql, apiKeyId: string, userId: string, role: Role, verb: string): Promise<LockedKey & { asAdmin: boolean }> {
+  const rows = await em.execute<LockedKey[]>(
+    `select org_id, project_id, created_by, revoked_at, name, prefix, rpm_limit, expires_at, enabled, allowed_models, allowed_providers, restricted_by_admin, key_hash
+       from api_key where id = ? for update`,
+    [apiKeyId],
+  );
+  const row = rows[0];
+  if (!row) throw notFound('API key');
+  const admin = can(role, 'apiKey.revokeAny');
+  if (row.created_by !== userId && !admin) throw forbidden(`your role (${role}) may ${verb} only API keys you created; ask an owner or admin`);
+  if (row.revoked_at) throw precondition('this API key is revoked; create a new one');
+  return { ...row, asAdmin: admin && row.created_by !== userId };
+}
+
+export type KeyUpdate = KeySettings & { apiKeyId: string; name?: string; enabled?: boolean };
+
+/**
+ * Changes a key's name and settings. Owners and admins change any key; a developer changes their
+ * own, and once an owner or admin has restricted it, only towards less (earlier expiry, lower
+ * rate, narrower lists, disabled). Effective on every instance before the answer.
+ */
+export async function updateApiKey(work: Work, input: KeyUpdate & { userId: string; role: Role }) {
+  const { em } = work;
+  const row = await lockManagedKey(em, input.apiKeyId, input.userId, input.role, 'change');
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  const sets: string[] = [];
+  const params: unknown[] = [];
+  const change = (column: string, field: string, old: unknown, next: unknown, cast = '') => {
+    const same = JSON.stringify(old ?? null) === JSON.stringify(next ?? null);
+    if (same) return;
+    before[field] = old instanceof Date ? old.toISOString() : (old ?? null);
+    after[field] = next instanceof Date ? next.toISOString() : (next ?? null);
+    sets.push(`${column} = ?${cast}`);
+    params.push(cast === '::jsonb' ? json(next) : (next ?? null));
+  };
+  const oldExpiry = row.expires_at ? new Date(row.expires_at) : null;
+  const restricting = input.rpmLimit !== undefined || input.expiresAt !== undefined || input.allowedModels !== undefined || input.allowedProviders !== undefined || input.enabled !== undefined;
+  // A developer's own key that an owner or admin restricted: only towards less.
+  if (row.restricted_by_admin && !can(input.role, 'apiKey.revokeAny')) {
+    const refuse = (what: string) => {
+      throw forbidden(`an owner or admin restricted this key: you may tighten its ${what}, not loosen it`);
+    };
+    if (input.rpmLimit !== undefined && row.rpm_limit !== null && (input.rpmLimit === null || input.rpmLimit > row.rpm_limit)) refuse('rate limit');
+    if (input.expiresAt !== undefined && oldExpiry && (input.expiresAt === null || input.expiresAt > oldExpiry)) refuse('expiry');
+    if (input.allowedModels !== undefined && !narrowerOrEqual(row.allowed_models, input.allowedModels)) refuse('allowed models');
+    if (input.allowedProviders !== undefined && !narrowerOrEqual(row.allowed_providers, input.allowedProviders)) refuse('allowed providers');
+    if (input.enabled === true && !row.enabled) refuse('enabled state (ask an owner or admin to enable it again)');
+  }
+  if (input.name !== undefined) change('name', 'name', row.name, input.name);
+  if (input.rpmLimit !== undefined) change('rpm_limit', 'rpmLimit', row.rpm_limit, input.rpmLimit);
+  if (input.expiresAt !== undefined) {
+    const next = input.expiresAt === null ? null : futureExpiry(input.expiresAt);
+    if ((oldExpiry?.getTime() ?? null) !== (next?.getTime() ?? null)) change('expires_at', 'expiresAt', oldExpiry, next);
+  }
+  if (input.allowedModels !== undefined) change('allowed_models', 'allowedModels', row.allowed_models, input.allowedModels, '::jsonb');
+  if (input.allowedProviders !== undefined) change('allowed_providers', 'allowedProviders', row.allowed_providers, input.allowedProviders, '::jsonb');
+  if (input.enabled !== undefined) change('enabled', 'enabled', row.enabled, input.enabled);
+  if (sets.length > 0) {
+    if (row.asAdmin && restricting && !row.restricted_by_admin) sets.push('restricted_by_admin = true');
+    await em.execute(`update api_key set ${sets.join(', ')} where id = ?`, [...params, input.apiKeyId]);
+    await notifyInvalidation(work, { kind: 'apiKey', apiKeyId: input.apiKeyId });
+    work.audit(row.org_id, 'apiKey.updated', { type: 'api_key', id: input.apiKeyId }, { name: row.name, prefix: row.prefix, ...before }, after);
+    work.emit(row.org_id, { type: 'apiKey.changed', projectId: row.project_id, apiKeyId: input.apiKeyId, change: 'updated' });
+  }
+  return loadApiKey(em, input.apiKeyId);
+}
+
+/**
+ * A new secret for the same key (id, settings, usage history). The old secret keeps working for
+ * `graceSeconds` (0: it stops at once; at most 24 h); rolling again ends an earlier grace at once.
+ */
+export async function rollApiKey(work: Work, input: { apiKeyId: string; graceSeconds?: number; userId: string; role: Role }) {
+  const { em } = work;
+  const row = await lockManagedKey(em, input.apiKeyId, input.userId, input.role, 'roll');
+  const grace = input.graceSeconds ?? 0;
+  const { key, prefix, hash } = generateApiKey();
+  await em.execute(
+    `update api_key set key_hash = ?, prefix = ?, rolled_at = now(),
+            previous_key_hash = case when ?::int > 0 then key_hash else null end,
+            previous_key_expires_at = case when ?::int > 0 then now() + make_interval(secs => ?::int) else null end
+      where id = ?`,
+    [hash, prefix, grace, grace, grace, input.apiKeyId],
+  );
+  await notifyInvalidation(work, { kind: 'apiKey', apiKeyId: input.apiKeyId });
+  work.audit(row.org_id, 'apiKey.rolled', { type: 'api_key', id: input.apiKeyId }, { prefix: row.prefix }, { prefix, graceSeconds: grace });
+  work.emit(row.org_id, { type: 'apiKey.changed', projectId: row.project_id, apiKeyId: input.apiKeyId, change: 'rolled' });
+  return { apiKey: await loadApiKey(em, input.apiKeyId), key };
 }
 
 /** Developers revoke the keys they created; owners and admins revoke any. Revoking twice is a no-op. */

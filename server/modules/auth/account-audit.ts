@@ -13,7 +13,17 @@ export type AccountAction =
   | 'two_factor.enabled'
   | 'two_factor.disabled'
   | 'two_factor.recovery_codes_regenerated'
-  | 'two_factor.recovery_code_used';
+  | 'two_factor.recovery_code_used'
+  | 'email.verification_sent'
+  | 'email.verified'
+  | 'email.change_requested'
+  | 'email.changed'
+  | 'password.reset_requested'
+  | 'password.reset'
+  | 'password.changed'
+  | 'profile.updated'
+  | 'sessions.revoked_others'
+  | 'sessions.revoked';
 
 export function recordAccountEvent(
   work: Pick<Work, 'em' | 'actorId'>,

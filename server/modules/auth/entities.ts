@@ -18,6 +18,8 @@ export const User = defineEntity({
     totpLastStep: p.bigint('string').nullable(),
     /** Operator override of the organizations-per-user limit (null: the plan's). */
     organizationLimit: p.integer().nullable(),
+    /** When the owner proved the current address is theirs (a link emailed to it); null: not yet. */
+    emailVerifiedAt: p.datetime().nullable(),
     createdAt: p.datetime(),
   },
 });
@@ -33,6 +35,8 @@ export const Session = defineEntity({
     createdAt: p.datetime(),
     lastVerifiedAt: p.datetime(),
     userAgent: p.string().nullable(),
+    /** The address the session was opened from (shown in the sessions list). */
+    ip: p.string().length(100).nullable(),
   },
 });
 export type SessionEntity = InferEntity<typeof Session>;
@@ -80,6 +84,31 @@ export const SignInLink = defineEntity({
   },
 });
 export type SignInLinkEntity = InferEntity<typeof SignInLink>;
+
+export const ACCOUNT_TOKEN_PURPOSES = ['password_reset', 'email_verification', 'email_change'] as const;
+export type AccountTokenPurpose = (typeof ACCOUNT_TOKEN_PURPOSES)[number];
+
+/**
+ * Emailed one-time links of account upkeep (server/auth/account-token.ts): password reset, email
+ * verification, confirming a new address. SHA-256 of the token; `email` is the address the link
+ * was sent to (for a change: the new one), so a link proves only that address.
+ */
+export const AccountToken = defineEntity({
+  name: 'AccountToken',
+  tableName: 'account_token',
+  properties: {
+    id: p.uuid().primary(),
+    userId: references(User, 'user_id').deleteRule('cascade'),
+    purpose: p.enum([...ACCOUNT_TOKEN_PURPOSES]),
+    email: p.string(),
+    tokenHash: p.blob().unique(),
+    expiresAt: p.datetime(),
+    usedAt: p.datetime().nullable(),
+    createdAt: p.datetime(),
+  },
+  indexes: [{ properties: ['userId', 'purpose'] }],
+});
+export type AccountTokenEntity = InferEntity<typeof AccountToken>;
 
 /**
  * Account-level security events (sign-up, sign-up attempts on a taken address, two-factor changes,

@@ -1,7 +1,8 @@
 /**
- * Accounts: sign-up (which never tells whether an address is taken), sign-in (password, then TOTP
- * or a recovery code; an emailed link while the account is under attack), personal API tokens.
- * Two-factor setup lives in two-factor-service.ts. The limits are explained in docs/decisions.md.
+ * Accounts: sign-up (which never tells whether an address is taken; a new account is emailed a
+ * verification link), sign-in (password, then TOTP or a recovery code; an emailed link while the
+ * account is under attack), personal API tokens. Two-factor setup lives in two-factor-service.ts,
+ * password reset and the other account changes in account-service.ts. The limits are explained in docs/decisions.md.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
@@ -29,6 +30,7 @@ import { createApiToken } from '../../auth/api-token.js';
 import { runCommand, type WorkDeps } from '../../events/unit-of-work.js';
 import { notFound, tooManyRequests, unauthorized } from '../../errors.js';
 import { recordAccountEvent } from './account-audit.js';
+import { emailVerificationLink } from './account-service.js';
 
 /** What the account commands run with (a subset of the app's services). */
 export type AuthDeps = WorkDeps & { secretBox: SecretBox; appUrl: string };
@@ -39,7 +41,7 @@ export interface RequestMeta {
 }
 
 export function userView(u: UserEntity) {
-  return { id: u.id, email: u.email, name: u.name, twoFactorEnabled: !!u.totpSecret, createdAt: u.createdAt };
+  return { id: u.id, email: u.email, name: u.name, twoFactorEnabled: !!u.totpSecret, emailVerified: !!u.emailVerifiedAt, createdAt: u.createdAt };
 }
 export type UserView = ReturnType<typeof userView>;
 
@@ -73,10 +75,13 @@ export async function signUp(deps: AuthDeps, input: { email: string; password: s
           totpPendingSecret: null,
           totpLastStep: null,
           organizationLimit: null,
+          emailVerifiedAt: null,
           createdAt: new Date(),
         });
         recordAccountEvent(work, user.id, 'account.created', { actorId: user.id, ip: meta.ip });
-        const { token } = await createSession(work.em, user.id, meta.userAgent);
+        // The same one email as a taken address gets (the notice below): the answer stays alike.
+        await emailVerificationLink(work, deps, user);
+        const { token } = await createSession(work.em, user.id, meta.userAgent, meta.ip);
         return { user: userView(user), token };
       });
     } catch (err) {
@@ -87,7 +92,7 @@ export async function signUp(deps: AuthDeps, input: { email: string; password: s
     }
   }
   await answerTakenAddress(deps, existing, meta);
-  const decoy: UserView = { id: randomUUID(), email: input.email, name: input.name, twoFactorEnabled: false, createdAt: new Date() };
+  const decoy: UserView = { id: randomUUID(), email: input.email, name: input.name, twoFactorEnabled: false, emailVerified: false, createdAt: new Date() };
   return { user: decoy, token: `${generateSecureRandomString()}.${generateSecureRandomString()}` };
 }
 
@@ -105,8 +110,7 @@ async function answerTakenAddress(deps: AuthDeps, owner: UserEntity, meta: Reque
         'You already have an account with this address, so nothing was created or changed.',
         '',
         `If it was you, sign in instead: ${deps.appUrl}/signin?email=${encodeURIComponent(owner.email)}`,
-        // No self-service password reset exists yet (API.md lists auth.requestPasswordReset as to come).
-        'If you have forgotten your password, ask the operator of this gateway to help you back in.',
+        `If you have forgotten your password, reset it: ${deps.appUrl}/forgot-password?email=${encodeURIComponent(owner.email)}`,
         'If it was not you, you can ignore this email: your account is unchanged.',
       ].join('\n'),
     );
@@ -167,7 +171,7 @@ export async function signIn(
     if (!passed) return failed(underAttack ? WRONG_ANY : input.totp ? WRONG_CODE : 'that recovery code is not valid or was already used');
   }
   await resetRateLimit(em, signInKeys.pair(input.email, meta.ip));
-  const { token } = await createSession(em, user.id, meta.userAgent);
+  const { token } = await createSession(em, user.id, meta.userAgent, meta.ip);
   return { kind: 'signedIn', user, token };
 }
 
@@ -222,7 +226,7 @@ export async function signInWithLink(deps: AuthDeps, token: string, meta: Reques
     const user = await work.em.findOneOrFail(User, { id: userId });
     recordAccountEvent(work, user.id, 'sign_in.link_used', { actorId: user.id, ip: meta.ip });
     await resetRateLimit(work.em, signInKeys.pair(user.email, meta.ip));
-    const session = await createSession(work.em, user.id, meta.userAgent);
+    const session = await createSession(work.em, user.id, meta.userAgent, meta.ip);
     return { user, token: session.token };
   });
 }

@@ -19,7 +19,8 @@ function billingPage(appUrl: string, orgId: string, outcome: string) {
  * Checkout Session is created first (Stripe, outside any transaction); the request is then
  * recorded in one unit of work (audit entry, live event).
  */
-export async function purchaseCredits(services: Services, actorId: string, orgId: string, amountCents: number) {
+/** `returnBase`: where Stripe sends the user back (APP_URL, or the allowed origin they came from; see server/auth/app-url.ts). */
+export async function purchaseCredits(services: Services, actorId: string, orgId: string, amountCents: number, returnBase: string = services.appUrl) {
   const provider = services.billing;
   const customer = await ensureCustomer(services.orm.em.fork(), provider, orgId);
   const metadata = { orgId, kind: 'credits', credits_cents: String(amountCents), requested_by: actorId };
@@ -41,8 +42,8 @@ export async function purchaseCredits(services: Services, actorId: string, orgId
     // Saves the payment method for later off-session use (auto top-up).
     payment_intent_data: { setup_future_usage: 'off_session', metadata },
     metadata,
-    success_url: billingPage(services.appUrl, orgId, 'success'),
-    cancel_url: billingPage(services.appUrl, orgId, 'canceled'),
+    success_url: billingPage(returnBase, orgId, 'success'),
+    cancel_url: billingPage(returnBase, orgId, 'canceled'),
   });
   if (!session.url) throw new Error('Stripe returned a Checkout Session without a URL');
   const checkoutUrl = session.url;

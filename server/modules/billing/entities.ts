@@ -32,7 +32,11 @@ export const LedgerEntry = defineEntity({
     relatedEntryId: () => references(LedgerEntry, 'related_entry_id').nullable().deleteRule('set null'),
     createdAt: p.datetime(),
   },
-  indexes: [{ name: 'credit_ledger_org_id_id_index', expression: `create index "credit_ledger_org_id_id_index" on "credit_ledger" ("org_id", "id" desc)` }],
+  indexes: [
+    { name: 'credit_ledger_org_id_id_index', expression: `create index "credit_ledger_org_id_id_index" on "credit_ledger" ("org_id", "id" desc)` },
+    // The grouped history reads by time window (migration 20261202030000).
+    { name: 'credit_ledger_org_id_created_at_index', expression: `create index "credit_ledger_org_id_created_at_index" on "credit_ledger" ("org_id", "created_at" desc)` },
+  ],
   uniques: [
     // A payment intent credits an organization at most once (purchases, auto top-ups).
     {

@@ -10,6 +10,7 @@ import { badRequest, notFound } from '../../errors.js';
 import type { LedgerEntry, LedgerType } from './entities.js';
 import type { RowOf } from '../../db/rows.js';
 import type { Organization } from '../organizations/entities.js';
+import { observeLedgerPosting } from '../../observability/metrics.js';
 
 export interface LedgerPosting {
   type: LedgerType;
@@ -85,6 +86,7 @@ export async function postLedgerEntry(work: SqlWork, orgId: string, posting: Led
   ]);
   const row = rows[0];
   if (!row) throw notFound('organization');
+  work.afterCommit(() => observeLedgerPosting(posting.type, status));
   const balanceAfter = BigInt(row.credits_nanos);
   if (delta !== 0n) {
     work.emit(orgId, { type: 'credits.changed', credits: nanosToDecimal(balanceAfter) });

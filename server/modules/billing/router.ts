@@ -3,8 +3,14 @@ import * as s from '../../../shared/schemas.js';
 import { nanosToDecimal } from '../../../shared/money.js';
 import { runCommand } from '../../events/unit-of-work.js';
 import * as billing from './service.js';
+import { groupedTransactionsCsv, listGroupedTransactions } from './transactions-grouped.js';
 import { loadBillingState } from './account.js';
 import { addPaymentMethod, purchaseCredits, subscribeToPro } from './checkout.js';
+import { returnUrlBase } from '../../auth/app-url.js';
+
+/** Checkout returns the user to the host they came from when it is APP_URL's or in APP_ALLOWED_ORIGINS. */
+const returnBase = (ctx: { services: { appUrl: string; config: { allowedOrigins: string[] } }; requestOrigin: string | null }) =>
+  returnUrlBase(ctx.services.appUrl, ctx.services.config.allowedOrigins, ctx.requestOrigin);
 import { latestAttempt, updateAutoTopUp } from './auto-top-up.js';
 import { cancelSubscription } from './subscriptions.js';
 import { listPaymentMethods, removePaymentMethod, setDefaultPaymentMethod } from './payment-methods.js';
@@ -36,15 +42,21 @@ export const billingRouter = router({
   transactions: orgProcedure('billing.view')
     .input(s.transactionsInput)
     .query(({ ctx, input }) => billing.listTransactions(ctx.em, ctx.orgId, input)),
+  transactionsGrouped: orgProcedure('billing.view')
+    .input(s.transactionsGroupedInput)
+    .query(({ ctx, input }) => listGroupedTransactions(ctx.em, ctx.orgId, input)),
   transactionsCsv: orgProcedure('billing.view')
     .input(s.transactionsCsvInput)
     .query(async ({ ctx, input }) => ({
-      filename: `transactions-${ctx.orgId}${input.type ? `-${input.type}` : ''}.csv`,
-      csv: await billing.transactionsCsv(ctx.em, ctx.orgId, input.type),
+      filename: `transactions-${ctx.orgId}${input.type ? `-${input.type}` : ''}${input.view === 'grouped' ? '-by-day' : ''}.csv`,
+      csv:
+        input.view === 'grouped'
+          ? await groupedTransactionsCsv(ctx.em, ctx.orgId, { ...(input.type ? { type: input.type } : {}), ...(input.timeZone ? { timeZone: input.timeZone } : {}) })
+          : await billing.transactionsCsv(ctx.em, ctx.orgId, input.type),
     })),
   purchaseCredits: orgProcedure('billing.manage')
     .input(s.purchaseCreditsInput)
-    .mutation(({ ctx, input }) => purchaseCredits(ctx.services, ctx.user.id, ctx.orgId, input.amount)),
+    .mutation(({ ctx, input }) => purchaseCredits(ctx.services, ctx.user.id, ctx.orgId, input.amount, returnBase(ctx))),
   updateAutoTopUp: orgProcedure('billing.manage')
     .input(s.autoTopUpInput)
     .mutation(({ ctx, input }) =>
@@ -53,7 +65,7 @@ export const billingRouter = router({
   changePlan: orgProcedure('billing.manage')
     .input(s.changePlanInput)
     .mutation(async ({ ctx, input }) => {
-      if (input.plan === 'pro') return subscribeToPro(ctx.em, ctx.services.billing, ctx.services.appUrl, ctx.orgId, input.billingCycle);
+      if (input.plan === 'pro') return subscribeToPro(ctx.em, ctx.services.billing, returnBase(ctx), ctx.orgId, input.billingCycle);
       return { subscription: await cancelSubscription(ctx.services, ctx.user.id, ctx.orgId) };
     }),
   cancelSubscription: orgProcedure('billing.manage')
@@ -65,7 +77,7 @@ export const billingRouter = router({
       .query(({ ctx }) => listPaymentMethods(ctx.em, ctx.services, ctx.orgId)),
     add: orgProcedure('billing.manage')
       .input(s.orgRef)
-      .mutation(({ ctx }) => addPaymentMethod(ctx.em, ctx.services.billing, ctx.services.appUrl, ctx.orgId)),
+      .mutation(({ ctx }) => addPaymentMethod(ctx.em, ctx.services.billing, returnBase(ctx), ctx.orgId)),
     setDefault: orgProcedure('billing.manage')
       .input(s.paymentMethodRef)
       .mutation(({ ctx, input }) => setDefaultPaymentMethod(ctx.services, ctx.user.id, ctx.orgId, input.paymentMethodId)),

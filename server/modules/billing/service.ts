@@ -5,12 +5,12 @@ import type { LedgerEntry, LedgerType } from './entities.js';
 import { OPEN_REFUND_SQL, REFUND_WINDOW_DAYS } from './refunds.js';
 import type { RowOf } from '../../db/rows.js';
 
-type LedgerRow = RowOf<
+export type LedgerRow = RowOf<
   typeof LedgerEntry,
   'id' | 'type' | 'amount_nanos' | 'balance_after_nanos' | 'status' | 'description' | 'payment_intent_id' | 'invoice_id' | 'refund_id' | 'stripe_event_id' | 'created_at'
 > & { actor_email: string | null; refundable: boolean };
 
-function transactionView(r: LedgerRow) {
+export function transactionView(r: LedgerRow) {
   return {
     id: String(r.id),
     type: r.type,
@@ -29,6 +29,13 @@ function transactionView(r: LedgerRow) {
   };
 }
 
+/** The columns of a LedgerRow, over `credit_ledger l left join app_user u on u.id = l.actor_id`. */
+export const LEDGER_COLUMNS = `l.id, l.type, l.amount_nanos, l.balance_after_nanos, l.status, l.description, l.payment_intent_id, l.invoice_id,
+            l.refund_id, l.stripe_event_id, u.email as actor_email, l.created_at,
+            (l.type in ('purchase', 'auto_topup') and l.status = 'completed' and l.payment_intent_id is not null
+              and l.created_at > now() - make_interval(days => ${REFUND_WINDOW_DAYS})
+              and not exists (select 1 from credit_ledger h where ${OPEN_REFUND_SQL.replace('?', 'l.id').replace('?', 'l.payment_intent_id')})) as refundable`;
+
 async function ledgerPage(em: EntityManager, orgId: string, opts: { cursor?: string; limit: number; type?: LedgerType }) {
   const where = ['l.org_id = ?'];
   const params: unknown[] = [orgId];
@@ -42,11 +49,7 @@ async function ledgerPage(em: EntityManager, orgId: string, opts: { cursor?: str
   }
   params.push(opts.limit);
   return em.execute<LedgerRow[]>(
-    `select l.id, l.type, l.amount_nanos, l.balance_after_nanos, l.status, l.description, l.payment_intent_id, l.invoice_id,
-            l.refund_id, l.stripe_event_id, u.email as actor_email, l.created_at,
-            (l.type in ('purchase', 'auto_topup') and l.status = 'completed' and l.payment_intent_id is not null
-              and l.created_at > now() - make_interval(days => ${REFUND_WINDOW_DAYS})
-              and not exists (select 1 from credit_ledger h where ${OPEN_REFUND_SQL.replace('?', 'l.id').replace('?', 'l.payment_intent_id')})) as refundable
+    `select ${LEDGER_COLUMNS}
        from credit_ledger l left join app_user u on u.id = l.actor_id
       where ${where.join(' and ')} order by l.id desc limit ?`,
     params,
@@ -62,7 +65,7 @@ export async function listTransactions(em: EntityManager, orgId: string, opts: {
 
 const CSV_COLUMNS = ['id', 'createdAt', 'type', 'status', 'amount', 'creditsAfter', 'description', 'actor', 'paymentIntentId', 'invoiceId', 'refundId', 'stripeEventId'] as const;
 
-function csvCell(value: unknown): string {
+export function csvCell(value: unknown): string {
   const text = value instanceof Date ? value.toISOString() : value === null || value === undefined ? '' : String(value);
   // Quote always; neutralise spreadsheet formulas in free text.
   const safe = /^[=+\-@\t\r]/.test(text) && !/^-?\d/.test(text) ? `'${text}` : text;

@@ -4,34 +4,15 @@
  * the meter after the response. Errors after authentication are logged too (and never charged).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { costNanos, routeModel, type TokenUsage } from '../../../shared/models.js';
-import type { GatewayConfig } from '../../config.js';
-import type { UsageMeter, UsageRecord } from '../usage/meter.js';
+import type { TokenUsage } from '../../../shared/models.js';
 import { cacheKey, readCache, writeCache } from './cache.js';
-import { badRequest, fromDomainError, fromUpstreamStatus, GatewayError, noCredits } from './errors.js';
-import { DomainError } from '../../errors.js';
-import type { CallerContext, GatewayRuntime } from './runtime.js';
-import { resolveTarget, type ProviderCredential, type Target } from './targets.js';
-import type { UpstreamPools } from './upstream/http.js';
-import type { VertexTokens } from './vertex.js';
+import { badRequest, fromUpstreamStatus, GatewayError } from './errors.js';
+import type { CallerContext } from './runtime.js';
+import type { Target } from './targets.js';
 import { openAiUsage, PARTIAL_USAGE, type ChatChunk, type ChatRequest } from './upstream/types.js';
-import { isDatabaseUnavailable } from '../../db/pg-errors.js';
+import { admit, estimateTokens, onClientGone, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type CallRecord, type CompletionDeps } from './call.js';
 
-export interface CompletionDeps {
-  runtime: GatewayRuntime;
-  meter: UsageMeter;
-  /** Routed targets per credential list (this process's; see RoutedTargets). */
-  targets: RoutedTargets;
-  upstream: UpstreamPools;
-  vertex: VertexTokens;
-  config: GatewayConfig;
-  log: { error(o: unknown, m?: string): void };
-}
-
-const RETAINED_BODY_MAX = 256 * 1024;
-
-/** A rough count for what no provider reported (a stream cut short): about 4 characters a token. */
-const estimateTokens = (chars: number) => Math.ceil(chars / 4);
+export { RoutedTargets, type CompletionDeps } from './call.js';
 
 function validate(body: unknown): ChatRequest {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
@@ -47,162 +28,24 @@ function validate(body: unknown): ChatRequest {
   return b as ChatRequest;
 }
 
-function retained(value: unknown): unknown {
-  const text = JSON.stringify(value);
-  return text.length <= RETAINED_BODY_MAX ? value : { truncated: true, preview: text.slice(0, RETAINED_BODY_MAX) };
-}
-
-/** Builds the call's usage record as the call unfolds. */
-class CallRecord {
-  provider = 'unknown';
-  model = 'unknown';
-  streamed = false;
-  requestBody: unknown = null;
-  target: Target | null = null;
-  private done = false;
-
-  constructor(
-    private readonly deps: CompletionDeps,
-    private readonly caller: CallerContext,
-    private readonly started: number,
-    private readonly createdAt: Date,
-  ) {}
-
-  get retain(): boolean {
-    return this.caller.org.retentionLevel === 'retain';
-  }
-
-  finish(outcome: {
-    status: number;
-    usage?: TokenUsage | null;
-    error?: string | null;
-    paidBy?: UsageRecord['paidBy'];
-    cached?: boolean;
-    canceled?: boolean;
-    ttftMs?: number | null;
-    responseBody?: unknown;
-  }): void {
-    if (this.done) return;
-    this.done = true;
-    const usage = outcome.usage ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0 };
-    const paidBy = outcome.paidBy ?? 'none';
-    const priced = paidBy === 'credits' || paidBy === 'provider_key';
-    const entry = this.target?.entry;
-    this.deps.meter.record({
-      orgId: this.caller.org.id,
-      projectId: this.caller.project.id,
-      apiKeyId: this.caller.key.apiKeyId,
-      provider: this.provider,
-      model: this.model,
-      inputTokens: usage.inputTokens,
-      outputTokens: usage.outputTokens,
-      cachedTokens: usage.cachedTokens,
-      cacheWriteTokens: usage.cacheWriteTokens ?? 0,
-      costNanos: priced && entry ? costNanos(entry.nanosPerMTok, usage) : 0n,
-      paidBy,
-      latencyMs: performance.now() - this.started,
-      ttftMs: outcome.ttftMs ?? null,
-      status: outcome.status,
-      error: outcome.error ?? null,
-      cached: outcome.cached ?? false,
-      streamed: this.streamed,
-      canceled: outcome.canceled ?? false,
-      requestBody: this.retain ? this.requestBody : null,
-      responseBody: this.retain && outcome.responseBody !== undefined ? retained(outcome.responseBody) : null,
-      createdAt: this.createdAt,
-    });
-  }
-}
-
-/**
- * Routed targets per organization credential list (the runtime keeps one list object per
- * organization until its provider keys change), project mode and model name: routing and URL and
- * header building happen once, not on every call.
- */
-export class RoutedTargets {
-  private readonly byCredentials = new WeakMap<ProviderCredential[], Map<string, Target>>();
-  get(creds: ProviderCredential[]): Map<string, Target> | undefined {
-    return this.byCredentials.get(creds);
-  }
-  set(creds: ProviderCredential[], known: Map<string, Target>): void {
-    this.byCredentials.set(creds, known);
-  }
-}
-const MAX_TARGETS_PER_ORG = 500;
-
-async function targetFor(deps: CompletionDeps, caller: CallerContext, model: string, rec: CallRecord): Promise<Target> {
-  const creds = await deps.runtime.providerCredentials(caller.org.id);
-  const cacheKey = `${caller.project.mode}\u0000${model}`;
-  const targets = deps.targets;
-  let known = targets.get(creds);
-  const cached = known?.get(cacheKey);
-  if (cached) return cached;
-  const route = routeModel(model, (name) => creds.some((c) => c.kind === 'custom' && c.name.toLowerCase() === name.toLowerCase()));
-  if (!route) throw badRequest(`model "${model}" is not in the catalog; use provider/model (e.g. openai/gpt-4o-mini) or see GET /v1/models`, 'model_not_found');
-  if (route.kind === 'catalog') {
-    rec.provider = route.provider;
-    rec.model = route.model;
-  }
-  const target = await resolveTarget(deps.config, caller.project.mode, route, creds, deps.vertex);
-  if (target.reusable) {
-    if (!known) targets.set(creds, (known = new Map()));
-    if (known.size < MAX_TARGETS_PER_ORG) known.set(cacheKey, target);
-  }
-  return target;
-}
-
-export async function handleChatCompletion(deps: CompletionDeps, req: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const started = performance.now();
-  const createdAt = new Date();
-  const caller = await deps.runtime.authenticate(req.headers.authorization);
-  const rec = new CallRecord(deps, caller, started, createdAt);
-  try {
+export function handleChatCompletion(deps: CompletionDeps, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return runCall(deps, reply, req.headers.authorization, 'chat.completions', async (caller, rec) => {
     const body = validate(req.body);
     rec.model = body.model;
     rec.streamed = body.stream === true;
     if (rec.retain) rec.requestBody = retained(body);
     const target = await targetFor(deps, caller, body.model, rec);
-    rec.target = target;
-    rec.provider = target.provider;
-    rec.model = target.model;
     if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
-    if (target.paidBy === 'credits' && caller.org.creditsNanos <= 0n) throw noCredits();
-    await deps.runtime.checkRateLimit(caller.key);
+    await admit(deps, caller, target);
     if (rec.streamed) {
-      await streamCompletion(deps, req, reply, body, target, rec, started);
+      await streamCompletion(deps, reply, body, target, rec);
     } else {
-      await plainCompletion(deps, caller, reply, body, target, rec, started);
+      await plainCompletion(deps, caller, reply, body, target, rec);
     }
-  } catch (caught) {
-    // Domain errors from shared services take the OpenAI shape here, once.
-    const err = caught instanceof DomainError ? fromDomainError(caught) : caught;
-    const error = err instanceof GatewayError ? err : null;
-    if (!error) deps.log.error({ err }, 'gateway call failed');
-    const unavailable = !error && isDatabaseUnavailable(err);
-    const status = error?.status ?? (unavailable ? 503 : 500);
-    rec.finish({ status, error: error?.message ?? (unavailable ? 'database unavailable' : 'internal error') });
-    if (!reply.sent && !reply.raw.headersSent) throw err;
-  }
+  });
 }
 
-/** The headers of one upstream call: the target's, signed for this URL and body when its credential signs calls. */
-function signed(target: Target, url: string, headers: Record<string, string>, payload: string): Record<string, string> {
-  return target.sign ? target.sign(url, headers, payload) : headers;
-}
-
-function onClientGone(reply: FastifyReply, abort: () => void): { gone(): boolean; off(): void } {
-  let gone = false;
-  const listener = () => {
-    if (!reply.raw.writableFinished) {
-      gone = true;
-      abort();
-    }
-  };
-  reply.raw.on('close', listener);
-  return { gone: () => gone, off: () => reply.raw.off('close', listener) };
-}
-
-async function plainCompletion(deps: CompletionDeps, caller: CallerContext, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord, _started: number) {
+async function plainCompletion(deps: CompletionDeps, caller: CallerContext, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord) {
   const project = caller.project;
   const key = project.cachingEnabled ? cacheKey(target.provider, target.upstreamModel, body) : null;
   if (key) {
@@ -219,7 +62,7 @@ async function plainCompletion(deps: CompletionDeps, caller: CallerContext, repl
   try {
     const res = await call.response;
     const text = await res.text();
-    if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, text);
+    if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, text, res.headers);
     const { completion, usage, passThrough } = target.adapter.parseResponse(text);
     // No usage reported: estimated from the answer's content (not its JSON envelope) and the prompt.
     const finalUsage = usage ?? { inputTokens: estimateTokens(JSON.stringify(body.messages).length), outputTokens: estimateTokens(answerChars(completion)), cachedTokens: 0 };
@@ -272,7 +115,8 @@ function deliveredChars(chunk: ChatChunk): number {
   return n;
 }
 
-async function streamCompletion(deps: CompletionDeps, req: FastifyRequest, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord, started: number) {
+async function streamCompletion(deps: CompletionDeps, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord) {
+  const started = rec.started;
   const includeUsage = body.stream_options?.include_usage === true;
   const prepared = target.adapter.prepare(body, target.upstreamModel, true, target.entry?.maxOutputTokens ?? null);
   const url = target.streamUrl ?? target.url;
@@ -298,7 +142,7 @@ async function streamCompletion(deps: CompletionDeps, req: FastifyRequest, reply
   let res;
   try {
     res = await call.response;
-    if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, await res.text(256 * 1024));
+    if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, await res.text(256 * 1024), res.headers);
   } catch (err) {
     client.off();
     if (client.gone()) {
@@ -352,5 +196,4 @@ async function streamCompletion(deps: CompletionDeps, req: FastifyRequest, reply
   } finally {
     client.off();
   }
-  void req;
 }

@@ -24,6 +24,8 @@ export function errorBody(message: string, type: ErrorType, code: string | null 
 }
 
 export const badRequest = (message: string, code: string | null = null) => new GatewayError(400, message, 'invalid_request_error', code);
+/** An unknown model anywhere is 404 `model_not_found`, as OpenAI answers. */
+export const modelNotFound = (message: string) => new GatewayError(404, message, 'invalid_request_error', 'model_not_found');
 export const unauthorized = (message = 'invalid or revoked API key; create one under API keys in the dashboard') =>
   new GatewayError(401, message, 'authentication_error', 'invalid_api_key');
 export const noCredits = () =>
@@ -37,8 +39,22 @@ export const rateLimited = (limit: number, retryAfterS: number) =>
 export const upstreamFailed = (message: string, code = 'upstream_error') => new GatewayError(502, message, 'upstream_error', code);
 export const upstreamTimeout = (ms: number) => new GatewayError(504, `the upstream provider did not answer within ${ms} ms`, 'timeout_error', 'upstream_timeout');
 
-/** Maps an upstream error answer (before any byte reached the client) to ours. */
-export function fromUpstreamStatus(provider: string, status: number, bodyText: string): GatewayError {
+/** Upstream headers the client should see on our error: when to retry (seconds or an HTTP date, as sent). */
+function passedOnHeaders(headers: Record<string, string | string[] | undefined> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  const raw = headers?.['retry-after'];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  // Seconds, or an HTTP date: anything else (or an absurd length) is not passed on.
+  if (typeof value === 'string' && value.length <= 64 && (/^\d{1,7}$/.test(value.trim()) || !Number.isNaN(Date.parse(value)))) out['retry-after'] = value.trim();
+  return out;
+}
+
+/**
+ * Maps an upstream error answer (before any byte reached the client) to ours; the upstream's
+ * `retry-after` (on 429 and 5xx answers) is passed on to the client.
+ */
+export function fromUpstreamStatus(provider: string, status: number, bodyText: string, upstreamHeaders?: Record<string, string | string[] | undefined>): GatewayError {
+  const headers = passedOnHeaders(upstreamHeaders);
   let detail = bodyText.slice(0, 300);
   try {
     const parsed = JSON.parse(bodyText) as { error?: { message?: unknown } | string; message?: unknown };
@@ -49,8 +65,8 @@ export function fromUpstreamStatus(provider: string, status: number, bodyText: s
   }
   if ([400, 404, 413, 422].includes(status)) return new GatewayError(400, `${provider} rejected the request: ${detail}`, 'invalid_request_error', 'upstream_bad_request');
   if (status === 401 || status === 403) return upstreamFailed(`${provider} rejected the provider credentials (HTTP ${status}): ${detail}`, 'upstream_auth_failed');
-  if (status === 429) return new GatewayError(429, `${provider} is rate limiting: ${detail}`, 'rate_limit_error', 'upstream_rate_limited');
-  return upstreamFailed(`${provider} failed (HTTP ${status}): ${detail}`);
+  if (status === 429) return new GatewayError(429, `${provider} is rate limiting: ${detail}`, 'rate_limit_error', 'upstream_rate_limited', headers);
+  return new GatewayError(502, `${provider} failed (HTTP ${status}): ${detail}`, 'upstream_error', 'upstream_error', status >= 500 ? headers : {});
 }
 
 const DOMAIN_STATUS: Record<DomainErrorKind, { status: number; type: ErrorType }> = {

@@ -10,7 +10,12 @@ import { UsageMeter } from '../usage/meter.js';
 import { handleChatCompletion, RoutedTargets } from './completions.js';
 import { errorBody, GatewayError } from './errors.js';
 import { isDatabaseUnavailable } from '../../db/pg-errors.js';
-import { listModels } from './models.js';
+import { getModel, listModels } from './models.js';
+import { registerEmbeddingsRoutes } from './embeddings.js';
+import { registerMessagesRoutes } from './messages.js';
+import { registerResponsesRoutes } from './responses.js';
+import { registerCors } from './cors.js';
+import { authorizationOf } from './call.js';
 import { GatewayRuntime } from './runtime.js';
 import { UpstreamPools } from './upstream/http.js';
 import { createUpstreamGuard } from './upstream/guard.js';
@@ -60,6 +65,10 @@ export function createGateway(services: Services, databaseUrl: string): Gateway 
     },
   };
 }
+
+/** What the /v1 not-found answer lists. */
+const SERVED_ENDPOINTS =
+  'POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/responses, GET /v1/responses/{id}, POST /v1/embeddings, GET /v1/models and GET /v1/models/{id}';
 
 /** Deeper than any chat request (JSON schemas in tools and response_format included); far from the stack's limit. */
 const MAX_BODY_DEPTH = 128;
@@ -131,11 +140,18 @@ export async function registerGateway(app: FastifyInstance, services: Services):
         }
       });
       scope.setNotFoundHandler((req, reply) =>
-        reply.code(404).send(errorBody(`${req.method} ${req.url.split('?')[0]} is not an endpoint of this gateway (it serves POST /v1/chat/completions and GET /v1/models)`, 'invalid_request_error', 'unknown_url')),
+        reply.code(404).send(errorBody(`${req.method} ${req.url.split('?')[0]} is not an endpoint of this gateway (it serves ${SERVED_ENDPOINTS})`, 'invalid_request_error', 'unknown_url')),
       );
+      // CORS: preflights answered without a key, each call checked against its project's allowed origins.
+      registerCors(scope, runtime);
       // Fastify's per-request debug lines stay off here (warn); app.ts writes the one access line per call.
       scope.post('/chat/completions', { bodyLimit: config.maxBodyBytes, logLevel: 'warn' }, (req, reply) => handleChatCompletion(deps, req, reply));
-      scope.get('/models', { logLevel: 'warn' }, async (req) => listModels(runtime, config, req.headers.authorization));
+      scope.get('/models', { logLevel: 'warn' }, async (req) => listModels(runtime, config, authorizationOf(req)));
+      // Model ids contain slashes (provider/id): a wildcard.
+      scope.get('/models/*', { logLevel: 'warn' }, async (req) => getModel(runtime, config, authorizationOf(req), (req.params as { '*': string })['*']));
+      registerEmbeddingsRoutes(scope, deps);
+      await registerMessagesRoutes(scope, deps);
+      registerResponsesRoutes(scope, deps);
     },
     { prefix: '/v1' },
   );

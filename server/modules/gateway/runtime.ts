@@ -13,7 +13,7 @@ import { decimalToNanos } from '../../../shared/money.js';
 import type { PlanId, RetentionLevel } from '../../../shared/plans.js';
 import type { Services } from '../../services.js';
 import { apiKeyHashHex, looksLikeApiKey } from '../apiKeys/keys.js';
-import { rateLimited, unauthorized } from './errors.js';
+import { GatewayError, rateLimited, unauthorized } from './errors.js';
 import { InvalidationListener, type Invalidation } from './invalidation.js';
 import type { ProjectMode, ProviderCredential } from './targets.js';
 import type { RowOf } from '../../db/rows.js';
@@ -28,6 +28,13 @@ export interface KeyInfo {
   orgId: string;
   projectId: string;
   rpmLimit: number | null;
+  /** Epoch ms after which this secret is refused: the key's expiry, or a rolled-away secret's grace end. */
+  refuseAfterMs: number | null;
+  /** Why the key's calls are refused after refuseAfterMs ('expired' or 'rolled'). */
+  refuseReason: 'expired' | 'rolled' | null;
+  enabled: boolean;
+  allowedModels: string[] | null;
+  allowedProviders: string[] | null;
 }
 export interface ProjectInfo {
   id: string;
@@ -35,6 +42,8 @@ export interface ProjectInfo {
   mode: ProjectMode;
   cachingEnabled: boolean;
   cacheTtlSeconds: number;
+  /** Browser origins allowed to call /v1 with this project's keys (CORS); empty: any origin. */
+  allowedOrigins: string[];
 }
 export interface OrgInfo {
   id: string;
@@ -56,8 +65,8 @@ const MAX_ENTRIES = 50_000;
 type Timed<T> = { value: T; at: number };
 type Query = <T>(sql: string, params: unknown[]) => Promise<T>;
 
-type ResolvedRow = RowOf<typeof ApiKey, 'id' | 'org_id' | 'project_id' | 'rpm_limit' | 'revoked_at'> &
-  RowOf<typeof Project, 'mode' | 'caching_enabled' | 'cache_ttl_seconds'> &
+type ResolvedRow = RowOf<typeof ApiKey, 'id' | 'org_id' | 'project_id' | 'rpm_limit' | 'revoked_at' | 'expires_at' | 'enabled' | 'allowed_models' | 'allowed_providers' | 'previous_key_expires_at'> & { current: boolean } &
+  RowOf<typeof Project, 'mode' | 'caching_enabled' | 'cache_ttl_seconds' | 'allowed_origins'> &
   RowOf<typeof Organization, 'plan' | 'retention_level' | 'credits_nanos'>;
 
 function boundedSet<K, V>(map: Map<K, V>, key: K, value: V) {
@@ -65,9 +74,27 @@ function boundedSet<K, V>(map: Map<K, V>, key: K, value: V) {
   map.set(key, value);
 }
 
+/** When a key's secret stops working: the key's expiry, or for a rolled-away secret the end of its grace. */
+function refusal(row: ResolvedRow): Pick<KeyInfo, 'refuseAfterMs' | 'refuseReason'> {
+  const expiry = row.expires_at ? new Date(row.expires_at).getTime() : null;
+  const graceEnd = !row.current && row.previous_key_expires_at ? new Date(row.previous_key_expires_at).getTime() : null;
+  if (graceEnd !== null && (expiry === null || graceEnd < expiry)) return { refuseAfterMs: graceEnd, refuseReason: 'rolled' };
+  return expiry === null ? { refuseAfterMs: null, refuseReason: null } : { refuseAfterMs: expiry, refuseReason: 'expired' };
+}
+
+/** Throws 401 for a disabled key, an expired one, or a rolled-away secret past its grace period. */
+function usable(key: KeyInfo, now: number): void {
+  if (key.refuseAfterMs !== null && now >= key.refuseAfterMs) {
+    if (key.refuseReason === 'rolled') throw unauthorized();
+    throw new GatewayError(401, 'this API key has expired; create a new one or ask an admin to extend it', 'authentication_error', 'api_key_expired');
+  }
+  if (!key.enabled) throw new GatewayError(401, 'this API key is disabled; enable it under API keys in the dashboard', 'authentication_error', 'api_key_disabled');
+}
+
 export class GatewayRuntime {
   private readonly keys = new Map<string, Timed<KeyInfo | null>>();
-  private readonly keyHashById = new Map<string, string>();
+  /** The secrets' hashes cached per key id (the current one, and a rolled-away one in its grace period). */
+  private readonly keyHashById = new Map<string, string[]>();
   private readonly projects = new Map<string, Timed<ProjectInfo>>();
   private readonly orgs = new Map<string, Timed<OrgInfo> & { unsubscribe: () => void }>();
   private readonly credentials = new Map<string, Timed<ProviderCredential[]>>();
@@ -141,8 +168,7 @@ export class GatewayRuntime {
 
   private apply(message: Invalidation): void {
     if (message.kind === 'apiKey') {
-      const hash = this.keyHashById.get(message.apiKeyId);
-      if (hash) this.keys.delete(hash);
+      for (const hash of this.keyHashById.get(message.apiKeyId) ?? []) this.keys.delete(hash);
       this.keyHashById.delete(message.apiKeyId);
     } else if (message.kind === 'providerKeys') {
       this.credentials.delete(message.orgId);
@@ -225,21 +251,24 @@ export class GatewayRuntime {
     const key = m[1]!;
     if (!looksLikeApiKey(key)) throw unauthorized();
     const hashHex = apiKeyHashHex(key);
+    const hash = Buffer.from(hashHex, 'hex');
     const now = Date.now();
     const trusted = this.trusted;
     const cached = trusted ? this.keys.get(hashHex) : undefined;
     if (cached && now - cached.at < (cached.value ? KEY_TTL_MS : NEGATIVE_TTL_MS)) {
       if (!cached.value) throw unauthorized();
+      usable(cached.value, now);
       const project = this.projects.get(cached.value.projectId);
       const org = this.orgs.get(cached.value.orgId);
       if (project && org && now - project.at < ENTITY_TTL_MS && now - org.at < ENTITY_TTL_MS) return { key: cached.value, project: project.value, org: org.value };
     }
     const rows = await this.query<ResolvedRow[]>(
-      `select k.id, k.org_id, k.project_id, k.rpm_limit, k.revoked_at, p.mode, p.caching_enabled, p.cache_ttl_seconds,
+      `select k.id, k.org_id, k.project_id, k.rpm_limit, k.revoked_at, k.expires_at, k.enabled, k.allowed_models, k.allowed_providers,
+              k.previous_key_expires_at, k.key_hash = ? as current, p.mode, p.caching_enabled, p.cache_ttl_seconds, p.allowed_origins,
               o.plan, o.retention_level, o.credits_nanos
          from api_key k join project p on p.id = k.project_id join organization o on o.id = k.org_id
-        where k.key_hash = ?`,
-      [Buffer.from(hashHex, 'hex')],
+        where k.key_hash = ? or (k.previous_key_hash = ? and k.previous_key_expires_at > now())`,
+      [hash, hash, hash],
     );
     const row = rows[0];
     if (!row || row.revoked_at) {
@@ -247,17 +276,29 @@ export class GatewayRuntime {
       throw unauthorized();
     }
     const ctx: CallerContext = {
-      key: { apiKeyId: row.id, orgId: row.org_id, projectId: row.project_id, rpmLimit: row.rpm_limit },
-      project: { id: row.project_id, orgId: row.org_id, mode: row.mode, cachingEnabled: row.caching_enabled, cacheTtlSeconds: row.cache_ttl_seconds },
+      key: {
+        apiKeyId: row.id,
+        orgId: row.org_id,
+        projectId: row.project_id,
+        rpmLimit: row.rpm_limit,
+        ...refusal(row),
+        enabled: row.enabled,
+        allowedModels: row.allowed_models,
+        allowedProviders: row.allowed_providers,
+      },
+      project: { id: row.project_id, orgId: row.org_id, mode: row.mode, cachingEnabled: row.caching_enabled, cacheTtlSeconds: row.cache_ttl_seconds, allowedOrigins: row.allowed_origins ?? [] },
       org: { id: row.org_id, plan: row.plan, retentionLevel: row.retention_level, creditsNanos: BigInt(row.credits_nanos) },
     };
     if (trusted) {
       boundedSet(this.keys, hashHex, { value: ctx.key, at: now });
-      boundedSet(this.keyHashById, row.id, hashHex);
+      const hashes = this.keyHashById.get(row.id) ?? [];
+      if (!hashes.includes(hashHex)) hashes.push(hashHex);
+      boundedSet(this.keyHashById, row.id, hashes);
       boundedSet(this.projects, row.project_id, { value: ctx.project, at: now });
       this.rememberOrg(ctx.org);
       ctx.org = this.orgs.get(row.org_id)!.value;
     }
+    usable(ctx.key, now);
     return ctx;
   }
 

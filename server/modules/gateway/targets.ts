@@ -5,7 +5,7 @@
  */
 import { ALIBABA_REGIONS, findModelByName, PROVIDER_KEY_SERVES, PROVIDER_LABELS, type CatalogProvider, type ModelRoute, type PricedModel, type ProviderKeyKind, type RouteProvider } from '../../../shared/models.js';
 import type { GatewayConfig } from '../../config.js';
-import { badRequest } from './errors.js';
+import { badRequest, modelNotFound } from './errors.js';
 import { ANTHROPIC_VERSION, anthropicAdapter } from './upstream/anthropic.js';
 import { bedrockAnthropicAdapter, bedrockModelId, iamCredentials, isBedrockAnthropic, signBedrockCall } from './upstream/bedrock.js';
 import { openAiCompatible } from './upstream/openai.js';
@@ -35,6 +35,8 @@ export interface Target {
   /** Where streaming calls go, and with which headers, when those differ (Bedrock's invoke-with-response-stream). */
   streamUrl?: string;
   streamHeaders?: Record<string, string>;
+  /** Where POST /v1/embeddings goes (OpenAI's embeddings shape); absent when the provider has no such endpoint here. */
+  embeddingsUrl?: string;
   headers: Record<string, string>;
   /** Per-call request signing (Bedrock with an IAM access key): the headers to send for this URL and body. */
   sign?: (url: string, headers: Record<string, string>, payload: string) => Record<string, string>;
@@ -78,11 +80,13 @@ async function endpoint(
   cred: ProviderCredential,
   model: string,
   vertex: VertexTokens,
-): Promise<Pick<Target, 'url' | 'streamUrl' | 'streamHeaders' | 'headers' | 'sign' | 'upstreamModel' | 'adapter'>> {
+): Promise<Pick<Target, 'url' | 'streamUrl' | 'streamHeaders' | 'embeddingsUrl' | 'headers' | 'sign' | 'upstreamModel' | 'adapter'>> {
   const bearer = { authorization: `Bearer ${cred.secret}` };
   switch (cred.kind) {
-    case 'openai':
-      return { url: `${trim(config.openai.baseUrl ?? 'https://api.openai.com/v1')}/chat/completions`, headers: bearer, upstreamModel: model, adapter: openAiAdapter('openai') };
+    case 'openai': {
+      const base = trim(config.openai.baseUrl ?? 'https://api.openai.com/v1');
+      return { url: `${base}/chat/completions`, embeddingsUrl: `${base}/embeddings`, headers: bearer, upstreamModel: model, adapter: openAiAdapter('openai') };
+    }
     case 'anthropic':
       return {
         url: `${trim(config.anthropic.baseUrl ?? 'https://api.anthropic.com')}/v1/messages`,
@@ -93,6 +97,7 @@ async function endpoint(
     case 'google':
       return {
         url: `${trim(config.google.baseUrl ?? 'https://generativelanguage.googleapis.com/v1beta/openai')}/chat/completions`,
+        embeddingsUrl: `${trim(config.google.baseUrl ?? 'https://generativelanguage.googleapis.com/v1beta/openai')}/embeddings`,
         headers: bearer,
         upstreamModel: model,
         adapter: openAiAdapter('google'),
@@ -144,6 +149,7 @@ async function endpoint(
       const base = trim(config.azure.baseUrl ?? `https://${resource}.openai.azure.com`);
       return {
         url: `${base}/openai/deployments/${encodeURIComponent(deployment)}/chat/completions?api-version=${encodeURIComponent(version)}`,
+        embeddingsUrl: `${base}/openai/deployments/${encodeURIComponent(deployment)}/embeddings?api-version=${encodeURIComponent(version)}`,
         headers: { 'api-key': cred.secret },
         upstreamModel: model,
         adapter: openAiAdapter('azure'),
@@ -151,10 +157,11 @@ async function endpoint(
     }
     case 'alibaba': {
       const region = (String(cred.options.region ?? 'intl') as keyof typeof ALIBABA_REGIONS) in ALIBABA_REGIONS ? (String(cred.options.region ?? 'intl') as keyof typeof ALIBABA_REGIONS) : 'intl';
-      return { url: `${trim(config.alibaba.baseUrl ?? ALIBABA_REGIONS[region])}/chat/completions`, headers: bearer, upstreamModel: model, adapter: openAiAdapter('alibaba') };
+      const base = trim(config.alibaba.baseUrl ?? ALIBABA_REGIONS[region]);
+      return { url: `${base}/chat/completions`, embeddingsUrl: `${base}/embeddings`, headers: bearer, upstreamModel: model, adapter: openAiAdapter('alibaba') };
     }
     case 'custom':
-      return { url: `${trim(cred.baseUrl ?? '')}/chat/completions`, headers: bearer, upstreamModel: model, adapter: openAiAdapter(`custom provider "${cred.name}"`) };
+      return { url: `${trim(cred.baseUrl ?? '')}/chat/completions`, embeddingsUrl: `${trim(cred.baseUrl ?? '')}/embeddings`, headers: bearer, upstreamModel: model, adapter: openAiAdapter(`custom provider "${cred.name}"`) };
   }
 }
 
@@ -183,7 +190,7 @@ export async function resolveTarget(config: GatewayConfig, mode: ProjectMode, ro
     if (!cred) {
       throw badRequest(`${label} is not available with credits on this gateway; add your organization's own ${label} key under Provider keys`, 'model_not_available');
     }
-    if (!entry) throw badRequest(`model "${model}" is not in the ${label} catalog; credits pay only for catalog models (GET /v1/models lists them)`, 'model_not_found');
+    if (!entry) throw modelNotFound(`model "${model}" is not in the ${label} catalog; credits pay only for catalog models (GET /v1/models lists them)`);
   }
   const ep = await endpoint(config, cred, model, vertex);
   return { ...ep, provider, model, paidBy, providerKeyId: cred.id === 'operator' ? null : cred.id, entry, label: provider, reusable: cred.kind !== 'vertex' };

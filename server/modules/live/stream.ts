@@ -15,6 +15,7 @@ import { listViewers } from './presence.js';
 import type { RowOf } from '../../db/rows.js';
 import type { StoredEvent } from './entities.js';
 import type { Query } from './sql.js';
+import { observeLiveSubscription } from '../../observability/metrics.js';
 
 /** A subscriber this far behind drops its queue and catches up from the stored events. */
 const MAX_QUEUE = 1_000;
@@ -113,6 +114,7 @@ export async function* organizationStream(p: StreamParams) {
   p.signal?.addEventListener('abort', stop, { once: true });
   /** The id of the newest event this subscriber has (been sent, or said it has). */
   let last: bigint | null = p.lastEventId && /^\d{1,19}$/.test(p.lastEventId) ? BigInt(p.lastEventId) : null;
+  const closed = observeLiveSubscription();
 
   try {
     const access = await checkAccess(p);
@@ -168,6 +170,7 @@ export async function* organizationStream(p: StreamParams) {
       replayFrom = last ?? floor;
     }
   } finally {
+    closed();
     unsubscribe();
     unsubscribeCredential();
     p.signal?.removeEventListener('abort', stop);

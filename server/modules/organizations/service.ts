@@ -69,6 +69,7 @@ export async function createOrganization(work: Work, userId: string, input: { na
     mode: 'hybrid',
     cachingEnabled: false,
     cacheTtlSeconds: 300,
+    allowedOrigins: [],
     createdAt: now,
   });
   em.create(Membership, { id: randomUUID(), orgId: org.id, userId, role: 'owner', createdAt: now });

@@ -14,6 +14,8 @@ export const Project = defineEntity({
     mode: p.enum(['credits', 'provider-keys', 'hybrid'] as const),
     cachingEnabled: p.boolean().default(false),
     cacheTtlSeconds: p.integer().default(300),
+    /** Browser origins (scheme://host[:port]) allowed to call /v1 with this project's keys; empty: any. */
+    allowedOrigins: p.array<string>(),
     createdAt: p.datetime(),
   },
 });

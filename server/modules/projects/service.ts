@@ -16,6 +16,7 @@ export function projectView(p: ProjectEntity) {
     mode: p.mode,
     cachingEnabled: p.cachingEnabled,
     cacheTtlSeconds: p.cacheTtlSeconds,
+    allowedOrigins: p.allowedOrigins,
     createdAt: p.createdAt,
   };
 }
@@ -42,6 +43,7 @@ export async function createProject(work: Work, orgId: string, name: string) {
     mode: 'hybrid',
     cachingEnabled: false,
     cacheTtlSeconds: 300,
+    allowedOrigins: [],
     createdAt: new Date(),
   });
   await em.flush();
@@ -50,7 +52,7 @@ export async function createProject(work: Work, orgId: string, name: string) {
   return projectView(project);
 }
 
-type ProjectPatch = { name?: string; mode?: ProjectEntity['mode']; cachingEnabled?: boolean; cacheTtlSeconds?: number };
+type ProjectPatch = { name?: string; mode?: ProjectEntity['mode']; cachingEnabled?: boolean; cacheTtlSeconds?: number; allowedOrigins?: string[] };
 
 export async function updateProject(work: Work, projectId: string, patch: ProjectPatch) {
   const { em } = work;
@@ -60,7 +62,7 @@ export async function updateProject(work: Work, projectId: string, patch: Projec
   const after: Record<string, unknown> = {};
   for (const key of Object.keys(patch) as (keyof ProjectPatch)[]) {
     const value = patch[key];
-    if (value === undefined || project[key] === value) continue;
+    if (value === undefined || project[key] === value || (Array.isArray(value) && JSON.stringify(project[key]) === JSON.stringify(value))) continue;
     before[key] = project[key];
     after[key] = value;
     (project as Record<string, unknown>)[key] = value;

@@ -20,6 +20,8 @@ export const Invitation = defineEntity({
     acceptedAt: p.datetime().nullable(),
     acceptedBy: references(User, 'accepted_by').nullable().deleteRule('set null'),
     revokedAt: p.datetime().nullable(),
+    /** Declined by the invited account from its home page (auth.pendingInvitations). */
+    declinedAt: p.datetime().nullable(),
     createdAt: p.datetime(),
   },
 });

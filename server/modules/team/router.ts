@@ -18,6 +18,13 @@ export const teamRouter = router({
   acceptInvitation: authedProcedure
     .input(s.acceptInvitationInput)
     .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => team.acceptInvitation(work, ctx.user, input.token))),
+  /** From the home page: an invitation addressed to the caller's verified email (auth.pendingInvitations). */
+  acceptPendingInvitation: authedProcedure
+    .input(s.invitationRef)
+    .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => team.acceptPendingInvitation(work, ctx.user, input.invitationId))),
+  declineInvitation: authedProcedure
+    .input(s.invitationRef)
+    .mutation(({ ctx, input }) => runCommand(ctx.services, ctx.user.id, (work) => team.declineInvitation(work, ctx.user, input.invitationId))),
   updateRole: orgProcedure('member.manage')
     .input(s.memberRoleInput)
     .mutation(({ ctx, input }) =>

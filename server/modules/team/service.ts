@@ -37,7 +37,7 @@ export async function listMembers(em: EntityManager, orgId: string) {
 export async function listPendingInvitations(em: EntityManager, orgId: string) {
   const list = await em.find(
     Invitation,
-    { orgId, acceptedAt: null, revokedAt: null, expiresAt: { $gt: new Date() } },
+    { orgId, acceptedAt: null, revokedAt: null, declinedAt: null, expiresAt: { $gt: new Date() } },
     { orderBy: { createdAt: 'desc' } },
   );
   return list.map(invitationView);
@@ -60,8 +60,8 @@ export async function inviteMember(work: Work, actorRole: Role, orgId: string, i
     [orgId, input.email],
   );
   if (Number(existing[0]!.n) > 0) throw conflict(`${input.email} is already a member of this organization`);
-  // A new invitation replaces a pending one for the same address.
-  const pending = await em.find(Invitation, { orgId, email: input.email, acceptedAt: null, revokedAt: null });
+  // A new invitation replaces a pending one for the same address: the earlier link stops working.
+  const pending = await em.find(Invitation, { orgId, email: input.email, acceptedAt: null, revokedAt: null, declinedAt: null });
   const now = new Date();
   for (const old of pending) old.revokedAt = now;
   const token = randomBytes(32).toString('base64url');
@@ -76,6 +76,7 @@ export async function inviteMember(work: Work, actorRole: Role, orgId: string, i
     acceptedAt: null,
     acceptedBy: null,
     revokedAt: null,
+    declinedAt: null,
     createdAt: now,
   });
   await em.flush();
@@ -85,12 +86,16 @@ export async function inviteMember(work: Work, actorRole: Role, orgId: string, i
     input.email,
     `${inviter?.name ?? 'A teammate'} invited you to ${org.name} on LLM Gateway`,
     `${inviter?.name ?? 'A teammate'} (${inviter?.email ?? ''}) invited you to join ${org.name} as ${ROLE_LABELS[input.role]}.\n\n` +
-      `Accept the invitation: ${inviteUrl}\n\nThe link works once and expires in 7 days.`,
+      `Accept the invitation: ${inviteUrl}\n\nThe link works once and expires in 7 days.` +
+      (pending.length ? ' It replaces the invitation sent earlier, whose link no longer works.' : '') +
+      `\nIf you sign up with ${input.email} without the link, the invitation shows on your home page once you have confirmed your address.`,
   );
   work.audit(orgId, 'invitation.created', { type: 'invitation', id: invitation.id }, null, { email: input.email, role: input.role });
   for (const old of pending) work.emit(orgId, { type: 'invitation.revoked', invitationId: old.id, email: old.email });
   work.emit(orgId, { type: 'invitation.created', invitationId: invitation.id, email: input.email, role: input.role });
-  return { invitation: invitationView(invitation), inviteUrl };
+  // What the new invitation did to earlier ones (the invite form says it): their links stopped working.
+  const replaced = pending.map((old) => ({ id: old.id, createdAt: old.createdAt, expiresAt: old.expiresAt, role: old.role }));
+  return { invitation: invitationView(invitation), inviteUrl, replaced };
 }
 
 export async function revokeInvitation(work: Work, invitationId: string) {
@@ -112,18 +117,87 @@ export async function previewInvitation(em: EntityManager, token: string) {
   if (!invitation) throw notFound('invitation');
   const org = await em.findOne(Organization, { id: invitation.orgId });
   const inviter = await em.findOne(User, { id: invitation.invitedBy });
-  const status = invitation.acceptedAt ? 'accepted' : invitation.revokedAt ? 'revoked' : invitation.expiresAt < new Date() ? 'expired' : 'pending';
+  const status = invitation.acceptedAt ? 'accepted' : invitation.revokedAt ? 'revoked' : invitation.declinedAt ? 'declined' : invitation.expiresAt < new Date() ? 'expired' : 'pending';
   return { organizationName: org?.name ?? '', email: invitation.email, role: invitation.role, inviterName: inviter?.name ?? null, status, expiresAt: invitation.expiresAt };
 }
 
 export async function acceptInvitation(work: Work, user: UserEntity, token: string) {
-  const { em } = work;
-  const found = await em.findOne(Invitation, { tokenHash: hashInvitationToken(token) });
+  const found = await work.em.findOne(Invitation, { tokenHash: hashInvitationToken(token) });
   if (!found) throw notFound('invitation');
+  const result = await acceptInvitationRow(work, user, found.id);
+  // The link was emailed to this address: opening it proves the address, as a verification link would.
+  await work.em.nativeUpdate(User, { id: user.id, email: found.email, emailVerifiedAt: null }, { emailVerifiedAt: new Date() });
+  return result;
+}
+
+/**
+ * Invitations addressed to the caller's email, once that address is verified (the home page lists
+ * them to accept or decline). An unverified account sees none: anyone can sign up with any address.
+ */
+export async function invitationsForUser(em: EntityManager, user: Pick<UserEntity, 'id' | 'email' | 'emailVerifiedAt'>) {
+  if (!user.emailVerifiedAt) return [];
+  const rows = await em.execute<
+    (RowOf<typeof Invitation, 'id' | 'org_id' | 'role' | 'expires_at' | 'created_at'> & { organization_name: string; inviter_name: string | null; inviter_email: string | null })[]
+  >(
+    `select i.id, i.org_id, i.role, i.expires_at, i.created_at, o.name as organization_name, u.name as inviter_name, u.email as inviter_email
+       from invitation i join organization o on o.id = i.org_id left join app_user u on u.id = i.invited_by
+      where i.email = ? and i.accepted_at is null and i.revoked_at is null and i.declined_at is null and i.expires_at > now()
+        and not exists (select 1 from membership m where m.org_id = i.org_id and m.user_id = ?)
+      order by i.created_at desc`,
+    [user.email, user.id],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    orgId: r.org_id,
+    organizationName: r.organization_name,
+    role: r.role,
+    inviterName: r.inviter_name,
+    inviterEmail: r.inviter_email,
+    expiresAt: r.expires_at,
+    createdAt: r.created_at,
+  }));
+}
+
+/** The invitation, if it is addressed to the caller's verified email; NOT_FOUND otherwise (nothing leaks). */
+async function addressedInvitation(work: Work, user: UserEntity, invitationId: string) {
+  const fresh = await work.em.findOne(User, { id: user.id });
+  const invitation = await work.em.findOne(Invitation, { id: invitationId });
+  if (!fresh?.emailVerifiedAt || !invitation || invitation.email !== fresh.email) throw notFound('invitation');
+  return { invitation, user: fresh };
+}
+
+/** Accepts an invitation from the home page (no link: the verified address is the proof). */
+export async function acceptPendingInvitation(work: Work, user: UserEntity, invitationId: string) {
+  const found = await addressedInvitation(work, user, invitationId);
+  return acceptInvitationRow(work, found.user, found.invitation.id);
+}
+
+/** Declines an invitation addressed to the caller: it leaves the organization's pending list. */
+export async function declineInvitation(work: Work, user: UserEntity, invitationId: string) {
+  const { em } = work;
+  const found = await addressedInvitation(work, user, invitationId);
+  await lockOrganization(em, found.invitation.orgId);
+  const invitation = await em.findOneOrFail(Invitation, { id: found.invitation.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+  if (invitation.acceptedAt) throw precondition('you already accepted this invitation; leave the organization instead');
+  if (invitation.declinedAt || invitation.revokedAt) return { ok: true as const };
+  invitation.declinedAt = new Date();
+  await em.flush();
+  work.audit(invitation.orgId, 'invitation.declined', { type: 'invitation', id: invitation.id }, { email: invitation.email, role: invitation.role }, null);
+  work.emit(invitation.orgId, { type: 'invitation.declined', invitationId: invitation.id, email: invitation.email });
+  return { ok: true as const };
+}
+
+async function acceptInvitationRow(work: Work, user: UserEntity, invitationId: string) {
+  const { em } = work;
+  const found = await em.findOneOrFail(Invitation, { id: invitationId });
   // Lock order: organization first (as every membership change), then the invitation.
   await lockOrganization(em, found.orgId);
   const invitation = await em.findOneOrFail(Invitation, { id: found.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
-  if (invitation.revokedAt) throw precondition('this invitation was revoked; ask for a new one');
+  if (invitation.revokedAt) {
+    const newer = await em.count(Invitation, { orgId: invitation.orgId, email: invitation.email, createdAt: { $gt: invitation.createdAt }, acceptedAt: null, revokedAt: null });
+    throw precondition(newer ? 'this invitation was replaced by a newer one (revoked); open the link in the latest invitation email' : 'this invitation was revoked; ask for a new one');
+  }
+  if (invitation.declinedAt) throw precondition('you declined this invitation; ask for a new one');
   if (invitation.acceptedAt) throw conflict('this invitation has already been used');
   if (invitation.expiresAt < new Date()) throw precondition('this invitation has expired; ask for a new one');
   if (invitation.email !== user.email) {

@@ -34,6 +34,8 @@ export const RequestLog = defineEntity({
     orgId: references(Organization, 'org_id').deleteRule('cascade'),
     projectId: p.uuid(),
     apiKeyId: p.uuid(),
+    /** Which API the call came through ('chat.completions', 'messages', 'responses', 'embeddings'). */
+    endpoint: p.string().length(40).default('chat.completions'),
     provider: p.string().length(40),
     model: p.string().length(200),
     inputTokens: p.integer().default(0),
@@ -105,6 +107,7 @@ export const UsageRollup = defineEntity({
     apiKeyId: p.uuid().primary(),
     provider: p.string().length(40).primary(),
     model: p.string().length(200).primary(),
+    endpoint: p.string().length(40).primary().default('chat.completions'),
     ...rollupSums(),
   },
 });

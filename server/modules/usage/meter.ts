@@ -43,6 +43,7 @@ import { LATENCY_COLUMNS, latencyBucket } from './histogram.js';
 import type { RowOf } from '../../db/rows.js';
 import type { Organization } from '../organizations/entities.js';
 import type { UsageBatch } from './entities.js';
+import { observeGatewayCall, observeMeterBatch } from '../../observability/metrics.js';
 
 export type PaidBy = 'credits' | 'provider_key' | 'cache' | 'none';
 
@@ -50,6 +51,8 @@ export interface UsageRecord {
   orgId: string;
   projectId: string;
   apiKeyId: string;
+  /** Which API the call came through: 'chat.completions', 'messages', 'responses', 'embeddings'. */
+  endpoint: string;
   provider: string;
   model: string;
   inputTokens: number;
@@ -76,7 +79,7 @@ export interface UsageRecord {
 export const chargedNanos = (r: UsageRecord) => (r.paidBy === 'credits' ? r.costNanos : 0n);
 
 const LOG_COLUMNS: [string, string][] = [
-  ['org_id', 'uuid'], ['project_id', 'uuid'], ['api_key_id', 'uuid'], ['provider', 'varchar'], ['model', 'varchar'],
+  ['org_id', 'uuid'], ['project_id', 'uuid'], ['api_key_id', 'uuid'], ['endpoint', 'varchar'], ['provider', 'varchar'], ['model', 'varchar'],
   ['input_tokens', 'int'], ['output_tokens', 'int'], ['cached_tokens', 'int'], ['cache_write_tokens', 'int'], ['cost_nanos', 'bigint'], ['paid_by', 'text'],
   ['latency_ms', 'int'], ['ttft_ms', 'int'], ['status', 'smallint'], ['error', 'varchar'], ['cached', 'boolean'], ['streamed', 'boolean'],
   ['canceled', 'boolean'], ['request_body', 'jsonb'], ['response_body', 'jsonb'], ['created_at', 'timestamptz'],
@@ -84,8 +87,8 @@ const LOG_COLUMNS: [string, string][] = [
 const INSERT_LOGS = `insert into request_log (${LOG_COLUMNS.map(([c]) => c).join(', ')})
   select ${LOG_COLUMNS.map(([c]) => c).join(', ')} from jsonb_to_recordset(?::jsonb) as r(${LOG_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')})`;
 
-const ROLLUP_KEY = ['org_id', 'hour', 'project_id', 'api_key_id', 'provider', 'model'];
-const ROLLUP_KEY_TYPES = ['uuid', 'timestamptz', 'uuid', 'uuid', 'varchar', 'varchar'];
+const ROLLUP_KEY = ['org_id', 'hour', 'project_id', 'api_key_id', 'provider', 'model', 'endpoint'];
+const ROLLUP_KEY_TYPES = ['uuid', 'timestamptz', 'uuid', 'uuid', 'varchar', 'varchar', 'varchar'];
 const ROLLUP_SUMS: [string, string][] = [
   ['requests', 'int'], ['errors', 'int'], ['cache_hits', 'int'], ['canceled', 'int'], ['streamed', 'int'],
   ['input_tokens', 'bigint'], ['output_tokens', 'bigint'], ['cached_tokens', 'bigint'], ['cost_nanos', 'bigint'], ['charged_nanos', 'bigint'],
@@ -179,6 +182,7 @@ function logRow(r: UsageRecord) {
     org_id: r.orgId,
     project_id: r.projectId,
     api_key_id: r.apiKeyId,
+    endpoint: r.endpoint.slice(0, 40),
     provider: r.provider.slice(0, 40),
     model: r.model.slice(0, 200),
     input_tokens: r.inputTokens,
@@ -205,7 +209,7 @@ type RollupRow = Record<string, string | number>;
 export function rollupRows(records: UsageRecord[]): RollupRow[] {
   const rows = new Map<string, RollupRow & { _c: bigint; _ch: bigint; _in: bigint; _out: bigint; _cached: bigint }>();
   for (const r of records) {
-    const key = ROLLUP_KEY.map((k) => (k === 'hour' ? hourOf(r.createdAt) : k === 'org_id' ? r.orgId : k === 'project_id' ? r.projectId : k === 'api_key_id' ? r.apiKeyId : k === 'provider' ? r.provider.slice(0, 40) : r.model.slice(0, 200)));
+    const key = ROLLUP_KEY.map((k) => (k === 'hour' ? hourOf(r.createdAt) : k === 'org_id' ? r.orgId : k === 'project_id' ? r.projectId : k === 'api_key_id' ? r.apiKeyId : k === 'provider' ? r.provider.slice(0, 40) : k === 'model' ? r.model.slice(0, 200) : r.endpoint.slice(0, 40)));
     const id = key.join('\u0001');
     let row = rows.get(id);
     if (!row) {
@@ -356,12 +360,19 @@ export class UsageMeter {
 
   record(r: UsageRecord): void {
     if (this.pending.length === 0) this.oldestPendingAt = performance.now();
-    this.pending.push(storableRecord(r));
+    const stored = storableRecord(r);
+    this.pending.push(stored);
+    observeGatewayCall(stored);
     if (!this.running) this.schedule();
   }
 
   get pendingCount(): number {
     return this.pending.length;
+  }
+
+  /** Its connections in use, idle, and callers waiting for one (for /metrics). */
+  poolState(): { used: number; idle: number; waiting: number } {
+    return { used: this.pool.totalCount - this.pool.idleCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
   /**
@@ -388,7 +399,8 @@ export class UsageMeter {
     if (this.running || this.pending.length === 0) return;
     // Leftovers of an oversized backlog keep the old timestamp: they are due at once.
     const batch = this.pending.splice(0, this.maxBatch);
-    this.running = this.commitWithRetry(batch, randomUUID()).finally(() => {
+    const oldest = this.oldestPendingAt;
+    this.running = this.commitWithRetry(batch, randomUUID()).then(() => observeMeterBatch(batch.length, (performance.now() - oldest) / 1000)).finally(() => {
       this.running = null;
       this.prune();
       this.schedule();

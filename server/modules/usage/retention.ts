@@ -46,6 +46,8 @@ export interface PurgeResult {
   partitionsDropped: number;
   bodiesCleared: number;
   cacheEntries: number;
+  /** Stored responses (previous_response_id) deleted: level `none`, or past the window. */
+  storedResponses: number;
 }
 
 /** Drops the daily partitions every row of which is past its window. */
@@ -120,5 +122,34 @@ export async function purgeExpiredLogs(em: EntityManager): Promise<PurgeResult> 
     `delete from response_cache where (project_id, key_hash) in (select project_id, key_hash from response_cache where expires_at < now() limit ${CHUNK}) returning project_id as id`,
     [],
   );
-  return { deleted, partitionsDropped, bodiesCleared, cacheEntries };
+  const storedResponses = await purgeStoredResponses(em, finite);
+  return { deleted, partitionsDropped, bodiesCleared, cacheEntries, storedResponses };
+}
+
+/**
+ * Stored responses (POST /v1/responses of translated models, kept for previous_response_id) follow
+ * the bodies: gone once the organization's level is `none`, and past the level's window otherwise.
+ */
+async function purgeStoredResponses(em: EntityManager, finite: { plan: PlanId; level: RetentionLevel; cutoff: Date }[]): Promise<number> {
+  let n = await repeat(
+    em,
+    `delete from stored_response where ctid = any(array(
+       select s.ctid from stored_response s join organization o on o.id = s.org_id where o.retention_level = 'none' limit ${CHUNK}))
+     returning id`,
+    [],
+  );
+  const windowed = finite.filter((w) => w.level !== 'none');
+  if (windowed.length > 0) {
+    n += await repeat(
+      em,
+      `delete from stored_response where ctid = any(array(
+         select s.ctid from stored_response s join organization o on o.id = s.org_id
+           join (values ${windowed.map(() => '(?, ?, ?::timestamptz)').join(', ')}) as w(plan, level, cutoff)
+             on w.plan = o.plan and w.level = o.retention_level
+          where s.created_at < w.cutoff limit ${CHUNK}))
+       returning id`,
+      windowed.flatMap((w) => [w.plan, w.level, w.cutoff.toISOString()]),
+    );
+  }
+  return n;
 }

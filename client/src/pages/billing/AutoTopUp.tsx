@@ -1,13 +1,12 @@
 /** Auto top-up: settings (owners), and why it is off or what its last attempt did (everyone who sees billing). */
 import { createEffect, createSignal, Match, on, Show, Switch } from 'solid-js';
 import { createStore } from 'solid-js/store';
-import { formatDollars } from '../../../../shared/money.js';
 import { autoTopUpInput } from '../../../../shared/schemas.js';
 import { api, errorMessage, fieldErrorsOf } from '../../api.js';
 import type { BillingOverview } from '../../state/billing.js';
 import { useOrg } from '../../state/org-context.js';
 import { Badge, Button, Card, createAction } from '../../ui/components.js';
-import { formatDateTime } from '../../ui/format.js';
+import { formatDateTime, formatMoney } from '../../ui/format.js';
 import { validate, type FieldErrors } from '../../ui/forms.js';
 import { toast } from '../../ui/toast.js';
 import { dollarsForInput, MoneyField } from './common.js';
@@ -99,7 +98,7 @@ export function AutoTopUpCard(props: { overview: BillingOverview; onBuyCredits: 
                 <div class="callout-body">
                   <p class="callout-title">Your bank needs you to confirm a payment</p>
                   <p>
-                    The {formatDollars(a().amount)} top-up on {formatDateTime(a().at)} needs the card holder's confirmation, so it did not go through
+                    The {formatMoney(a().amount)} top-up on {formatDateTime(a().at)} needs the card holder's confirmation, so it did not go through
                     {a().failureReason ? ` (${sentence(a().failureReason)})` : ''}. Buying credits here confirms the card; automatic tries resume{' '}
                     {a().nextRetryAt ? formatDateTime(a().nextRetryAt) : 'later'}.
                   </p>
@@ -118,7 +117,7 @@ export function AutoTopUpCard(props: { overview: BillingOverview; onBuyCredits: 
                 <div class="callout-body">
                   <p class="callout-title">The last top-up failed</p>
                   <p>
-                    {formatDollars(a().amount)} on {formatDateTime(a().at)}: {sentence(a().failureReason) || 'the payment was declined'}.
+                    {formatMoney(a().amount)} on {formatDateTime(a().at)}: {sentence(a().failureReason) || 'the payment was declined'}.
                     <Show when={settings().enabled && a().nextRetryAt}> Next try {formatDateTime(a().nextRetryAt)}.</Show>
                   </p>
                 </div>
@@ -126,7 +125,7 @@ export function AutoTopUpCard(props: { overview: BillingOverview; onBuyCredits: 
             </Match>
             <Match when={true}>
               <p class="muted small" data-testid="auto-top-up-attempt">
-                Last top-up: {formatDollars(a().amount)} on {formatDateTime(a().at)} ·{' '}
+                Last top-up: {formatMoney(a().amount)} on {formatDateTime(a().at)} ·{' '}
                 {ATTEMPT_LABELS[a().status] ?? a().status}
                 <Show when={a().status !== 'succeeded' && a().failureReason}>: {sentence(a().failureReason)}</Show>
               </p>

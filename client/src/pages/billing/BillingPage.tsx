@@ -5,7 +5,7 @@
 import { useLocation } from '@solidjs/router';
 import { A } from '@solidjs/router';
 import { createEffect, createSignal, For, on, Show } from 'solid-js';
-import { formatDollars } from '../../../../shared/money.js';
+import { formatMoney } from '../../ui/format.js';
 import { purchaseCreditsInput } from '../../../../shared/schemas.js';
 import { api, errorMessage, fieldErrorsOf } from '../../api.js';
 import { useOrg } from '../../state/org-context.js';
@@ -88,7 +88,7 @@ function BalanceCard() {
   return (
     <Card title="Balance" class="balance-card">
       <p class="balance" data-testid="billing-credits" aria-live="polite">
-        {formatDollars(ctx.org()?.credits ?? '0')}
+        {formatMoney(ctx.org()?.credits ?? '0')}
       </p>
       <p class="muted">1 credit = $1. Requests routed on credits draw from this balance; unused credits never expire.</p>
       <Show when={o()}>
@@ -102,8 +102,8 @@ function BalanceCard() {
                 </>
               }
             >
-              Auto top-up adds <strong>{formatDollars(ov().autoTopUp.amount)}</strong> when the balance falls below{' '}
-              <strong>{formatDollars(ov().autoTopUp.threshold)}</strong>.
+              Auto top-up adds <strong>{formatMoney(ov().autoTopUp.amount)}</strong> when the balance falls below{' '}
+              <strong>{formatMoney(ov().autoTopUp.threshold)}</strong>.
             </Show>
           </p>
         )}

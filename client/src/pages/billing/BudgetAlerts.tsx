@@ -1,12 +1,11 @@
 /** Budget alerts: "balance below X" and "spend this month above Y"; each notifies once per crossing. */
 import { createSignal, For, onCleanup, onMount, Show } from 'solid-js';
 import { createStore, reconcile } from 'solid-js/store';
-import { formatDollars } from '../../../../shared/money.js';
 import { budgetAlertSetInput } from '../../../../shared/schemas.js';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../../api.js';
 import { useOrg } from '../../state/org-context.js';
 import { Badge, Button, Card, createAction, LoadState } from '../../ui/components.js';
-import { formatDateTime } from '../../ui/format.js';
+import { formatDateTime, formatMoney } from '../../ui/format.js';
 import { validate } from '../../ui/forms.js';
 import { toast } from '../../ui/toast.js';
 import { dollarsForInput, MoneyField } from './common.js';
@@ -91,7 +90,7 @@ function AlertRow(props: { spec: (typeof KINDS)[number]; alert: Alert | undefine
       props.onSaved(data);
       setDraft(null);
       const cents = checked.data.threshold;
-      toast.success(cents === null ? 'Alert cleared.' : `Alert set: ${props.spec.title.toLowerCase()} ${formatDollars((cents / 100).toFixed(2))}.`);
+      toast.success(cents === null ? 'Alert cleared.' : `Alert set: ${props.spec.title.toLowerCase()} ${formatMoney((cents / 100).toFixed(2))}.`);
     },
     { onError: (err) => setError(fieldErrorsOf(err).threshold ?? errorMessage(err)) },
   );
@@ -106,12 +105,12 @@ function AlertRow(props: { spec: (typeof KINDS)[number]; alert: Alert | undefine
           </Show>
         </p>
         <p class="muted small">
-          {props.spec.currentLabel}: <strong>{formatDollars(props.current)}</strong>
+          {props.spec.currentLabel}: <strong>{formatMoney(props.current)}</strong>
           {' · '}
           <Show when={props.alert} fallback="No alert set">
             {(a) => (
               <>
-                Alert at <strong>{formatDollars(a().threshold)}</strong>
+                Alert at <strong>{formatMoney(a().threshold)}</strong>
                 <Show when={a().triggered && a().lastTriggeredAt}> since {formatDateTime(a().lastTriggeredAt)}</Show>
               </>
             )}

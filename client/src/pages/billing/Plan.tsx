@@ -1,13 +1,12 @@
 /** The plan: what each one includes (from shared/plans.ts), upgrading to Pro, and cancelling at period end. */
 import { createSignal, For, Match, Show, Switch } from 'solid-js';
-import { formatDollars } from '../../../../shared/money.js';
 import { PLAN_IDS, PLANS, type Plan, type PlanId } from '../../../../shared/plans.js';
 import { api } from '../../api.js';
 import type { BillingOverview } from '../../state/billing.js';
 import { useOrg } from '../../state/org-context.js';
 import { confirmAction } from '../../ui/confirm.js';
 import { Badge, Button, Card, createAction } from '../../ui/components.js';
-import { formatDate } from '../../ui/format.js';
+import { formatDate, formatMoney } from '../../ui/format.js';
 import { toast } from '../../ui/toast.js';
 import { goToCheckout } from './common.js';
 
@@ -15,7 +14,7 @@ type Cycle = 'monthly' | 'yearly';
 
 /** "$50", "$1,500", "$49.50". */
 export function priceText(cents: number): string {
-  return formatDollars((cents / 100).toFixed(2)).replace(/\.00$/, '');
+  return formatMoney((cents / 100).toFixed(2)).replace(/\.00$/, '');
 }
 
 const limit = (n: number | null) => (n === null ? 'Custom' : String(n));

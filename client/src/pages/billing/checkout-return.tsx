@@ -6,7 +6,7 @@
  */
 import { useSearchParams } from '@solidjs/router';
 import { createEffect, createSignal, Match, on, onCleanup, onMount, Show, Switch, untrack } from 'solid-js';
-import { formatDollars } from '../../../../shared/money.js';
+import { formatMoney } from '../../ui/format.js';
 import { api } from '../../api.js';
 import { useOrg } from '../../state/org-context.js';
 import { formatAmount } from './common.js';
@@ -115,7 +115,7 @@ export function CheckoutReturnNote() {
                   <p class="callout-title">Credits added</p>
                   <p>
                     {formatAmount((credits() as { amount: string }).amount, { signed: true })} is in your balance, which is now{' '}
-                    {formatDollars(ctx.org()?.credits ?? '0')}.
+                    {formatMoney(ctx.org()?.credits ?? '0')}.
                   </p>
                 </Match>
                 <Match when={credits().kind === 'failed'}>

@@ -2,10 +2,10 @@
 import { A } from '@solidjs/router';
 import type { JSX } from 'solid-js';
 import { Show } from 'solid-js';
-import { decimalToNanos, formatDollars } from '../../../../shared/money.js';
 import type { RouterOutputs } from '../../api.js';
 import { useOrg } from '../../state/org-context.js';
 import { Badge, Field, PageHeader } from '../../ui/components.js';
+import { formatMoney } from '../../ui/format.js';
 
 export type Transaction = RouterOutputs['billing']['transactions']['items'][number];
 export type LedgerType = Transaction['type'];
@@ -30,20 +30,8 @@ export const TYPE_TONES: Record<LedgerType, 'neutral' | 'accent' | 'success' | '
   plan_charge: 'neutral',
 };
 
-/**
- * "+$25.00", "−$1.20"; amounts below a cent (usage of a few requests) keep their digits, since
- * rounding them to "$0.00" would hide them.
- */
-export function formatAmount(decimal: string, opts: { signed?: boolean } = {}): string {
-  const nanos = decimalToNanos(decimal);
-  const abs = nanos < 0n ? -nanos : nanos;
-  const sign = nanos < 0n ? '−' : opts.signed && nanos > 0n ? '+' : '';
-  if (abs > 0n && abs < 5_000_000n) {
-    const digits = decimal.replace(/^-/, '').replace(/0+$/, '');
-    return `${sign}$${digits}`;
-  }
-  return `${sign}${formatDollars(decimal).replace(/^-/, '')}`;
-}
+/** "+$25.00", "−$1.20", "−$0.00423": the dashboard's one money rule (ui/format.ts). */
+export const formatAmount = formatMoney;
 
 /** "10.00" -> "10" for an input a person edits; keeps cents when there are any. */
 export function dollarsForInput(decimal: string): string {

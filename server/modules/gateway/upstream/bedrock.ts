@@ -80,33 +80,44 @@ export const bedrockAnthropicAdapter: ProtocolAdapter = {
     return anthropicAdapter.parseResponse(text);
   },
   async *streamChunks(body): AsyncGenerator<ChatChunk> {
-    const decoder = new EventStreamDecoder();
     const translator = new AnthropicStreamTranslator();
-    for await (const bytes of body) {
-      let messages;
-      try {
-        messages = decoder.push(bytes);
-      } catch (err) {
-        if (err instanceof EventStreamError) throw upstreamFailed(`bedrock sent a broken event stream: ${err.message}`, 'upstream_malformed');
-        throw err;
-      }
-      for (const message of messages) {
-        const type = message.headers[':message-type'];
-        if (type === 'exception' || type === 'error') {
-          const kind = String(message.headers[':exception-type'] ?? message.headers[':error-code'] ?? 'error');
-          let detail: string;
-          try {
-            detail = String((JSON.parse(message.payload.toString('utf8')) as { message?: unknown }).message ?? '');
-          } catch {
-            detail = message.payload.toString('utf8').slice(0, 200);
-          }
-          throw upstreamFailed(`bedrock failed mid-stream: ${kind}${detail ? `: ${detail}` : ''}`);
-        }
-        if (message.headers[':event-type'] !== 'chunk') continue;
-        yield* translator.translate(decodeChunk(message.payload));
-        if (translator.finished) return;
-      }
+    for await (const event of bedrockAnthropicEvents(body)) {
+      yield* translator.translate(event);
+      if (translator.finished) return;
     }
     if (!translator.finished) throw upstreamFailed('bedrock ended the stream early (no message_stop)', 'upstream_truncated');
   },
 };
+
+/**
+ * The Anthropic stream events inside InvokeModelWithResponseStream's AWS event stream frames, in
+ * order; an exception frame or broken framing throws (a GatewayError). Shared by the chat adapter
+ * and /v1/messages (which writes the events back out as Anthropic's SSE).
+ */
+export async function* bedrockAnthropicEvents(body: AsyncIterable<Buffer>): AsyncGenerator<Record<string, unknown>> {
+  const decoder = new EventStreamDecoder();
+  for await (const bytes of body) {
+    let messages;
+    try {
+      messages = decoder.push(bytes);
+    } catch (err) {
+      if (err instanceof EventStreamError) throw upstreamFailed(`bedrock sent a broken event stream: ${err.message}`, 'upstream_malformed');
+      throw err;
+    }
+    for (const message of messages) {
+      const type = message.headers[':message-type'];
+      if (type === 'exception' || type === 'error') {
+        const kind = String(message.headers[':exception-type'] ?? message.headers[':error-code'] ?? 'error');
+        let detail: string;
+        try {
+          detail = String((JSON.parse(message.payload.toString('utf8')) as { message?: unknown }).message ?? '');
+        } catch {
+          detail = message.payload.toString('utf8').slice(0, 200);
+        }
+        throw upstreamFailed(`bedrock failed mid-stream: ${kind}${detail ? `: ${detail}` : ''}`);
+      }
+      if (message.headers[':event-type'] !== 'chunk') continue;
+      yield decodeChunk(message.payload);
+    }
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * What every gateway endpoint shares (chat completions, messages, responses, embeddings): the
+ * call's usage record, routing a model to a target (cached per organization's credentials),
+ * admission (credits, rate limit), the client-gone watch, request signing, and the one place that
+ * turns a failure into a logged, uncharged record.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { costNanos, modelKind, routeModel, type TokenUsage } from '../../../shared/models.js';
+import type { GatewayConfig } from '../../config.js';
+import type { UsageMeter, UsageRecord } from '../usage/meter.js';
+import { badRequest, fromDomainError, GatewayError, modelNotFound, noCredits } from './errors.js';
+import { DomainError } from '../../errors.js';
+import type { CallerContext, GatewayRuntime } from './runtime.js';
+import { resolveTarget, type ProviderCredential, type Target } from './targets.js';
+import type { UpstreamPools } from './upstream/http.js';
+import type { VertexTokens } from './vertex.js';
+import { isDatabaseUnavailable } from '../../db/pg-errors.js';
+import { keyRefusal } from '../../../shared/key-rules.js';
+
+/** Which API a call came through; stored on each request log row and in the rollups. */
+export type GatewayEndpoint = 'chat.completions' | 'messages' | 'responses' | 'embeddings';
+
+export interface CompletionDeps {
+  runtime: GatewayRuntime;
+  meter: UsageMeter;
+  /** Routed targets per credential list (this process's; see RoutedTargets). */
+  targets: RoutedTargets;
+  upstream: UpstreamPools;
+  vertex: VertexTokens;
+  config: GatewayConfig;
+  log: { error(o: unknown, m?: string): void; warn?(o: unknown, m?: string): void };
+}
+export type GatewayDeps = CompletionDeps;
+
+export const RETAINED_BODY_MAX = 256 * 1024;
+
+/** A rough count for what no provider reported (a stream cut short): about 4 characters a token. */
+export const estimateTokens = (chars: number) => Math.ceil(chars / 4);
+
+/** A body as the request log keeps it: whole up to RETAINED_BODY_MAX characters of JSON, else a preview. */
+export function retained(value: unknown): unknown {
+  const text = JSON.stringify(value);
+  return text.length <= RETAINED_BODY_MAX ? value : { truncated: true, preview: text.slice(0, RETAINED_BODY_MAX) };
+}
+
+export interface CallOutcome {
+  status: number;
+  usage?: TokenUsage | null;
+  error?: string | null;
+  paidBy?: UsageRecord['paidBy'];
+  cached?: boolean;
+  canceled?: boolean;
+  ttftMs?: number | null;
+  responseBody?: unknown;
+}
+
+/** Builds the call's usage record as the call unfolds; finish() hands it to the meter once. */
+export class CallRecord {
+  provider = 'unknown';
+  model = 'unknown';
+  streamed = false;
+  requestBody: unknown = null;
+  target: Target | null = null;
+  private done = false;
+
+  constructor(
+    private readonly deps: CompletionDeps,
+    private readonly caller: CallerContext,
+    readonly started: number,
+    private readonly createdAt: Date,
+    readonly endpoint: GatewayEndpoint = 'chat.completions',
+  ) {}
+
+  get retain(): boolean {
+    return this.caller.org.retentionLevel === 'retain';
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  finish(outcome: CallOutcome): void {
+    if (this.done) return;
+    this.done = true;
+    const usage = outcome.usage ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0 };
+    const paidBy = outcome.paidBy ?? 'none';
+    const priced = paidBy === 'credits' || paidBy === 'provider_key';
+    const entry = this.target?.entry;
+    this.deps.meter.record({
+      orgId: this.caller.org.id,
+      projectId: this.caller.project.id,
+      apiKeyId: this.caller.key.apiKeyId,
+      endpoint: this.endpoint,
+      provider: this.provider,
+      model: this.model,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      cachedTokens: usage.cachedTokens,
+      cacheWriteTokens: usage.cacheWriteTokens ?? 0,
+      costNanos: priced && entry ? costNanos(entry.nanosPerMTok, usage) : 0n,
+      paidBy,
+      latencyMs: performance.now() - this.started,
+      ttftMs: outcome.ttftMs ?? null,
+      status: outcome.status,
+      error: outcome.error ?? null,
+      cached: outcome.cached ?? false,
+      streamed: this.streamed,
+      canceled: outcome.canceled ?? false,
+      requestBody: this.retain ? this.requestBody : null,
+      responseBody: this.retain && outcome.responseBody !== undefined ? retained(outcome.responseBody) : null,
+      createdAt: this.createdAt,
+    });
+  }
+}
+
+/**
+ * Routed targets per organization credential list (the runtime keeps one list object per
+ * organization until its provider keys change), project mode and model name: routing and URL and
+ * header building happen once, not on every call.
+ */
+export class RoutedTargets {
+  private readonly byCredentials = new WeakMap<ProviderCredential[], Map<string, Target>>();
+  get(creds: ProviderCredential[]): Map<string, Target> | undefined {
+    return this.byCredentials.get(creds);
+  }
+  set(creds: ProviderCredential[], known: Map<string, Target>): void {
+    this.byCredentials.set(creds, known);
+  }
+}
+const MAX_TARGETS_PER_ORG = 500;
+
+/** Routes `model` for the caller's project mode and credentials; records provider and model on `rec`. */
+export async function targetFor(deps: CompletionDeps, caller: CallerContext, model: string, rec: CallRecord): Promise<Target> {
+  const creds = await deps.runtime.providerCredentials(caller.org.id);
+  const cacheKey = `${caller.project.mode}\u0000${model}`;
+  const targets = deps.targets;
+  let known = targets.get(creds);
+  const cached = known?.get(cacheKey);
+  if (cached) return use(rec, cached);
+  const route = routeModel(model, (name) => creds.some((c) => c.kind === 'custom' && c.name.toLowerCase() === name.toLowerCase()));
+  if (!route) throw unknownModel(model);
+  if (route.kind === 'catalog') {
+    rec.provider = route.provider;
+    rec.model = route.model;
+  }
+  const target = await resolveTarget(deps.config, caller.project.mode, route, creds, deps.vertex);
+  if (target.reusable) {
+    if (!known) targets.set(creds, (known = new Map()));
+    if (known.size < MAX_TARGETS_PER_ORG) known.set(cacheKey, target);
+  }
+  return use(rec, target);
+}
+
+function use(rec: CallRecord, target: Target): Target {
+  checkModelKind(target, rec.endpoint);
+  rec.target = target;
+  rec.provider = target.provider;
+  rec.model = target.model;
+  return target;
+}
+
+/**
+ * Embedding models answer only POST /v1/embeddings, chat models every other endpoint: a 400 naming
+ * the model otherwise. A model the catalog does not know (own key, custom provider) is not checked.
+ */
+export function checkModelKind(target: Pick<Target, 'entry' | 'model'>, endpoint: GatewayEndpoint): void {
+  if (!target.entry) return;
+  const kind = modelKind(target.entry);
+  if (endpoint === 'embeddings' && kind !== 'embedding') {
+    throw badRequest(`model "${target.model}" is a chat model, not an embedding model; POST /v1/embeddings takes an embedding model (GET /v1/models lists them with kind "embedding")`, 'model_not_supported');
+  }
+  if (endpoint !== 'embeddings' && kind === 'embedding') {
+    throw badRequest(`model "${target.model}" is an embedding model; call POST /v1/embeddings with it, not ${ENDPOINT_PATHS[endpoint]}`, 'model_not_supported');
+  }
+}
+
+const ENDPOINT_PATHS: Record<GatewayEndpoint, string> = {
+  'chat.completions': 'POST /v1/chat/completions',
+  messages: 'POST /v1/messages',
+  responses: 'POST /v1/responses',
+  embeddings: 'POST /v1/embeddings',
+};
+
+function unknownModel(model: string): GatewayError {
+  return modelNotFound(`model "${model}" is not in the catalog; use provider/model (e.g. openai/gpt-4o-mini) or see GET /v1/models`);
+}
+
+/** Refuses a credit-paid call when the balance is spent, then counts it against the key's rate limit. */
+export async function admit(deps: CompletionDeps, caller: CallerContext, target: Target): Promise<void> {
+  const key = caller.key;
+  if (key.allowedModels || key.allowedProviders) {
+    const ids = target.entry ? [target.entry.id, ...(target.entry.aliases ?? [])] : [target.model, target.upstreamModel];
+    const refusal = keyRefusal(key, target.provider, ids);
+    if (refusal) throw new GatewayError(403, `${refusal} (change the key's allowed models under API keys)`, 'invalid_request_error', 'model_not_allowed');
+  }
+  if (target.paidBy === 'credits' && caller.org.creditsNanos <= 0n) throw noCredits();
+  await deps.runtime.checkRateLimit(caller.key);
+}
+
+/** The headers of one upstream call: the target's, signed for this URL and body when its credential signs calls. */
+export function signed(target: Target, url: string, headers: Record<string, string>, payload: string): Record<string, string> {
+  return target.sign ? target.sign(url, headers, payload) : headers;
+}
+
+/** Watches for the client going away before the response finished; `abort` cancels the upstream work. */
+export function onClientGone(reply: FastifyReply, abort: () => void): { gone(): boolean; off(): void } {
+  let gone = false;
+  const listener = () => {
+    if (!reply.raw.writableFinished) {
+      gone = true;
+      abort();
+    }
+  };
+  reply.raw.on('close', listener);
+  return { gone: () => gone, off: () => reply.raw.off('close', listener) };
+}
+
+/**
+ * Runs one metered call: authenticates (`authorization` is the `Bearer <key>` header value), opens
+ * its record, and on any failure before the record finished logs it uncharged with the error's
+ * status; the error is rethrown for the endpoint's error handler while nothing was sent.
+ */
+export async function runCall(
+  deps: CompletionDeps,
+  reply: FastifyReply,
+  authorization: string | undefined,
+  endpoint: GatewayEndpoint,
+  handle: (caller: CallerContext, rec: CallRecord) => Promise<void>,
+): Promise<void> {
+  const started = performance.now();
+  const createdAt = new Date();
+  const caller = await deps.runtime.authenticate(authorization);
+  const rec = new CallRecord(deps, caller, started, createdAt, endpoint);
+  try {
+    await handle(caller, rec);
+  } catch (caught) {
+    // Domain errors from shared services take the gateway's shape here, once.
+    const err = caught instanceof DomainError ? fromDomainError(caught) : caught;
+    const error = err instanceof GatewayError ? err : null;
+    if (!error) deps.log.error({ err }, 'gateway call failed');
+    const unavailable = !error && isDatabaseUnavailable(err);
+    const status = error?.status ?? (unavailable ? 503 : 500);
+    rec.finish({ status, error: error?.message ?? (unavailable ? 'database unavailable' : 'internal error') });
+    if (!reply.sent && !reply.raw.headersSent) throw err;
+  }
+}
+
+/** `Authorization: Bearer <key>`, or Anthropic's `x-api-key: <key>` when no Authorization header came. */
+export function authorizationOf(req: FastifyRequest): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth) return auth;
+  const key = req.headers['x-api-key'];
+  return typeof key === 'string' && key ? `Bearer ${key}` : undefined;
+}
