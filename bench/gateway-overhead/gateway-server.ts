@@ -26,6 +26,9 @@ const config = loadConfig({
   APP_SECRET: 'bench-secret-bench-secret-bench-secret-0123',
   OPENAI_API_KEY: 'sk-bench-operator',
   OPENAI_BASE_URL: `${upstream}/v1`,
+  // Anthropic too, for the /v1/messages passthrough and /v1/responses translation targets.
+  ANTHROPIC_API_KEY: 'sk-bench-operator-anthropic',
+  ANTHROPIC_BASE_URL: upstream,
   ...(process.env.GATEWAY_BATCH_WINDOW_MS ? { GATEWAY_BATCH_WINDOW_MS: process.env.GATEWAY_BATCH_WINDOW_MS } : {}),
 });
 const logger = createProcessLogger(config.logLevel, process.env.GATEWAY_LOG_FILE ?? '/dev/null');

@@ -18,7 +18,7 @@
  * - throughput: BENCH_CONNECTIONS connections at full speed (req/s: the median round).
  * The CPU each process used per call (from /proc) is reported for the light load.
  *
- * Knobs: BENCH_RATE (300), BENCH_SECONDS (3), BENCH_CONNECTIONS (32), ROUNDS (8), DATABASE_URL (else
+ * Knobs: ENDPOINTS=0 (skip the /v1/messages and /v1/responses targets, each measured against the fake Anthropic called directly), BENCH_RATE (300), BENCH_SECONDS (3), BENCH_CONNECTIONS (32), ROUNDS (8), DATABASE_URL (else
  * an embedded PostgreSQL in a temp dir), PORTKEY=0 to skip Portkey, LOAD=light|burst|throughput
  * (one load only, for profiling), WARMUP_SECONDS (5, full speed, per target), GATEWAY_NODE_ARGS (extra node flags for our gateway's process).
  */
@@ -35,10 +35,16 @@ const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 5);
 const WITH_PORTKEY = process.env.PORTKEY !== '0';
 /** LOAD=light|burst|throughput runs only that load (for profiling); the summary then needs all three. */
 const ONLY_LOAD = process.env.LOAD;
+/** ENDPOINTS=0 leaves out the /v1/messages and /v1/responses targets (and their direct reference). */
+const WITH_ENDPOINTS = process.env.ENDPOINTS !== '0';
 
 interface Target {
   name: string;
   url: string;
+  /** The endpoint called (default /v1/chat/completions). */
+  path?: string;
+  /** The target whose latency is subtracted for "added" figures (default: the direct fake upstream). */
+  reference?: string;
   headers: Record<string, string>;
   body: string;
   pid: number;
@@ -80,7 +86,7 @@ async function load(t: Target, opts: { seconds: number; connections: number; rat
   const latencies: number[] = [];
   let errors = 0;
   const instance = autocannon({
-    url: `${t.url}/v1/chat/completions`,
+    url: `${t.url}${t.path ?? '/v1/chat/completions'}`,
     method: 'POST',
     headers: { 'content-type': 'application/json', ...t.headers },
     body: t.body,
@@ -127,6 +133,39 @@ try {
     { name: 'bare Node proxy (floor)', url: bare.url, headers: { authorization: 'Bearer sk-direct' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages }), pid: bare.pid },
     { name: 'our gateway (metered)', url: gateway.url, headers: { authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ model: 'openai/gpt-4o-mini', messages }), pid: gateway.pid },
   ];
+  if (WITH_ENDPOINTS) {
+    // The other endpoints, each against the fake's Anthropic Messages API called directly (same answer size).
+    const anthropicBody = JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 256, messages });
+    targets.push(
+      { name: 'direct Anthropic messages', url: upstream.url, path: '/v1/messages', headers: { 'x-api-key': 'sk-direct', 'anthropic-version': '2023-06-01' }, body: anthropicBody, pid: upstream.pid },
+      {
+        name: 'gateway /v1/messages (native)',
+        url: gateway.url,
+        path: '/v1/messages',
+        reference: 'direct Anthropic messages',
+        headers: { 'x-api-key': apiKey!, 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: 'anthropic/claude-haiku-4-5', max_tokens: 256, messages }),
+        pid: gateway.pid,
+      },
+      {
+        name: 'gateway /v1/responses (translated)',
+        url: gateway.url,
+        path: '/v1/responses',
+        reference: 'direct Anthropic messages',
+        headers: { authorization: `Bearer ${apiKey}` },
+        body: JSON.stringify({ model: 'anthropic/claude-haiku-4-5', max_output_tokens: 256, input: messages[0]!.content }),
+        pid: gateway.pid,
+      },
+      {
+        name: 'gateway chat -> Anthropic (translated)',
+        url: gateway.url,
+        reference: 'direct Anthropic messages',
+        headers: { authorization: `Bearer ${apiKey}` },
+        body: JSON.stringify({ model: 'anthropic/claude-haiku-4-5', max_tokens: 256, messages }),
+        pid: gateway.pid,
+      },
+    );
+  }
   if (WITH_PORTKEY) {
     const portkey = await startPortkey(18787 + Math.floor(Math.random() * 1000));
     children.push(portkey);
@@ -172,16 +211,17 @@ try {
       const calls = rs.reduce((n, r) => n + r.latencies.length, 0);
       return rs.reduce((n, r) => n + pick(r) * Math.max(1, r.latencies.length), 0) / Math.max(1, calls);
     };
-    const direct = targets[0]!;
     const rows = targets.map((t) => {
+      const direct = targets.find((x) => x.name === t.reference) ?? targets[0]!;
       const figs = (loadName: LoadName) => {
         const p50 = pooled(t, loadName, 0.5);
         const p99 = pooled(t, loadName, 0.99);
+        const isReference = t.url === direct.url && t.path === direct.path;
         return {
           p50: round(p50),
           p99: round(p99),
-          addedP50: t === direct ? 0 : round(p50 - pooled(direct, loadName, 0.5)),
-          addedP99: t === direct ? 0 : round(p99 - pooled(direct, loadName, 0.99)),
+          addedP50: isReference ? 0 : round(p50 - pooled(direct, loadName, 0.5)),
+          addedP99: isReference ? 0 : round(p99 - pooled(direct, loadName, 0.99)),
         };
       };
       return {

@@ -223,6 +223,24 @@ export function observeLedgerPosting(type: string, status: string): void {
   ledgerPostings.inc({ type, status });
 }
 
+const webhookAttempts = new Counter({
+  name: 'gateway_webhook_delivery_attempts_total',
+  help: 'Webhook delivery attempts, by outcome: delivered, retrying (will be tried again), failed (given up)',
+  labelNames: ['outcome'] as const,
+  registers,
+});
+const webhookAttemptSeconds = new Histogram({
+  name: 'gateway_webhook_delivery_seconds',
+  help: "Time a webhook endpoint took to answer a delivery (or to fail)",
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers,
+});
+/** Called by the webhook dispatcher after each delivery attempt is recorded. */
+export function observeWebhookAttempt(outcome: 'delivered' | 'retrying' | 'failed', seconds: number): void {
+  webhookAttempts.inc({ outcome });
+  webhookAttemptSeconds.observe(seconds);
+}
+
 const liveEventLag = new Histogram({
   name: 'gateway_live_event_lag_seconds',
   help: "Time from an organization event being recorded to its delivery to this instance's live subscribers",

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { browserClient, signUp, type BrowserLike } from '../helpers/client.js';
 import { fakeStripe, payCheckout, waitFor } from '../helpers/billing.js';
+import { sql } from '../helpers/db-state.js';
 import { ledgerCheck, deductUsage } from '../../server/modules/billing/ledger.js';
 import { triggerAutoTopUp, retryDelayMs } from '../../server/modules/billing/auto-top-up.js';
 import { creditBackUsage } from '../../server/modules/billing/refunds.js';
@@ -92,6 +93,13 @@ describe('payment methods seen by many viewers', () => {
       const orgId = await newOrg('Methods Many Viewers');
       await addMethod(orgId, 'card');
       await fakeStripe(app).drain();
+      let seenA = 0;
+      let seenB = 0;
+      const billingEvent = (t: string) => t === 'billing.updated' || t === 'credits.changed';
+      const offA = app.services.bus.subscribeOrg(orgId, { deliver: (e) => void (billingEvent(e.type) && seenA++), resync: () => {} });
+      const offB = b.services.bus.subscribeOrg(orgId, { deliver: (e) => void (billingEvent(e.type) && seenB++), resync: () => {} });
+      const storedBefore = Number((await sql<{ n: number }>(app, `select count(*)::int as n from org_event where org_id = ? and type in ('billing.updated', 'credits.changed')`, [orgId]))[0]!.n);
+      seenA = seenB = storedBefore;
       const askedA = vi.spyOn(app.services.billing.stripe.customers, 'listPaymentMethods');
       const askedB = vi.spyOn(b.services.billing.stripe.customers, 'listPaymentMethods');
       const count = async (who: BrowserLike) => (await who.client.billing.overview.query({ orgId })).paymentMethods.length;
@@ -111,12 +119,21 @@ describe('payment methods seen by many viewers', () => {
       await onB.client.billing.paymentMethods.remove.mutate({ orgId, paymentMethodId: sepa!.id });
       expect(await count(onB)).toBe(1);
       await waitFor(async () => (await count(owner)) === 1, 5_000, 'instance A to drop its cached list');
+      // Stripe's own webhook for the removal lands later and evicts again (rightly): wait until both
+      // instances have seen every billing event stored for the organization before counting calls.
+      await Promise.all([fakeStripe(app).drain(), fakeStripe(b).drain()]);
+      const stored = async () => Number((await sql<{ n: number }>(app, `select count(*)::int as n from org_event where org_id = ? and type in ('billing.updated', 'credits.changed')`, [orgId]))[0]!.n);
+      await waitFor(async () => seenA >= (await stored()) && seenB >= (await stored()), 5_000, 'both instances to see every billing event');
+      await count(owner);
+      await count(onB);
       const calls = askedA.mock.calls.length + askedB.mock.calls.length;
       expect(await count(owner)).toBe(1);
       expect(await count(onB)).toBe(1);
       expect(askedA.mock.calls.length + askedB.mock.calls.length).toBe(calls);
       askedA.mockRestore();
       askedB.mockRestore();
+      offA();
+      offB();
     } finally {
       await b.close();
     }

@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { costNanos, modelKind, routeModel, type TokenUsage } from '../../../shared/models.js';
 import type { GatewayConfig } from '../../config.js';
 import type { UsageMeter, UsageRecord } from '../usage/meter.js';
-import { badRequest, fromDomainError, GatewayError, modelNotFound, noCredits } from './errors.js';
+import { badRequest, fromDomainError, fromUpstreamStatus, GatewayError, modelNotFound, noCredits } from './errors.js';
 import { DomainError } from '../../errors.js';
 import type { CallerContext, GatewayRuntime } from './runtime.js';
 import { resolveTarget, type ProviderCredential, type Target } from './targets.js';
@@ -251,4 +251,45 @@ export function authorizationOf(req: FastifyRequest): string | undefined {
   if (auth) return auth;
   const key = req.headers['x-api-key'];
   return typeof key === 'string' && key ? `Bearer ${key}` : undefined;
+}
+
+/** The response headers of an event stream (no buffering by proxies on the way). */
+const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' } as const;
+
+/**
+ * Opens an upstream stream and, once it answered 200, the client's event stream (the reply is
+ * hijacked). An upstream error status becomes the gateway's error (nothing was sent yet). Null when
+ * the client left before the stream started: then the call is already logged as canceled.
+ * `client.gone()` tells later whether the client went away; going away aborts the upstream call.
+ */
+export async function openUpstreamStream(
+  deps: CompletionDeps,
+  reply: FastifyReply,
+  target: Target,
+  request: { url: string; headers: Record<string, string>; payload: string },
+  rec: CallRecord,
+  opts: { extraHeaders?: (upstream: Record<string, string | string[] | undefined>) => Record<string, string> } = {},
+) {
+  const { url, headers, payload } = request;
+  const call = deps.upstream.postJson(url, signed(target, url, headers, payload), payload, deps.config.upstreamTimeoutMs, target.label);
+  let abortBody: (() => void) | null = null;
+  const client = onClientGone(reply, () => {
+    call.abort();
+    abortBody?.();
+  });
+  try {
+    const res = await call.response;
+    if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, await res.text(256 * 1024), res.headers);
+    abortBody = () => res.abort();
+    reply.hijack();
+    reply.raw.writeHead(200, { ...STREAM_HEADERS, ...opts.extraHeaders?.(res.headers) });
+    return { res, client };
+  } catch (err) {
+    client.off();
+    if (client.gone()) {
+      rec.finish({ status: 499, canceled: true, error: 'client closed the connection before the stream started' });
+      return null;
+    }
+    throw err;
+  }
 }

@@ -10,7 +10,7 @@ import { badRequest, fromUpstreamStatus, GatewayError } from './errors.js';
 import type { CallerContext } from './runtime.js';
 import type { Target } from './targets.js';
 import { openAiUsage, PARTIAL_USAGE, type ChatChunk, type ChatRequest } from './upstream/types.js';
-import { admit, estimateTokens, onClientGone, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type CallRecord, type CompletionDeps } from './call.js';
+import { admit, estimateTokens, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type CallRecord, type CompletionDeps } from './call.js';
 
 export { RoutedTargets, type CompletionDeps } from './call.js';
 
@@ -119,13 +119,6 @@ async function streamCompletion(deps: CompletionDeps, reply: FastifyReply, body:
   const started = rec.started;
   const includeUsage = body.stream_options?.include_usage === true;
   const prepared = target.adapter.prepare(body, target.upstreamModel, true, target.entry?.maxOutputTokens ?? null);
-  const url = target.streamUrl ?? target.url;
-  const call = deps.upstream.postJson(url, signed(target, url, target.streamHeaders ?? target.headers, prepared.payload), prepared.payload, deps.config.upstreamTimeoutMs, target.label);
-  let abortBody: (() => void) | null = null;
-  const client = onClientGone(reply, () => {
-    call.abort();
-    abortBody?.();
-  });
   let usage: TokenUsage | null = null;
   let partial: TokenUsage | null = null;
   let chars = 0;
@@ -139,22 +132,10 @@ async function streamCompletion(deps: CompletionDeps, reply: FastifyReply, body:
     cachedTokens: usage?.cachedTokens ?? partial?.cachedTokens ?? 0,
     cacheWriteTokens: usage?.cacheWriteTokens ?? partial?.cacheWriteTokens ?? 0,
   });
-  let res;
-  try {
-    res = await call.response;
-    if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, await res.text(256 * 1024), res.headers);
-  } catch (err) {
-    client.off();
-    if (client.gone()) {
-      rec.finish({ status: 499, canceled: true, error: 'client closed the connection before the stream started' });
-      return;
-    }
-    throw err;
-  }
-  abortBody = () => res.abort();
-  reply.hijack();
+  const opened = await openUpstreamStream(deps, reply, target, { url: target.streamUrl ?? target.url, headers: target.streamHeaders ?? target.headers, payload: prepared.payload }, rec);
+  if (!opened) return;
+  const { res, client } = opened;
   const raw = reply.raw;
-  raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   try {
     for await (const chunk of target.adapter.streamChunks(res.body())) {
       if (client.gone()) break;

@@ -13,7 +13,7 @@ import type { TokenUsage } from '../../../shared/models.js';
 import { isDatabaseUnavailable } from '../../db/pg-errors.js';
 import { DomainError } from '../../errors.js';
 import { cacheKey, readCache, writeCache } from './cache.js';
-import { admit, authorizationOf, CallRecord, estimateTokens, onClientGone, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type GatewayDeps } from './call.js';
+import { admit, authorizationOf, CallRecord, estimateTokens, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type GatewayDeps } from './call.js';
 import { answerChars } from './completions.js';
 import { badRequest, fromDomainError, fromUpstreamStatus, GatewayError, upstreamFailed } from './errors.js';
 import type { CallerContext } from './runtime.js';
@@ -101,10 +101,7 @@ const headerOf = (req: FastifyRequest, name: string): string | undefined => {
 
 /** An upstream's error answer in the gateway's terms (its retry-after kept). */
 function upstreamError(target: Target, status: number, headers: Record<string, string | string[] | undefined>, text: string): GatewayError {
-  const err = fromUpstreamStatus(target.label, status, text);
-  const retryAfter = headers['retry-after'];
-  if (typeof retryAfter === 'string' && !err.headers['retry-after']) return new GatewayError(err.status, err.message, err.type, err.code, { ...err.headers, 'retry-after': retryAfter });
-  return err;
+  return fromUpstreamStatus(target.label, status, text, headers);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,35 +292,16 @@ class NativeStreamMeter {
 }
 
 async function streamMessage(deps: GatewayDeps, reply: FastifyReply, body: MessagesRequest, target: Target, rec: CallRecord, ex: Exchange) {
-  const call = deps.upstream.postJson(ex.url, signed(target, ex.url, ex.headers, ex.payload), ex.payload, deps.config.upstreamTimeoutMs, target.label);
-  let abortBody: (() => void) | null = null;
-  const client = onClientGone(reply, () => {
-    call.abort();
-    abortBody?.();
+  const opened = await openUpstreamStream(deps, reply, target, { url: ex.url, headers: ex.headers, payload: ex.payload }, rec, {
+    // Anthropic's request id, for support tickets, when the answer is Anthropic's own.
+    extraHeaders: (upstream): Record<string, string> => {
+      const id = upstream['request-id'];
+      return ex.native === 'anthropic' && typeof id === 'string' ? { 'request-id': id } : {};
+    },
   });
-  let res;
-  try {
-    res = await call.response;
-    if (res.status !== 200) throw upstreamError(target, res.status, res.headers, await res.text(256 * 1024));
-  } catch (err) {
-    client.off();
-    if (client.gone()) {
-      rec.finish({ status: 499, canceled: true, error: 'client closed the connection before the stream started' });
-      return;
-    }
-    throw err;
-  }
-  abortBody = () => res.abort();
-  reply.hijack();
+  if (!opened) return;
+  const { res, client } = opened;
   const raw = reply.raw;
-  const requestId = res.headers['request-id'];
-  raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-    ...(ex.native === 'anthropic' && typeof requestId === 'string' ? { 'request-id': requestId } : {}),
-  });
   const meter = new NativeStreamMeter(rec.started, rec.retain);
   const writer = ex.native ? null : new MessagesStreamWriter(newMessageId(), body.model, rec.retain ? RETAINED_BODY_MAX : 0);
   let usage: TokenUsage | null = null;

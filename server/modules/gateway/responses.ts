@@ -17,7 +17,7 @@ import type { Target } from './targets.js';
 import { openAiUsage, PARTIAL_USAGE, type ChatRequest } from './upstream/types.js';
 import { chatToResponse, newId, ResponsesStreamTranslator, responsesToChat, sseOf, usageFromResponses, type ResponseEcho, type ResponseItem } from './upstream/responses-chat.js';
 import { answerChars } from './completions.js';
-import { admit, authorizationOf, estimateTokens, onClientGone, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type CallRecord, type GatewayDeps } from './call.js';
+import { admit, authorizationOf, estimateTokens, onClientGone, RETAINED_BODY_MAX, retained, openUpstreamStream, runCall, signed, targetFor, type CallRecord, type GatewayDeps } from './call.js';
 
 type Obj = Record<string, unknown>;
 
@@ -255,37 +255,11 @@ async function plainTranslated(
   });
 }
 
-/** Opens the upstream stream; null when the client left before it started (then logged canceled). */
-async function openStream(deps: GatewayDeps, reply: FastifyReply, target: Target, url: string, headers: Record<string, string>, payload: string, rec: CallRecord, onGone: () => void) {
-  const call = deps.upstream.postJson(url, signed(target, url, headers, payload), payload, deps.config.upstreamTimeoutMs, target.label);
-  let abortBody: (() => void) | null = null;
-  const client = onClientGone(reply, () => {
-    call.abort();
-    abortBody?.();
-    onGone();
-  });
-  try {
-    const res = await call.response;
-    if (res.status !== 200) throw fromUpstreamStatus(target.label, res.status, await res.text(256 * 1024), res.headers);
-    abortBody = () => res.abort();
-    reply.hijack();
-    reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    return { res, client };
-  } catch (err) {
-    client.off();
-    if (client.gone()) {
-      rec.finish({ status: 499, canceled: true, error: 'client closed the connection before the stream started' });
-      return null;
-    }
-    throw err;
-  }
-}
-
 const TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
 
 /** OpenAI's stream, byte for byte, read on the way for usage (response.completed / incomplete / failed). */
 async function streamNative(deps: GatewayDeps, reply: FastifyReply, body: Obj, target: Target, url: string, payload: string, rec: CallRecord) {
-  const opened = await openStream(deps, reply, target, url, target.streamHeaders ?? target.headers, payload, rec, () => {});
+  const opened = await openUpstreamStream(deps, reply, target, { url, headers: target.streamHeaders ?? target.headers, payload }, rec);
   if (!opened) return;
   const { res, client } = opened;
   const raw = reply.raw;
@@ -374,7 +348,7 @@ async function streamTranslated(
   rec: CallRecord,
 ) {
   const prepared = target.adapter.prepare(chat, target.upstreamModel, true, target.entry?.maxOutputTokens ?? null);
-  const opened = await openStream(deps, reply, target, target.streamUrl ?? target.url, target.streamHeaders ?? target.headers, prepared.payload, rec, () => {});
+  const opened = await openUpstreamStream(deps, reply, target, { url: target.streamUrl ?? target.url, headers: target.streamHeaders ?? target.headers, payload: prepared.payload }, rec);
   if (!opened) return;
   const { res, client } = opened;
   const raw = reply.raw;

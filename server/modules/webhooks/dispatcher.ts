@@ -14,6 +14,7 @@
  * emailing the owners). A failed attempt holds the queue until its retry; after the last retry the
  * delivery is given up and the next one goes.
  */
+import { observeWebhookAttempt } from '../../observability/metrics.js';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Services } from '../../services.js';
 import { ListenConnection } from '../../db/listen.js';
@@ -180,6 +181,7 @@ export class WebhookDispatcher {
     const givenUp = !result.ok && attempts > retryScheduleMs.length;
     const retryInMs = result.ok || givenUp ? 0 : retryScheduleMs[attempts - 1]!;
     const status = result.ok ? 'delivered' : givenUp ? 'failed' : 'pending';
+    observeWebhookAttempt(result.ok ? 'delivered' : givenUp ? 'failed' : 'retrying', result.durationMs / 1000);
     const outcome = await runCommand(this.deps, null, async (work) => {
       const { em } = work;
       const updated = await em.execute<{ next_attempt_at: Date }[]>(

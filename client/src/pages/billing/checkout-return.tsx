@@ -91,8 +91,11 @@ export function CheckoutReturnNote() {
   }
 
   // Subscribed: the plan flips to Pro when the subscription's webhook lands.
-  const [subscribedSeen, setSubscribedSeen] = createSignal(ctx.org()?.plan === 'pro');
-  createEffect(on(() => ctx.org()?.plan, (plan) => plan === 'pro' && setSubscribedSeen(true), { defer: true }));
+  // Either source may learn it first (the organization's event, or the billing overview the Plan
+  // card shows); the note must agree with the Plan card.
+  const isPro = () => ctx.org()?.plan === 'pro' || ctx.billing.overview()?.plan === 'pro';
+  const [subscribedSeen, setSubscribedSeen] = createSignal(isPro());
+  createEffect(on(isPro, (pro) => pro && setSubscribedSeen(true), { defer: true }));
 
   const tone = () => {
     if (outcome === 'canceled') return 'neutral';
