@@ -6,6 +6,7 @@
  * told; redelivery repeats the event; private URLs are refused when not allowed. Time is compressed
  * by configuration (WEBHOOK_RETRY_SCHEDULE, WEBHOOK_DISABLE_AFTER).
  */
+import { metricsRegistry } from '../../server/observability/failures.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -165,6 +166,12 @@ describe('webhook deliveries', () => {
   });
 
   it('retries failed attempts through pg-boss, and a later event waits until the earlier one is delivered', async () => {
+    const attemptsSoFar = async () => {
+      const metric = (await metricsRegistry.getSingleMetric('gateway_webhook_delivery_attempts_total')!.get()).values;
+      const of = (outcome: string) => metric.filter((v) => v.labels.outcome === outcome).reduce((n, v) => n + v.value, 0);
+      return { delivered: of('delivered'), retrying: of('retrying') };
+    };
+    const metricsBefore = await attemptsSoFar();
     const orgId = await newOrg('Flaky Co');
     receiver.on('/flaky', (n) => (n < 2 ? 503 : 200));
     const { webhook } = await owner.client.webhook.create.mutate({ orgId, url: `${receiver.url}/flaky`, events: ['project.created', 'project.deleted'] });
@@ -194,6 +201,10 @@ describe('webhook deliveries', () => {
       ['project.created', 'delivered', 1, 200],
       ['project.deleted', 'delivered', 1, 200],
     ]);
+    // The operator's metrics count the same attempts (other tests' deliveries may add to them).
+    const metricsAfter = await attemptsSoFar();
+    expect(metricsAfter.retrying - metricsBefore.retrying).toBeGreaterThanOrEqual(2);
+    expect(metricsAfter.delivered - metricsBefore.delivered).toBeGreaterThanOrEqual(3);
   });
 
   it('gives a delivery up after the last retry, disables an endpoint failing for WEBHOOK_DISABLE_AFTER and tells the owners; redelivery repeats the event', async () => {
