@@ -293,3 +293,20 @@ export async function openUpstreamStream(
     throw err;
   }
 }
+
+/**
+ * The checks chat completions and messages share before routing: a JSON object with a model name
+ * (`modelExample` shows one in the error) and a non-empty list of messages that each have a role.
+ */
+export function conversationBody(body: unknown, modelExample: string): Record<string, unknown> {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  if (typeof b.model !== 'string' || b.model.trim() === '') throw badRequest(`model is required (e.g. ${modelExample})`, 'model_required');
+  if (b.model.length > 200) throw badRequest('model must be at most 200 characters');
+  if (!Array.isArray(b.messages) || b.messages.length === 0) throw badRequest('messages must be a non-empty array');
+  for (const [i, m] of b.messages.entries()) {
+    if (!m || typeof m !== 'object' || typeof (m as { role?: unknown }).role !== 'string') throw badRequest(`messages[${i}].role is required`);
+  }
+  if (b.stream !== undefined && typeof b.stream !== 'boolean') throw badRequest('stream must be a boolean');
+  return b;
+}

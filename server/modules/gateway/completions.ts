@@ -10,20 +10,12 @@ import { badRequest, fromUpstreamStatus, GatewayError } from './errors.js';
 import type { CallerContext } from './runtime.js';
 import type { Target } from './targets.js';
 import { openAiUsage, PARTIAL_USAGE, type ChatChunk, type ChatRequest } from './upstream/types.js';
-import { admit, estimateTokens, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type CallRecord, type CompletionDeps } from './call.js';
+import { admit, conversationBody, estimateTokens, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type CallRecord, type CompletionDeps } from './call.js';
 
 export { RoutedTargets, type CompletionDeps } from './call.js';
 
 function validate(body: unknown): ChatRequest {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
-  const b = body as Record<string, unknown>;
-  if (typeof b.model !== 'string' || b.model.trim() === '') throw badRequest('model is required (e.g. "openai/gpt-4o-mini")', 'model_required');
-  if (b.model.length > 200) throw badRequest('model must be at most 200 characters');
-  if (!Array.isArray(b.messages) || b.messages.length === 0) throw badRequest('messages must be a non-empty array');
-  for (const [i, m] of b.messages.entries()) {
-    if (!m || typeof m !== 'object' || typeof (m as { role?: unknown }).role !== 'string') throw badRequest(`messages[${i}].role is required`);
-  }
-  if (b.stream !== undefined && typeof b.stream !== 'boolean') throw badRequest('stream must be a boolean');
+  const b = conversationBody(body, '"openai/gpt-4o-mini"');
   if (b.stream_options != null && typeof b.stream_options !== 'object') throw badRequest('stream_options must be an object');
   return b as ChatRequest;
 }

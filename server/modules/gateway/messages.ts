@@ -13,7 +13,7 @@ import type { TokenUsage } from '../../../shared/models.js';
 import { isDatabaseUnavailable } from '../../db/pg-errors.js';
 import { DomainError } from '../../errors.js';
 import { cacheKey, readCache, writeCache } from './cache.js';
-import { admit, authorizationOf, CallRecord, estimateTokens, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type GatewayDeps } from './call.js';
+import { admit, authorizationOf, CallRecord, conversationBody, estimateTokens, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type GatewayDeps } from './call.js';
 import { answerChars } from './completions.js';
 import { badRequest, fromDomainError, fromUpstreamStatus, GatewayError, upstreamFailed } from './errors.js';
 import type { CallerContext } from './runtime.js';
@@ -82,16 +82,7 @@ export async function registerMessagesRoutes(scope: FastifyInstance, deps: Gatew
 }
 
 function validate(body: unknown): MessagesRequest {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
-  const b = body as Record<string, unknown>;
-  if (typeof b.model !== 'string' || b.model.trim() === '') throw badRequest('model is required (e.g. "claude-sonnet-4-5" or "openai/gpt-4o-mini")', 'model_required');
-  if (b.model.length > 200) throw badRequest('model must be at most 200 characters');
-  if (!Array.isArray(b.messages) || b.messages.length === 0) throw badRequest('messages must be a non-empty array');
-  for (const [i, m] of b.messages.entries()) {
-    if (!m || typeof m !== 'object' || typeof (m as { role?: unknown }).role !== 'string') throw badRequest(`messages[${i}].role is required`);
-  }
-  if (b.stream !== undefined && typeof b.stream !== 'boolean') throw badRequest('stream must be a boolean');
-  return b as MessagesRequest;
+  return conversationBody(body, '"claude-sonnet-4-5" or "openai/gpt-4o-mini"') as MessagesRequest;
 }
 
 const headerOf = (req: FastifyRequest, name: string): string | undefined => {
