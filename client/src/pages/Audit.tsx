@@ -3,7 +3,8 @@
  * touched; filtered by actor, action and time; newest first, paged by cursor, live: new entries
  * come in on top while the reader is at the top, and wait behind an "N new" control otherwise.
  */
-import { createEffect, createResource, createSignal, For, on, onCleanup, onMount, Show } from 'solid-js';
+import { createEffect, createResource, createSignal, For, on, Show } from 'solid-js';
+import { createAtTop } from '../state/scroll.js';
 import { createStore } from 'solid-js/store';
 import { AUDIT_ACTIONS, AUDIT_FIELD_LABELS, AUDIT_GROUP_LABELS, changedFields, describeAuditAction, type AuditGroup } from '../../../shared/audit-actions.js';
 import { api, type RouterOutputs } from '../api.js';
@@ -123,13 +124,7 @@ function AuditContent() {
   );
 
   // Live: entries come with the events of the changes they record.
-  const [atTop, setAtTop] = createSignal(true);
-  onMount(() => {
-    const onScroll = () => setAtTop(window.scrollY < 120);
-    onScroll();
-    window.addEventListener('scroll', onScroll, { passive: true });
-    onCleanup(() => window.removeEventListener('scroll', onScroll));
-  });
+  const atTop = createAtTop();
   const [pending, setPending] = createSignal(0);
   const [fresh, setFresh] = createSignal<ReadonlySet<string>>(new Set());
   const merge = async () => {

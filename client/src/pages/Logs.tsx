@@ -5,6 +5,7 @@
  * row open, new calls wait behind an "N new" control instead of moving the rows being read.
  */
 import { createEffect, createMemo, createResource, createSignal, For, Match, on, onCleanup, onMount, Show, Switch } from 'solid-js';
+import { createAtTop } from '../state/scroll.js';
 import { createStore } from 'solid-js/store';
 import { api, type RouterOutputs } from '../api.js';
 import { createCursorList, createThrottle } from '../state/cursor-list.js';
@@ -134,13 +135,7 @@ export function LogsPage() {
   );
 
   // Live. Following (at the top, nothing open): new calls are merged on top. Otherwise they wait.
-  const [atTop, setAtTop] = createSignal(true);
-  onMount(() => {
-    const onScroll = () => setAtTop(window.scrollY < 120);
-    onScroll();
-    window.addEventListener('scroll', onScroll, { passive: true });
-    onCleanup(() => window.removeEventListener('scroll', onScroll));
-  });
+  const atTop = createAtTop();
   const following = () => atTop() && !selected();
   const [pending, setPending] = createSignal({ count: 0, more: false });
   const checkNew = async () => {
