@@ -14,6 +14,7 @@ import type { CallerContext, GatewayRuntime } from './runtime.js';
 import { resolveTarget, type ProviderCredential, type Target } from './targets.js';
 import type { UpstreamPools } from './upstream/http.js';
 import type { VertexTokens } from './vertex.js';
+import type { ProviderHealth } from './health.js';
 import { isDatabaseUnavailable } from '../../db/pg-errors.js';
 import { keyRefusal } from '../../../shared/key-rules.js';
 
@@ -27,6 +28,8 @@ export interface CompletionDeps {
   targets: RoutedTargets;
   upstream: UpstreamPools;
   vertex: VertexTokens;
+  /** Upstream attempts' outcomes, cooled-down keys and open circuits (health.ts). */
+  health: ProviderHealth;
   config: GatewayConfig;
   log: { error(o: unknown, m?: string): void; warn?(o: unknown, m?: string): void };
 }
@@ -54,6 +57,22 @@ export interface CallOutcome {
   responseBody?: unknown;
 }
 
+/**
+ * One upstream attempt of a call, as the request log shows it (issue #11): a call that failed over
+ * has several; the last one is the attempt that answered (or the final failure).
+ */
+export interface AttemptRecord {
+  provider: string;
+  model: string;
+  /** The provider key's name (an organization's key), or "operator" for the gateway's own keys. */
+  keyName: string;
+  providerKeyId: string | null;
+  /** Upstream status, 0 for a connection error or timeout before headers. */
+  status: number;
+  latencyMs: number;
+  error: string | null;
+}
+
 /** Builds the call's usage record as the call unfolds; finish() hands it to the meter once. */
 export class CallRecord {
   provider = 'unknown';
@@ -61,6 +80,10 @@ export class CallRecord {
   streamed = false;
   requestBody: unknown = null;
   target: Target | null = null;
+  /** Upstream attempts so far (filled by the router; empty for calls answered without going upstream). */
+  attempts: AttemptRecord[] = [];
+  /** What the call may cost at most (see CallAsk); set by the endpoint after validation. */
+  ask: CallAsk = { promptChars: 0, maxOutputTokens: null };
   private done = false;
 
   constructor(
@@ -185,8 +208,35 @@ function unknownModel(model: string): GatewayError {
   return modelNotFound(`model "${model}" is not in the catalog; use provider/model (e.g. openai/gpt-4o-mini) or see GET /v1/models`);
 }
 
-/** Refuses a credit-paid call when the balance is spent, then counts it against the key's rate limit. */
-export async function admit(deps: CompletionDeps, caller: CallerContext, target: Target): Promise<void> {
+/**
+ * What a call may cost at most, set by each endpoint right after validating the body: the prompt's
+ * size and the output it asked for (max_tokens and its namesakes; null: the model's output limit).
+ * Spend limits reserve this call's largest possible cost from it (issue #12).
+ */
+export interface CallAsk {
+  promptChars: number;
+  maxOutputTokens: number | null;
+}
+
+/** A max_tokens-like field as a token count, or null when absent or not a positive integer (the body checks refuse those elsewhere). */
+export const outputAsked = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null);
+
+/**
+ * Admission once per call, before its first attempt: the key's rate limit (and the organization's
+ * cap on calls in flight). Attempts after a failover do not count again.
+ */
+export async function admitCall(deps: CompletionDeps, caller: CallerContext, rec: CallRecord): Promise<void> {
+  void rec;
+  await deps.runtime.checkRateLimit(caller.key);
+}
+
+/**
+ * Admission of one attempt at one target, before it goes upstream: the key's allow lists, then who
+ * pays (a credit-paid target needs credits). Called again for each fallback target.
+ */
+export async function admitTarget(deps: CompletionDeps, caller: CallerContext, target: Target, rec: CallRecord): Promise<void> {
+  void deps;
+  void rec;
   const key = caller.key;
   if (key.allowedModels || key.allowedProviders) {
     const ids = target.entry ? [target.entry.id, ...(target.entry.aliases ?? [])] : [target.model, target.upstreamModel];
@@ -194,7 +244,12 @@ export async function admit(deps: CompletionDeps, caller: CallerContext, target:
     if (refusal) throw new GatewayError(403, `${refusal} (change the key's allowed models under API keys)`, 'invalid_request_error', 'model_not_allowed');
   }
   if (target.paidBy === 'credits' && caller.org.creditsNanos <= 0n) throw noCredits();
-  await deps.runtime.checkRateLimit(caller.key);
+}
+
+/** Both admissions for a call with one target: the target's first (a refused model costs no rate limit), then the call's. */
+export async function admit(deps: CompletionDeps, caller: CallerContext, target: Target, rec: CallRecord): Promise<void> {
+  await admitTarget(deps, caller, target, rec);
+  await admitCall(deps, caller, rec);
 }
 
 /** The headers of one upstream call: the target's, signed for this URL and body when its credential signs calls. */

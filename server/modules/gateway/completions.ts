@@ -10,7 +10,7 @@ import { badRequest, fromUpstreamStatus, GatewayError } from './errors.js';
 import type { CallerContext } from './runtime.js';
 import type { Target } from './targets.js';
 import { openAiUsage, PARTIAL_USAGE, type ChatChunk, type ChatRequest } from './upstream/types.js';
-import { admit, conversationBody, estimateTokens, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type CallRecord, type CompletionDeps } from './call.js';
+import { admit, conversationBody, estimateTokens, outputAsked, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type CallRecord, type CompletionDeps } from './call.js';
 
 export { RoutedTargets, type CompletionDeps } from './call.js';
 
@@ -24,11 +24,12 @@ export function handleChatCompletion(deps: CompletionDeps, req: FastifyRequest, 
   return runCall(deps, reply, req.headers.authorization, 'chat.completions', async (caller, rec) => {
     const body = validate(req.body);
     rec.model = body.model;
+    rec.ask = { promptChars: JSON.stringify(body.messages).length + JSON.stringify(body.tools ?? '').length, maxOutputTokens: outputAsked(body.max_completion_tokens ?? body.max_tokens) };
     rec.streamed = body.stream === true;
     if (rec.retain) rec.requestBody = retained(body);
     const target = await targetFor(deps, caller, body.model, rec);
     if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
-    await admit(deps, caller, target);
+    await admit(deps, caller, target, rec);
     if (rec.streamed) {
       await streamCompletion(deps, reply, body, target, rec);
     } else {

@@ -129,6 +129,7 @@ export function handleEmbeddings(deps: CompletionDeps, req: FastifyRequest, repl
   return runCall(deps, reply, authorizationOf(req), 'embeddings', async (caller, rec) => {
     const body = validateEmbeddings(req.body);
     rec.model = body.model;
+    rec.ask = { promptChars: JSON.stringify(body.input).length, maxOutputTokens: 0 };
     if (rec.retain) rec.requestBody = retained(body);
     const target = await targetFor(deps, caller, body.model, rec);
     if (!target.embeddingsUrl) {
@@ -143,7 +144,7 @@ export function handleEmbeddings(deps: CompletionDeps, req: FastifyRequest, repl
     if (hasTokenArrays(body.input) && !TOKEN_INPUT.has(target.provider)) {
       throw badRequest(`input as token ids is not supported for model "${target.model}" (${PROVIDER_LABELS[target.provider]} embeds text only): send strings`, 'unsupported_parameter');
     }
-    await admit(deps, caller, target);
+    await admit(deps, caller, target, rec);
     await embed(deps, caller, reply, body, target, rec);
   });
 }

@@ -13,7 +13,7 @@ import type { TokenUsage } from '../../../shared/models.js';
 import { isDatabaseUnavailable } from '../../db/pg-errors.js';
 import { DomainError } from '../../errors.js';
 import { cacheKey, readCache, writeCache } from './cache.js';
-import { admit, authorizationOf, CallRecord, conversationBody, estimateTokens, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type GatewayDeps } from './call.js';
+import { admit, authorizationOf, CallRecord, conversationBody, estimateTokens, outputAsked, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type GatewayDeps } from './call.js';
 import { answerChars } from './completions.js';
 import { badRequest, fromDomainError, fromUpstreamStatus, GatewayError, upstreamFailed } from './errors.js';
 import type { CallerContext } from './runtime.js';
@@ -141,13 +141,14 @@ function handleMessages(deps: GatewayDeps, req: FastifyRequest, reply: FastifyRe
   return runCall(deps, reply, authorizationOf(req), 'messages', async (caller, rec) => {
     const body = validate(req.body);
     rec.model = body.model;
+    rec.ask = { promptChars: JSON.stringify(body.messages).length + JSON.stringify(body.system ?? '').length + JSON.stringify(body.tools ?? '').length, maxOutputTokens: outputAsked(body.max_tokens) };
     rec.streamed = body.stream === true;
     if (rec.retain) rec.requestBody = retained(body);
     const target = await targetFor(deps, caller, body.model, rec);
     if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
     // Translation refusals come before admission: a refused request costs no rate limit.
     const exchange = exchangeFor(req, body, target, rec.streamed);
-    await admit(deps, caller, target);
+    await admit(deps, caller, target, rec);
     if (rec.streamed) await streamMessage(deps, reply, body, target, rec, exchange);
     else await plainMessage(deps, caller, req, reply, body, target, rec, exchange);
   });

@@ -20,6 +20,7 @@ import { GatewayRuntime } from './runtime.js';
 import { UpstreamPools } from './upstream/http.js';
 import { createUpstreamGuard } from './upstream/guard.js';
 import { VertexTokens } from './vertex.js';
+import { LocalProviderHealth, type ProviderHealth } from './health.js';
 import { DomainError } from '../../errors.js';
 import { fromDomainError } from './errors.js';
 
@@ -30,6 +31,7 @@ export interface Gateway {
   targets: RoutedTargets;
   upstream: UpstreamPools;
   vertex: VertexTokens;
+  health: ProviderHealth;
   /** Starts the runtime's listener. */
   start(): Promise<void>;
   /** Drains every pending usage record and stops the gateway's connections (after app.close()). */
@@ -56,6 +58,7 @@ export function createGateway(services: Services, databaseUrl: string): Gateway 
     targets: new RoutedTargets(),
     upstream,
     vertex: new VertexTokens(),
+    health: new LocalProviderHealth(),
     start: () => runtime.start(),
     async close() {
       await meter.close();
@@ -93,7 +96,7 @@ export async function registerGateway(app: FastifyInstance, services: Services):
   if (!gateway) throw new Error('registerGateway: these services were built without a gateway');
   const config = services.config.gateway;
   const { runtime } = gateway;
-  const deps = { runtime, meter: gateway.meter, targets: gateway.targets, upstream: gateway.upstream, vertex: gateway.vertex, config, log: services.log };
+  const deps = { runtime, meter: gateway.meter, targets: gateway.targets, upstream: gateway.upstream, vertex: gateway.vertex, health: gateway.health, config, log: services.log };
 
   await app.register(
     async (scope) => {

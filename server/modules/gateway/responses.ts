@@ -17,7 +17,7 @@ import type { Target } from './targets.js';
 import { openAiUsage, PARTIAL_USAGE, type ChatRequest } from './upstream/types.js';
 import { chatToResponse, newId, ResponsesStreamTranslator, responsesToChat, sseOf, usageFromResponses, type ResponseEcho, type ResponseItem } from './upstream/responses-chat.js';
 import { answerChars } from './completions.js';
-import { admit, authorizationOf, estimateTokens, onClientGone, RETAINED_BODY_MAX, retained, openUpstreamStream, runCall, signed, targetFor, type CallRecord, type GatewayDeps } from './call.js';
+import { admit, authorizationOf, estimateTokens, outputAsked, onClientGone, RETAINED_BODY_MAX, retained, openUpstreamStream, runCall, signed, targetFor, type CallRecord, type GatewayDeps } from './call.js';
 
 type Obj = Record<string, unknown>;
 
@@ -59,13 +59,14 @@ export function handleResponses(deps: GatewayDeps, req: FastifyRequest, reply: F
   return runCall(deps, reply, authorizationOf(req), 'responses', async (caller, rec) => {
     const body = validate(req.body);
     rec.model = body.model;
+    rec.ask = { promptChars: promptChars(body) + JSON.stringify(body.tools ?? '').length, maxOutputTokens: outputAsked(body.max_output_tokens) };
     rec.streamed = body.stream === true;
     if (rec.retain) rec.requestBody = retained(body);
     const target = await targetFor(deps, caller, body.model, rec);
     if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
     const native = nativeResponses(target);
     if (native) {
-      await admit(deps, caller, target);
+      await admit(deps, caller, target, rec);
       const payload = JSON.stringify({ ...body, model: native.model });
       if (rec.streamed) await streamNative(deps, reply, body, target, native.url, payload, rec);
       else await plainNative(deps, caller, reply, body, target, native.url, payload, rec);
@@ -73,7 +74,7 @@ export function handleResponses(deps: GatewayDeps, req: FastifyRequest, reply: F
     }
     const history = await historyOf(deps, caller, body, target, rec);
     const translated = responsesToChat(await withReferencedItems(deps, caller, body, target, rec), target.model, history);
-    await admit(deps, caller, target);
+    await admit(deps, caller, target, rec);
     const store = body.store !== false && rec.retain;
     const echo: ResponseEcho = { id: newId('resp'), createdAt: Math.floor(Date.now() / 1000), model: body.model, body, store };
     const keep = store ? (response: Obj) => storeResponse(deps, caller, target, translated.items, response) : null;

@@ -23,6 +23,8 @@ export interface ProviderCredential {
   baseUrl: string | null;
   options: Record<string, unknown>;
   secret: string;
+  /** Share of the calls among the keys of one provider (key pools, issue #11); absent: 1. */
+  weight?: number;
 }
 
 export interface Target {
