@@ -44,7 +44,18 @@ export interface ProjectInfo {
   cacheTtlSeconds: number;
   /** Browser origins allowed to call /v1 with this project's keys (CORS); empty: any origin. */
   allowedOrigins: string[];
+  /** How calls of this project fail over and pick providers (project.update {routing}; issue #11). */
+  routing: ProjectRouting;
 }
+export type RoutingStrategy = 'balanced' | 'price' | 'latency' | 'uptime';
+export interface ProjectRouting {
+  strategy: RoutingStrategy;
+  /** Upstream attempts per call at most, the first included. */
+  maxAttempts: number;
+  /** Per requested model, the models tried after it when it fails (a request's own `models` list wins). */
+  fallbacks: Record<string, string[]>;
+}
+export const DEFAULT_ROUTING: ProjectRouting = Object.freeze({ strategy: 'balanced', maxAttempts: 3, fallbacks: Object.freeze({}) as Record<string, string[]> });
 export interface OrgInfo {
   id: string;
   plan: PlanId;
@@ -286,7 +297,7 @@ export class GatewayRuntime {
         allowedModels: row.allowed_models,
         allowedProviders: row.allowed_providers,
       },
-      project: { id: row.project_id, orgId: row.org_id, mode: row.mode, cachingEnabled: row.caching_enabled, cacheTtlSeconds: row.cache_ttl_seconds, allowedOrigins: row.allowed_origins ?? [] },
+      project: { id: row.project_id, orgId: row.org_id, mode: row.mode, cachingEnabled: row.caching_enabled, cacheTtlSeconds: row.cache_ttl_seconds, allowedOrigins: row.allowed_origins ?? [], routing: DEFAULT_ROUTING },
       org: { id: row.org_id, plan: row.plan, retentionLevel: row.retention_level, creditsNanos: BigInt(row.credits_nanos) },
     };
     if (trusted) {
