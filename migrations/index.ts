@@ -10,11 +10,16 @@ import { Migration20261201200000DeletedOrganizations } from './Migration20261201
 import { Migration20261202080000ApiKeySettings } from './Migration20261202080000ApiKeySettings.js';
 import { Migration20261202060000StoredResponses } from './Migration20261202060000StoredResponses.js';
 import { Migration20261202070000ProjectAllowedOrigins } from './Migration20261202070000ProjectAllowedOrigins.js';
+import { Migration20261203040000SpendLimits } from './Migration20261203040000SpendLimits.js';
+import { Migration20261203050000LimitAlerts } from './Migration20261203050000LimitAlerts.js';
 import { Migration20261202090000RequestEndpoint } from './Migration20261202090000RequestEndpoint.js';
 import { Migration20261201300000AccountSecurity } from './Migration20261201300000AccountSecurity.js';
 import { Migration20261202010000AccountRecovery } from './Migration20261202010000AccountRecovery.js';
 import { Migration20261202030000LedgerByTime } from './Migration20261202030000LedgerByTime.js';
 import { Migration20261202020000Webhooks } from './Migration20261202020000Webhooks.js';
+import { Migration20261203020000ProviderHealth } from './Migration20261203020000ProviderHealth.js';
+import { Migration20261203020100ProjectRouting } from './Migration20261203020100ProjectRouting.js';
+import { Migration20261203030000RoutingRecords } from './Migration20261203030000RoutingRecords.js';
 
 /** Every migration, in order. Listed explicitly so they run the same under tsx, vitest and a bundler. */
 export const migrationsList = [
@@ -35,4 +40,9 @@ export const migrationsList = [
   { name: 'Migration20261202060000StoredResponses', class: Migration20261202060000StoredResponses },
   { name: 'Migration20261202090000RequestEndpoint', class: Migration20261202090000RequestEndpoint },
   { name: 'Migration20261202070000ProjectAllowedOrigins', class: Migration20261202070000ProjectAllowedOrigins },
+  { name: 'Migration20261203040000SpendLimits', class: Migration20261203040000SpendLimits },
+  { name: 'Migration20261203050000LimitAlerts', class: Migration20261203050000LimitAlerts },
+  { name: 'Migration20261203020000ProviderHealth', class: Migration20261203020000ProviderHealth },
+  { name: 'Migration20261203020100ProjectRouting', class: Migration20261203020100ProjectRouting },
+  { name: 'Migration20261203030000RoutingRecords', class: Migration20261203030000RoutingRecords },
 ];

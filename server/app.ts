@@ -8,6 +8,8 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import fastifyStatic from '@fastify/static';
 import { fastifyTRPCPlugin, type CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
+import { getWSConnectionHandler, type CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
+import type { IncomingMessage } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { WebSocket } from 'ws';
 import { existsSync } from 'node:fs';
@@ -21,6 +23,8 @@ import { readCookie, SESSION_COOKIE, validateSessionToken } from './auth/session
 import { validateApiToken } from './auth/api-token.js';
 import { appRouter } from './trpc/router.js';
 import { createContextInner, type Context } from './trpc/context.js';
+import { sharedJsonEncoder } from './trpc/shared-output.js';
+import { startKeepAlive } from './trpc/keep-alive.js';
 import { createServices, type CreateServicesOptions, type Services } from './services.js';
 import { startJobs } from './jobs/boss.js';
 import { handleStripeWebhook } from './modules/billing/webhooks.js';
@@ -60,6 +64,20 @@ async function authenticate(services: Services, cookieHeader: string | undefined
   if (!token) return null;
   const found = await validateSessionToken(em, token);
   return found ? { user: found.user, sessionId: found.session.id, tokenId: null } : null;
+}
+
+/**
+ * What tRPC's WebSocket handler keeps of the upgrade request for the connection's life (it reads
+ * the URL, the host and, through createContext, the cookie, user agent and peer address).
+ */
+function slimUpgradeRequest(raw: IncomingMessage): IncomingMessage {
+  const { host, cookie } = raw.headers;
+  const userAgent = raw.headers['user-agent'];
+  return {
+    url: raw.url,
+    headers: { host, cookie, 'user-agent': userAgent },
+    socket: { remoteAddress: raw.socket.remoteAddress },
+  } as unknown as IncomingMessage;
 }
 
 function bearerOf(header: string | string[] | undefined): string | undefined {
@@ -125,11 +143,16 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
   const createContext = async ({ req, res, info }: CreateFastifyContextOptions): Promise<Context> => {
     const isSocket = typeof (res as unknown as WebSocket).send === 'function' && !('raw' in res);
     const connectionParams = info.connectionParams as Record<string, string> | null;
+    const cookie = req.headers.cookie;
+    // tRPC keeps a socket's (slimmed) upgrade request for the socket's life; the cookie is read once, here.
+    if (isSocket) req.headers.cookie = undefined;
     const bearer = isSocket ? connectionParams?.token : bearerOf(req.headers.authorization);
-    const auth = await authenticate(services, req.headers.cookie, bearer ?? undefined);
+    const auth = await authenticate(services, cookie, bearer ?? undefined);
     const ctx = createContextInner({
       services,
-      user: auth?.user ?? null,
+      // A socket's context lives as long as the socket: a plain copy of the user, not the entity
+      // (which would keep the EntityManager fork that loaded it, several KB per connection).
+      user: auth ? (isSocket ? ({ ...auth.user } as UserEntity) : auth.user) : null,
       sessionId: auth?.sessionId ?? null,
       tokenId: auth?.tokenId ?? null,
       ip: isSocket ? (req.socket?.remoteAddress ?? 'unknown') : req.ip,
@@ -138,7 +161,7 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
       // A socket's upgrade passed the same-origin check above (tRPC hands sockets the raw request,
       // without Fastify's proxy-aware protocol and host).
       sameOrigin: isSocket ? true : isSameOriginRequest(req),
-      setCookie: isSocket ? () => {} : (value) => void res.header('set-cookie', value),
+      setCookie: isSocket ? undefined : (value) => void res.header('set-cookie', value),
       connectionId: randomUUID(),
       transport: isSocket ? 'ws' : 'http',
     });
@@ -146,10 +169,14 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
       // Signing out (or revoking the token) closes this socket on whichever instance holds it.
       const ws = res as unknown as WebSocket;
       const key = auth.sessionId ?? `token:${auth.tokenId}`;
-      const off = bus.onSessionEnded(key, () => ws.close(4001, 'session ended'));
-      ws.once('close', off);
+      const offEnded = bus.onSessionEnded(key, () => ws.close(4001, 'session ended'));
       // A session can also run out (inactivity) while its socket stays open.
-      if (auth.sessionId) ws.once('close', socketSessions.watch(auth.sessionId, () => ws.close(4001, 'session expired')));
+      const offExpired = auth.sessionId ? socketSessions.watch(auth.sessionId, () => ws.close(4001, 'session expired')) : null;
+      // One listener for both (a socket closes once).
+      ws.on('close', () => {
+        offEnded();
+        offExpired?.();
+      });
       // A sign-out that landed between authenticating and listening above would otherwise leave
       // this socket open: check once more now that the listener is in place.
       const table = auth.sessionId ? 'session' : 'api_token';
@@ -160,14 +187,35 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
     return ctx;
   };
 
-  await app.register(fastifyTRPCPlugin, {
-    prefix: '/trpc',
-    useWSS: true,
-    trpcOptions: {
-      router: appRouter,
-      createContext,
-      keepAlive: { enabled: true, pingMs: 30_000, pongWaitMs: 10_000 },
-    },
+  await app.register(fastifyTRPCPlugin, { prefix: '/trpc', trpcOptions: { router: appRouter, createContext } });
+  // WebSockets on /trpc: tRPC's connection handler, mounted here rather than by the plugin's
+  // `useWSS` so that an open socket keeps only what it needs (bench/live-fanout: memory per idle
+  // subscriber). The upgrade still goes through Fastify's hooks (the same-origin check above).
+  const onConnection = getWSConnectionHandler<typeof appRouter>({
+    wss: app.websocketServer,
+    router: appRouter,
+    createContext: createContext as unknown as (opts: CreateWSSContextFnOptions) => Promise<Context>,
+    // A live event's payload is written from the text serialized for its first subscriber.
+    experimental_encoder: sharedJsonEncoder,
+  });
+  // tRPC's keep-alive protocol (PING after 30 s of silence, terminated 10 s later), one timer for all sockets.
+  const keepAlive = startKeepAlive(app.websocketServer, { pingMs: 30_000, pongWaitMs: 10_000 });
+  app.addHook('onClose', async () => keepAlive.stop());
+  app.get('/trpc', { websocket: true }, (socket, request) => {
+    // @fastify/websocket's error listener holds Fastify's request and reply for the socket's whole
+    // life; this one holds nothing (an unclean disconnect or a bad frame ends the socket, logged).
+    socket.removeAllListeners('error');
+    socket.on('error', (err) => {
+      log.warn({ err }, 'WebSocket connection failed; closed');
+      socket.terminate();
+    });
+    keepAlive.watch(socket);
+    const raw = request.raw;
+    // The upgraded TCP socket still points at the HTTP response that was never sent (and it at
+    // the request, its headers and buffers): let them go.
+    const tcp = raw.socket as typeof raw.socket & { _httpMessage?: { detachSocket(s: unknown): void } | null };
+    tcp._httpMessage?.detachSocket(tcp);
+    onConnection(socket, slimUpgradeRequest(raw));
   });
 
   await registerGateway(app, services);

@@ -130,9 +130,21 @@ export interface WebhookConfig {
 
 /** One upstream provider as the operator configured it (key may be absent: then only organizations' own keys serve it). */
 export interface OperatorUpstream {
+  /** The first of apiKeys (kept for readers that only ask whether the operator serves this provider). */
   apiKey?: string;
+  /** The operator's key pool for this provider: `OPENAI_API_KEY=k1,k2` gives two keys that share the calls. */
+  apiKeys?: string[];
   baseUrl?: string;
 }
+
+/** A comma-separated key variable as a key pool (blank entries dropped); empty when unset. */
+export function keyPool(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+}
+const operator = (value: string | undefined, baseUrl: string | undefined): OperatorUpstream => {
+  const apiKeys = keyPool(value);
+  return { apiKey: apiKeys[0], apiKeys, baseUrl };
+};
 
 export interface GatewayConfig {
   openai: OperatorUpstream;
@@ -194,22 +206,25 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       priceProYearly: e.STRIPE_PRICE_PRO_YEARLY,
     },
     gateway: {
-      openai: { apiKey: e.OPENAI_API_KEY || undefined, baseUrl: e.OPENAI_BASE_URL },
-      anthropic: { apiKey: e.ANTHROPIC_API_KEY || undefined, baseUrl: e.ANTHROPIC_BASE_URL },
-      google: { apiKey: e.GEMINI_API_KEY || undefined, baseUrl: e.GEMINI_BASE_URL },
+      // Each *_API_KEY may list several keys, comma-separated: the operator's key pool for that provider.
+      openai: operator(e.OPENAI_API_KEY, e.OPENAI_BASE_URL),
+      anthropic: operator(e.ANTHROPIC_API_KEY, e.ANTHROPIC_BASE_URL),
+      google: operator(e.GEMINI_API_KEY, e.GEMINI_BASE_URL),
       vertexBaseUrl: e.VERTEX_BASE_URL,
       bedrock: {
         // A Bedrock API key, else an IAM access key (signs Claude calls with SigV4), as the provider keys hold them.
-        apiKey:
+        // Several Bedrock API keys: comma-separated, like the other providers' pools.
+        ...operator(
           e.AWS_BEARER_TOKEN_BEDROCK ||
-          (e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY ? [e.AWS_ACCESS_KEY_ID, e.AWS_SECRET_ACCESS_KEY, ...(e.AWS_SESSION_TOKEN ? [e.AWS_SESSION_TOKEN] : [])].join(':') : undefined),
-        baseUrl: e.BEDROCK_BASE_URL,
+            (e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY ? [e.AWS_ACCESS_KEY_ID, e.AWS_SECRET_ACCESS_KEY, ...(e.AWS_SESSION_TOKEN ? [e.AWS_SESSION_TOKEN] : [])].join(':') : undefined),
+          e.BEDROCK_BASE_URL,
+        ),
         runtimeBaseUrl: e.BEDROCK_RUNTIME_BASE_URL,
         region: e.BEDROCK_REGION,
         inferenceProfile: e.BEDROCK_INFERENCE_PROFILE,
       },
-      azure: { apiKey: e.AZURE_OPENAI_API_KEY || undefined, baseUrl: e.AZURE_OPENAI_BASE_URL, resource: e.AZURE_OPENAI_RESOURCE, apiVersion: e.AZURE_OPENAI_API_VERSION },
-      alibaba: { apiKey: e.DASHSCOPE_API_KEY || undefined, baseUrl: e.DASHSCOPE_BASE_URL },
+      azure: { ...operator(e.AZURE_OPENAI_API_KEY, e.AZURE_OPENAI_BASE_URL), resource: e.AZURE_OPENAI_RESOURCE, apiVersion: e.AZURE_OPENAI_API_VERSION },
+      alibaba: operator(e.DASHSCOPE_API_KEY, e.DASHSCOPE_BASE_URL),
       upstreamTimeoutMs: e.GATEWAY_UPSTREAM_TIMEOUT_MS,
       maxBodyBytes: e.GATEWAY_MAX_BODY_BYTES,
       batchWindowMs: e.GATEWAY_BATCH_WINDOW_MS,

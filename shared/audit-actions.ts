@@ -68,6 +68,15 @@ export const AUDIT_ACTIONS: Record<string, AuditAction> = {
   },
   'member.removed': { group: 'members', label: 'Removed a member', sentence: (f) => `Removed ${pick(f, 'email') ?? 'a member'} from the organization` },
   'member.left': fixed('members', 'Left the organization'),
+  'member.budget_changed': {
+    group: 'members',
+    label: "Changed a member's budget",
+    sentence: (f) => {
+      const b = f.after?.budget as { amount?: string; period?: string } | null | undefined;
+      const words: Record<string, string> = { lifetime: 'lifetime', day: 'daily', week: 'weekly', month: 'monthly' };
+      return b?.amount ? `Set a member's ${words[b.period ?? ''] ?? ''} budget to $${b.amount}` : "Removed a member's budget";
+    },
+  },
 
   'apiKey.created': { group: 'apiKeys', label: 'Created an API key', sentence: (f) => `Created API key${quoted(pick(f, 'name'))}` },
   'apiKey.revoked': { group: 'apiKeys', label: 'Revoked an API key', sentence: (f) => `Revoked API key${quoted(pick(f, 'name'))}` },
@@ -97,10 +106,12 @@ export const AUDIT_ACTIONS: Record<string, AuditAction> = {
     sentence: (f) => {
       const plan = typeof f.after?.plan === 'string' ? f.after.plan : null;
       const name = plan ? plan.charAt(0).toUpperCase() + plan.slice(1) : null;
-      return name ? `Changed the plan to ${name}${f.after?.by === 'operator' ? ' (by the operator)' : ''}` : 'Changed the plan';
+      const cycle = plan === 'pro' && (f.after?.billingCycle === 'monthly' || f.after?.billingCycle === 'yearly') ? `, billed ${f.after.billingCycle}` : '';
+      return name ? `Changed the plan to ${name}${cycle}${f.after?.by === 'operator' ? ' (by the operator)' : ''}` : 'Changed the plan';
     },
   },
   'billing.subscription_canceled': fixed('billing', 'Canceled the subscription at the end of the period'),
+  'billing.subscription_resumed': fixed('billing', 'Resumed the subscription (it renews again)'),
   'billing.auto_top_up_updated': {
     group: 'billing',
     label: 'Changed auto top-up',

@@ -1,5 +1,6 @@
 /** Input schemas, shared by the server (validation) and the client (forms). */
 import { z } from 'zod';
+import { limitAmount, spendLimitInput } from './limit-schemas.js';
 import { ROLES } from './permissions.js';
 
 export const id = z.uuid({ message: 'must be a valid id' });
@@ -54,6 +55,12 @@ export const orgUpdateInput = z.object({
   name: orgName.optional(),
   billingEmail: email.nullable().optional(),
   retentionLevel: retentionLevel.optional(),
+  // Spend limits (issue #12; server/modules/limits): caps on credits per UTC day / month and on calls in flight (owner),
+  // and the default budget of developers without one of their own (owner or admin). null removes one.
+  dailySpendCap: limitAmount.nullable().optional(),
+  monthlySpendCap: limitAmount.nullable().optional(),
+  maxConcurrentCalls: z.number().int().min(1, { message: 'maxConcurrentCalls must be at least 1 (null: no cap)' }).max(100_000).nullable().optional(),
+  developerBudget: spendLimitInput.optional(),
 });
 export const orgDeleteInput = z.object({ orgId: id, confirmName: z.string().max(200) });
 
@@ -80,6 +87,34 @@ export const browserOrigin = z
     if (!origin) ctx.addIssue({ code: 'custom', message: `"${v}" is not an origin: write scheme://host[:port], e.g. https://app.example.com (no path)` });
     return origin ?? v;
   });
+/** Routing settings of a project (issue #11; docs/api.md "project.update routing"). */
+export const ROUTING_STRATEGIES = ['balanced', 'price', 'latency', 'uptime'] as const;
+export const routingStrategy = z.enum(ROUTING_STRATEGIES, { message: 'strategy must be one of balanced, price, latency, uptime' });
+export const ROUTING_LIMITS = { maxAttempts: 5, fallbackModels: 20, chainLength: 5 } as const;
+const routingModel = z.string().trim().min(1, { message: 'a model name is empty' }).max(200, { message: 'a model name is longer than 200 characters' });
+export const projectRoutingInput = z
+  .object({
+    strategy: routingStrategy.optional(),
+    maxAttempts: z
+      .number({ message: 'maxAttempts must be a whole number from 1 to 5' })
+      .int({ message: 'maxAttempts must be a whole number from 1 to 5' })
+      .min(1, { message: 'maxAttempts must be at least 1 (the first attempt)' })
+      .max(ROUTING_LIMITS.maxAttempts, { message: `maxAttempts must be at most ${ROUTING_LIMITS.maxAttempts}` })
+      .optional(),
+    /** Per requested model, the models tried after it, in order (replaces the whole map; {} clears it). */
+    fallbacks: z
+      .record(
+        routingModel,
+        z
+          .array(routingModel)
+          .min(1, { message: 'a fallback chain needs at least one model (remove the model to have none)' })
+          .max(ROUTING_LIMITS.chainLength, { message: `a fallback chain has at most ${ROUTING_LIMITS.chainLength} models` }),
+      )
+      .refine((m) => Object.keys(m).length <= ROUTING_LIMITS.fallbackModels, { message: `fallback chains for at most ${ROUTING_LIMITS.fallbackModels} models` })
+      .optional(),
+  })
+  .strict();
+export type ProjectRoutingInput = z.infer<typeof projectRoutingInput>;
 export const projectUpdateInput = z.object({
   projectId: id,
   name: projectName.optional(),
@@ -88,6 +123,8 @@ export const projectUpdateInput = z.object({
   cacheTtlSeconds: z.number().int().min(10).max(86400 * 30).optional(),
   /** Browser origins allowed to call /v1 with the project's keys (CORS); [] allows any origin. */
   allowedOrigins: z.array(browserOrigin).max(50, { message: 'at most 50 allowed origins' }).optional(),
+  /** Fields left out keep their stored value; the catalog check of model names is the service's. */
+  routing: projectRoutingInput.optional(),
 });
 
 export const inviteInput = z.object({ orgId: id, email, role });
@@ -172,6 +209,7 @@ export const autoTopUpInput = z.object({
   threshold: dollarAmount.refine((c) => c <= MAX_PURCHASE_CENTS, { message: 'threshold is too large' }),
   amount: dollarAmount.refine((c) => c >= MIN_PURCHASE_CENTS, { message: 'the auto top-up amount must be at least $10' }).refine((c) => c <= MAX_PURCHASE_CENTS, { message: 'the maximum is $1,000,000' }),
 });
+export const invoicesInput = z.object({ orgId: id, cursor: z.string().min(3).max(255).regex(/^in_[A-Za-z0-9_]+$/, { message: 'not an invoice id' }).optional() });
 export const changePlanInput = z.object({ orgId: id, plan: z.enum(['free', 'pro']), billingCycle: z.enum(['monthly', 'yearly']).default('monthly') });
 export const paymentMethodRef = z.object({ orgId: id, paymentMethodId: z.string().min(3).max(255).regex(/^pm_[A-Za-z0-9_]+$/, { message: 'not a payment method id' }) });
 export const refundInput = z.object({ orgId: id, transactionId: bigintId('transaction id'), reason: z.string().trim().min(3, { message: 'give a reason (at least 3 characters)' }).max(500) });

@@ -22,6 +22,7 @@ export const WEBHOOK_EVENT_TYPES = {
   'credits.changed': 'The credit balance changed',
   'billing.updated': 'Billing changed (payment methods, subscription)',
   'budget.alert': 'A budget alert fired',
+  'limit.alert': 'A spend limit (key, member budget, daily or monthly cap) reached 50, 80 or 100%',
   'auto_top_up.failed': 'An auto top-up failed',
   usage: 'Usage summary (requests and cost since the last one)',
   'apiKey.changed': 'An API key was created, revoked or transferred',

@@ -1,6 +1,7 @@
 /**
  * Analytics at scale: BENCH_LOGS (default 10,000,000) synthetic request logs of one organization
- * over 30 days (5 projects, 20 API keys, 12 models, 2% errors, 20% cache hits), their hourly rollups
+ * over 30 days (5 projects, 20 API keys, 12 models, 2% errors, 20% cache hits, 2.5% of calls retried on
+ * another key and half of those fallen back to another model, with their attempts), their hourly rollups
  * built with the meter's rules, then the 30-day analytics.summary / timeseries (hour and day) /
  * breakdown (model, apiKey) through the real service code, next to the same answers computed
  * from the raw logs. Reports median and p95 of each, and checks that both sides agree.
@@ -43,7 +44,7 @@ try {
   const orgId = randomUUID();
   await client.query(`insert into organization (id, name, plan, retention_level, created_at) values ($1, 'Analytics Bench', 'pro', 'none', now())`, [orgId]);
   const projects = Array.from({ length: 5 }, () => randomUUID());
-  for (const [i, id] of projects.entries()) await client.query(`insert into project (id, org_id, name, is_default, mode, caching_enabled, cache_ttl_seconds, created_at) values ($1, $2, $3, $4, 'hybrid', false, 300, now())`, [id, orgId, `Project ${i + 1}`, i === 0]);
+  for (const [i, id] of projects.entries()) await client.query(`insert into project (id, org_id, name, is_default, mode, caching_enabled, cache_ttl_seconds, allowed_origins, created_at) values ($1, $2, $3, $4, 'hybrid', false, 300, '{}', now())`, [id, orgId, `Project ${i + 1}`, i === 0]);
   const keys = Array.from({ length: 20 }, (_, i) => ({ id: randomUUID(), project: projects[i % 5]! }));
   for (const [i, k] of keys.entries()) {
     await client.query(`insert into api_key (id, org_id, project_id, name, prefix, key_hash, created_at) values ($1, $2, $3, $4, $5, $6, now())`, [k.id, orgId, k.project, `key ${i + 1}`, `sk-gw-bench${i}`, Buffer.from(randomUUID())]);
@@ -61,7 +62,7 @@ try {
       `with k as (select * from unnest($2::uuid[], $3::uuid[]) with ordinality as k(id, project_id, i)),
             m as (select * from unnest($4::text[], $5::text[]) with ordinality as m(provider, model, i))
        insert into request_log (org_id, project_id, api_key_id, provider, model, input_tokens, output_tokens, cached_tokens, cost_nanos, paid_by,
-                                latency_ms, ttft_ms, status, error, cached, streamed, canceled, created_at)
+                                latency_ms, ttft_ms, status, error, cached, streamed, canceled, created_at, attempts)
        select $1, k.project_id, k.id, m.provider, m.model, 100 + g % 900, 20 + (g * 7) % 300, case when g % 5 = 0 then 64 else 0 end,
               case when g % 5 = 1 then 0 else ((100 + g % 900) * 150000000::bigint + (20 + (g * 7) % 300) * 600000000::bigint + 500000) / 1000000 end,
               case when g % 50 = 0 then 'none' when g % 5 = 1 then 'cache' else 'credits' end,
@@ -69,7 +70,12 @@ try {
               case when g % 2 = 0 then 80 + (g * 13) % 400 end,
               case when g % 50 = 0 then 502 else 200 end, case when g % 50 = 0 then 'upstream failed' end,
               g % 5 = 1, g % 2 = 0, false,
-              now() - ((g::double precision / $6) * interval '30 days')
+              now() - ((g::double precision / $6) * interval '30 days'),
+              -- Several attempts only (the meter stores null for one): a retry on another key, or a fallback from another model.
+              case when g % 40 = 3 then jsonb_build_array(
+                     jsonb_build_object('provider', m.provider, 'model', case when g % 80 = 3 then m.model else 'fallen-from' end, 'keyName', 'first',
+                                        'providerKeyId', null, 'status', 503, 'latencyMs', 40, 'error', 'upstream 503'),
+                     jsonb_build_object('provider', m.provider, 'model', m.model, 'keyName', 'second', 'providerKeyId', null, 'status', 200, 'latencyMs', 150, 'error', null)) end
          from generate_series($7::bigint, $8::bigint) g
          join k on k.i = 1 + g % 20
          join m on m.i = 1 + ((k.i - 1) * 3 + (g / 20) % 3) % 12`,
@@ -86,15 +92,17 @@ try {
   });
   await client.query(
     `insert into usage_rollup (org_id, hour, project_id, api_key_id, provider, model, requests, errors, cache_hits, canceled, streamed, input_tokens,
-                               output_tokens, cached_tokens, cost_nanos, charged_nanos, latency_sum_ms, ttft_sum_ms, ttft_count, ${LATENCY_COLUMNS.join(', ')})
+                               output_tokens, cached_tokens, cost_nanos, charged_nanos, latency_sum_ms, ttft_sum_ms, ttft_count, retried, fell_back, ${LATENCY_COLUMNS.join(', ')})
      select org_id, date_trunc('hour', created_at, 'UTC'), project_id, api_key_id, provider, model, count(*), count(*) filter (where status >= 400),
             count(*) filter (where cached), count(*) filter (where canceled), count(*) filter (where streamed), sum(input_tokens), sum(output_tokens),
             sum(cached_tokens), sum(cost_nanos), coalesce(sum(cost_nanos) filter (where paid_by = 'credits'), 0), sum(latency_ms),
-            coalesce(sum(ttft_ms), 0), count(ttft_ms), ${buckets.join(', ')}
+            coalesce(sum(ttft_ms), 0), count(ttft_ms), count(*) filter (where jsonb_array_length(attempts) > 1),
+            count(*) filter (where jsonb_array_length(attempts) > 1 and (attempts->0->>'provider' <> attempts->-1->>'provider' or attempts->0->>'model' <> attempts->-1->>'model')),
+            ${buckets.join(', ')}
        from request_log where org_id = $1 group by 1, 2, 3, 4, 5, 6`,
     [orgId],
   );
-  const sums = ['requests', 'errors', 'cache_hits', 'canceled', 'streamed', 'input_tokens', 'output_tokens', 'cached_tokens', 'cost_nanos', 'charged_nanos', 'latency_sum_ms', 'ttft_sum_ms', 'ttft_count', ...LATENCY_COLUMNS];
+  const sums = ['requests', 'errors', 'cache_hits', 'canceled', 'streamed', 'input_tokens', 'output_tokens', 'cached_tokens', 'cost_nanos', 'charged_nanos', 'latency_sum_ms', 'ttft_sum_ms', 'ttft_count', 'retried', 'fell_back', ...LATENCY_COLUMNS];
   await client.query(
     `insert into usage_rollup_project (org_id, hour, project_id, ${sums.join(', ')})
      select org_id, hour, project_id, ${sums.map((c) => `sum(${c})`).join(', ')} from usage_rollup where org_id = $1 group by 1, 2, 3`,
@@ -154,10 +162,11 @@ try {
   // Both sides agree (the raw side counts exactly; latency percentiles are histogram estimates).
   const summary = await usageSummary(em(), range);
   const [exact] = await raw(`select count(*)::int as requests, sum(output_tokens)::bigint as output, sum(cost_nanos)::bigint as cost,
+                                    count(*) filter (where attempts is not null)::int as retried,
                                     percentile_cont(0.5) within group (order by latency_ms) as p50, percentile_cont(0.95) within group (order by latency_ms) as p95
-                               from request_log where ${where}`)() as { requests: number; output: string; cost: string; p50: number; p95: number }[];
-  const agree = summary.requests === exact!.requests && summary.outputTokens === Number(exact!.output);
-  console.log(`\nrequests ${summary.requests} (raw ${exact!.requests}), cost ${summary.cost}; p50 ${summary.latencyP50Ms} ms (exact ${exact!.p50}), p95 ${summary.latencyP95Ms} ms (exact ${exact!.p95})`);
+                               from request_log where ${where}`)() as { requests: number; output: string; cost: string; retried: number; p50: number; p95: number }[];
+  const agree = summary.requests === exact!.requests && summary.outputTokens === Number(exact!.output) && summary.retried === exact!.retried;
+  console.log(`\nrequests ${summary.requests} (raw ${exact!.requests}), retried ${summary.retried} (raw ${exact!.retried}), cost ${summary.cost}; p50 ${summary.latencyP50Ms} ms (exact ${exact!.p50}), p95 ${summary.latencyP95Ms} ms (exact ${exact!.p95})`);
   console.log(`\n| query (${LOGS.toLocaleString()} logs, 30 days) | from rollups: median | p95 | from raw logs: median |`);
   console.log('|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.query} | ${r.rollupMedian.toFixed(1)} ms | ${r.rollupP95.toFixed(1)} ms | ${r.rawMedian.toFixed(0)} ms |`);

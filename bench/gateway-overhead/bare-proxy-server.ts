@@ -2,7 +2,8 @@
  * The floor: a bare Node proxy that forwards each request to the fake upstream through an undici
  * pool and sends the answer back, doing nothing else (no auth, routing, metering, logging). What it
  * adds over calling the upstream directly is what any Node HTTP proxy costs on this machine: the
- * HTTP server, the client, two more loopback hops and two more wake-ups per call.
+ * HTTP server, the client, two more loopback hops and two more wake-ups per call. A streamed answer
+ * (text/event-stream) is written on chunk by chunk; any other is read whole and sent with its length.
  * Prints `READY <url>`.
  */
 import { createServer } from 'node:http';
@@ -17,6 +18,13 @@ const server = createServer((req, res) => {
     pool
       .request({ path: req.url!, method: 'POST', headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' }, body: Buffer.concat(chunks) })
       .then(async (up) => {
+        if (String(up.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+          // A stream goes through chunk by chunk, as it arrives.
+          res.writeHead(up.statusCode, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+          for await (const chunk of up.body) res.write(chunk as Buffer);
+          res.end();
+          return;
+        }
         const body = Buffer.from(await up.body.arrayBuffer());
         res.writeHead(up.statusCode, { 'content-type': 'application/json', 'content-length': body.length });
         res.end(body);

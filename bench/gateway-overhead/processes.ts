@@ -6,7 +6,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -82,7 +82,8 @@ export async function startTsChild(script: string, env: Record<string, string>, 
 export async function startPortkey(port: number): Promise<Child> {
   const require = createRequire(import.meta.url);
   const entry = join(dirname(require.resolve('@portkey-ai/gateway/package.json')), 'build/start-server.js');
-  const child = spawn(process.execPath, [entry, `--port=${port}`, '--headless'], { env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const fix = join(here, 'portkey-stream-fix.mjs'); // see that file: Portkey's streams fail on Node without it
+  const child = spawn(process.execPath, ['--import', pathToFileURL(fix).href, entry, `--port=${port}`, '--headless'], { env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] });
   // Portkey prints its own banner; poll the port instead of parsing it.
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;

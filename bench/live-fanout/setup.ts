@@ -62,9 +62,10 @@ export async function startServer(databaseUrl: string): Promise<{ built: BuiltAp
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     APP_SECRET: randomBytes(32).toString('hex'),
-    LOG_LEVEL: 'warn',
+    // The server's default logging, as `npm start` runs it (BENCH_LOG sets another level).
+    LOG_LEVEL: process.env.BENCH_LOG ?? 'info',
   });
-  const built = await buildApp({ config, databaseUrl, logger: process.env.BENCH_LOG ? { level: process.env.BENCH_LOG } : false, jobs: false });
+  const built = await buildApp({ config, databaseUrl, jobs: false });
   await built.app.listen({ port: 0, host: '127.0.0.1' });
   const address = built.app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
@@ -124,7 +125,9 @@ export async function seed(built: BuiltApp, databaseUrl: string, orgs: number, m
       while (next < userIds.length) {
         const i = next++;
         const { token } = await createSession(em, userIds[i]!, 'live-fanout bench');
-        subscribers[i] = { cookie: `session=${token}`, orgId: created[Math.floor(i / members)]!.id };
+        // A flat string: a concatenated one is flattened (a new string) when first sent to the
+        // client process, which would count against the server's memory per subscriber.
+        subscribers[i] = { cookie: Buffer.from(`session=${token}`).toString(), orgId: created[Math.floor(i / members)]!.id };
         em.clear();
       }
     }),

@@ -50,6 +50,7 @@ const NewOrganizationPage = page(() => import('./pages/NewOrganization.js'), 'Ne
 const OverviewPage = page(() => import('./pages/Overview.js'), 'OverviewPage');
 const ProjectsPage = page(() => import('./pages/Projects.js'), 'ProjectsPage');
 const ProviderKeysPage = page(() => import('./pages/ProviderKeys.js'), 'ProviderKeysPage');
+const ProvidersPage = page(() => import('./pages/Providers.js'), 'ProvidersPage');
 const SettingsPage = page(() => import('./pages/Settings.js'), 'SettingsPage');
 const TeamPage = page(() => import('./pages/Team.js'), 'TeamPage');
 const WebhooksPage = page(() => import('./pages/Webhooks.js'), 'WebhooksPage');
@@ -159,6 +160,7 @@ render(
         <Route path="/logs" component={LogsPage} />
         <Route path="/keys" component={ApiKeysPage} />
         <Route path="/provider-keys" component={ProviderKeysPage} />
+        <Route path="/providers" component={ProvidersPage} />
         <Route path="/webhooks" component={WebhooksPage} />
         <Route path="/projects" component={ProjectsPage} />
         <Route path="/team" component={TeamPage} />

@@ -9,9 +9,11 @@ import { AutoTopUpAttempt, BudgetAlert, DeletedOrganization, LedgerEntry, Stripe
 import { ApiKey } from '../modules/apiKeys/entities.js';
 import { ProviderKey } from '../modules/providerKeys/entities.js';
 import { RequestLog, UsageBatch, UsageRollup, UsageRollupProject } from '../modules/usage/entities.js';
-import { ResponseCacheEntry, StoredResponse } from '../modules/gateway/entities.js';
+import { ProviderHealthMinute, ResponseCacheEntry, StoredResponse } from '../modules/gateway/entities.js';
 import { TestStripeObject } from '../dev/test-payments/entities.js';
 import { WebhookDelivery, WebhookEndpoint } from '../modules/webhooks/entities.js';
+import { LimitAlert } from '../modules/limits/alert-entities.js';
+import { MemberBudget, SpendCounter, SpendLease } from '../modules/limits/entities.js';
 
 /**
  * Every table's entity: the entities are the schema (`npm run db:check` fails when the migrated
@@ -22,6 +24,8 @@ export const entities = [
   Organization, Membership, Project, Invitation, AuditEntry, StoredEvent, Presence, OutboxEmail,
   LedgerEntry, StripeEvent, AutoTopUpAttempt, BudgetAlert, DeletedOrganization, TestStripeObject,
   ApiKey, ProviderKey, RequestLog, UsageRollup, UsageRollupProject, ResponseCacheEntry,
-  UsageBatch, StoredResponse,
+  UsageBatch, StoredResponse, ProviderHealthMinute,
   WebhookEndpoint, WebhookDelivery,
+  LimitAlert,
+  MemberBudget, SpendCounter, SpendLease,
 ];

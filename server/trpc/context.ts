@@ -38,20 +38,53 @@ export interface InnerContextOptions {
   transport?: Context['transport'];
 }
 
+/**
+ * A context whose `em` is forked on first use and is not an own property: every procedure gets
+ * its own fork from the base middleware (which spreads the context), so an eager fork here would
+ * be thrown away on HTTP and, on a WebSocket, kept for as long as the connection stays open
+ * (several kilobytes per idle subscriber; bench/live-fanout). A class, so that the lazy `em` is
+ * one getter on the prototype rather than closures on every context.
+ */
+class LazyContext implements Omit<Context, 'em'> {
+  services: Services;
+  user: UserEntity | null;
+  sessionId: string | null;
+  tokenId: string | null;
+  ip: string;
+  userAgent: string | null;
+  requestOrigin: string | null;
+  sameOrigin: boolean;
+  setCookie: (value: string) => void;
+  connectionId: string;
+  transport: Context['transport'];
+  #em: EntityManager | undefined;
+
+  constructor(opts: InnerContextOptions) {
+    this.services = opts.services;
+    this.user = opts.user ?? null;
+    this.sessionId = opts.sessionId ?? null;
+    this.tokenId = opts.tokenId ?? null;
+    this.ip = opts.ip ?? '127.0.0.1';
+    this.userAgent = opts.userAgent ?? null;
+    this.requestOrigin = opts.requestOrigin ?? null;
+    this.sameOrigin = opts.sameOrigin ?? true;
+    this.setCookie = opts.setCookie ?? noCookie;
+    this.connectionId = opts.connectionId ?? crypto.randomUUID();
+    this.transport = opts.transport ?? 'internal';
+  }
+
+  get em(): EntityManager {
+    return (this.#em ??= this.services.orm.em.fork());
+  }
+
+  set em(value: EntityManager) {
+    this.#em = value;
+  }
+}
+
+const noCookie = () => {};
+
 /** Builds a context without a request: tests and createCaller use it directly. */
 export function createContextInner(opts: InnerContextOptions): Context {
-  return {
-    services: opts.services,
-    em: opts.services.orm.em.fork(),
-    user: opts.user ?? null,
-    sessionId: opts.sessionId ?? null,
-    tokenId: opts.tokenId ?? null,
-    ip: opts.ip ?? '127.0.0.1',
-    userAgent: opts.userAgent ?? null,
-    requestOrigin: opts.requestOrigin ?? null,
-    sameOrigin: opts.sameOrigin ?? true,
-    setCookie: opts.setCookie ?? (() => {}),
-    connectionId: opts.connectionId ?? crypto.randomUUID(),
-    transport: opts.transport ?? 'internal',
-  };
+  return new LazyContext(opts);
 }

@@ -1,7 +1,6 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
-import superjson from 'superjson';
 import { z } from 'zod';
 import { DriverException, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { can, type Permission, type Role } from '../../shared/permissions.js';
@@ -11,6 +10,7 @@ import { toTRPCError, trpcCodeOf } from './errors.js';
 import { resolveOrgScope } from './org-scope.js';
 import { isDatabaseUnavailable } from '../db/pg-errors.js';
 import { budgetMessage, inputTransformer, refusalOf, walkWithinBudget } from './input-guard.js';
+import { sharedOutputTransformer } from './shared-output.js';
 import type { RowOf } from '../db/rows.js';
 import type { Membership } from '../modules/organizations/entities.js';
 import { observeProcedure } from '../observability/metrics.js';
@@ -27,8 +27,8 @@ const t = initTRPC
   .context<Context>()
   .meta<Meta>()
   .create({
-    // Inputs are read with the guarded superjson (no referential equalities, a bounded size); outputs are plain superjson.
-    transformer: { input: inputTransformer, output: superjson },
+    // Inputs are read with the guarded superjson (no referential equalities, a bounded size); outputs are superjson, live events serialized once for all their subscribers (shared-output.ts).
+    transformer: { input: inputTransformer, output: sharedOutputTransformer },
     errorFormatter({ shape, error }) {
       const cause = error.cause;
       // A domain error that reached the formatter unmapped (e.g. thrown while a subscription streams).

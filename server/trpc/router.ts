@@ -10,6 +10,7 @@ import { apiKeyRouter } from '../modules/apiKeys/router.js';
 import { providerKeyRouter } from '../modules/providerKeys/router.js';
 import { analyticsRouter, logsRouter } from '../modules/analytics/router.js';
 import { webhookRouter } from '../modules/webhooks/router.js';
+import { providerHealthRouter } from '../modules/providerHealth/router.js';
 
 export const appRouter = router({
   auth: authRouter,
@@ -25,6 +26,7 @@ export const appRouter = router({
   analytics: analyticsRouter,
   logs: logsRouter,
   webhook: webhookRouter,
+  providerHealth: providerHealthRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -13,6 +13,16 @@
  *   [fail-mid]     stream: an error event after the first chunk
  *   [reset]        stream: the connection is destroyed after the first chunk (no clean end)
  *   [nousage]      OpenAI: the answer (or stream) reports no usage
+ *   [hang]         never answer (no headers) until the caller gives up
+ * Faults of the server itself, whatever the message (routing tests: one upstream fails, another
+ * answers the same request): `startFakeUpstream({ faults })` or `upstream.faults = [...]`, each
+ * applying to every request (or a seeded random share of them, or one authorization header only):
+ *   { status: 500 }                      that status and an error body ({ status: 429, retryAfter: '1' })
+ *   { hang: true }                       no headers until the caller gives up
+ *   { cut: true }                        200, then the connection drops (a stream: after its first chunk)
+ *   { status: 500, rate: 0.3 }           30% of requests, chosen by a generator seeded with `seed`
+ *   { status: 401, authorization: 'Bearer sk-bad' }   only requests made with that key
+ * `upstream.faulted` counts the requests a fault answered.
  * Also used by `npm run demo` and the benches.
  */
 import http from 'node:http';
@@ -63,8 +73,37 @@ export function registerFakeRoute(suffix: string, route: FakeRoute): void {
   if (!extraRoutes.some(([s]) => s === suffix)) extraRoutes.push([suffix, route]);
 }
 
+/** A failure of the whole fake upstream (see the header). */
+export interface Fault {
+  status?: number;
+  /** Sent as retry-after with the status. */
+  retryAfter?: string;
+  hang?: boolean;
+  cut?: boolean;
+  /** The share of requests it applies to (0 to 1, seeded); default all. */
+  rate?: number;
+  /** Only requests with this authorization (or x-api-key / api-key) header. */
+  authorization?: string;
+}
+
+/** A small seeded generator (mulberry32): the same sequence of numbers in [0, 1) for a seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export interface FakeUpstream {
   url: string;
+  /** Faults applied to every request from now on (see the header); replace to change. */
+  faults: Fault[];
+  /** Requests a fault answered. */
+  faulted: number;
   /** Every request received, oldest first. */
   requests: ReceivedRequest[];
   /** Streams currently open (to see that an aborted client aborts the upstream call). */
@@ -90,10 +129,24 @@ export function promptTokensOf(messages: { content?: unknown }[], system?: unkno
   return 10 + words;
 }
 
-export async function startFakeUpstream(opts: { port?: number; record?: boolean } = {}): Promise<FakeUpstream> {
+export async function startFakeUpstream(opts: { port?: number; record?: boolean; faults?: Fault[]; seed?: number } = {}): Promise<FakeUpstream> {
   const requests: ReceivedRequest[] = [];
   let open = 0;
   const record = opts.record ?? true;
+  const random = seededRandom(opts.seed ?? 1);
+  const hanging = new Set<http.ServerResponse>();
+  /** The fault for this request, if any (a random share draws from the seeded generator). */
+  const faultFor = (req: http.IncomingMessage): Fault | null => {
+    for (const f of fake.faults) {
+      if (f.authorization !== undefined) {
+        const auth = String(req.headers.authorization ?? req.headers['x-api-key'] ?? req.headers['api-key'] ?? '');
+        if (auth !== f.authorization && auth !== f.authorization.replace(/^Bearer /, '')) continue;
+      }
+      if (f.rate !== undefined && random() >= f.rate) continue;
+      return f;
+    }
+    return null;
+  };
 
   const server = http.createServer((req, res) => {
     const parts: Buffer[] = [];
@@ -117,11 +170,46 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
         }
         const path = (req.url ?? '').split('?')[0]!;
         if (record) requests.push({ path, headers: req.headers, body });
+        const fault = faultFor(req);
+        const wantsStream = body.stream === true || path.endsWith('/invoke-with-response-stream');
+        if (fault) {
+          fake.faulted++;
+          if (fault.hang) {
+            hanging.add(res);
+            res.on('close', () => hanging.delete(res));
+            return;
+          }
+          if (fault.status) {
+            res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) }).end(JSON.stringify({ error: { message: `fake upstream fault ${fault.status}`, type: 'server_error' } }));
+            return;
+          }
+          if (fault.cut && !wantsStream) {
+            // Headers and the start of a body, then the connection drops.
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.write('{"id":"cut","object":');
+            await sleep(20);
+            res.destroy();
+            return;
+          }
+        }
+        const cutStream = fault?.cut === true && wantsStream;
+        if (cutStream && !path.endsWith('/chat/completions') && !path.endsWith('/messages') && !path.includes('/model/')) {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write('data: {"type":"response.created","response":{"id":"resp_cut","output":[]}}\n\n');
+          await sleep(30);
+          res.destroy();
+          return;
+        }
         const extra = extraRoutes.find(([suffix]) => path.endsWith(suffix));
         if (extra && (await extra[1]({ req, res, path, body, rawBody })) !== false) return;
         const messages = (Array.isArray(body.messages) ? body.messages : []) as { role: string; content?: unknown }[];
         const lastUser = [...messages].reverse().find((m) => m.role === 'user');
         const text = textOf(lastUser?.content);
+        if (directive(text, 'hang') !== null) {
+          hanging.add(res);
+          res.on('close', () => hanging.delete(res));
+          return;
+        }
         const delay = directive(text, 'delay');
         if (delay) await sleep(delay);
         const status = directive(text, 'status');
@@ -149,7 +237,7 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
         const malformed = directive(text, 'malformed') !== null;
         const truncate = directive(text, 'truncate') !== null;
         const failMid = directive(text, 'fail-mid') !== null;
-        const reset = directive(text, 'reset') !== null;
+        const reset = directive(text, 'reset') !== null || cutStream;
         const noUsage = directive(text, 'nousage') !== null;
         if (!stream) {
           if (malformed) {
@@ -243,19 +331,24 @@ export async function startFakeUpstream(opts: { port?: number; record?: boolean 
       })();
     });
   });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
+  const fake: FakeUpstream = {
+    url: '',
+    faults: opts.faults ?? [],
+    faulted: 0,
     requests,
     openStreams: () => open,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const res of hanging) res.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  fake.url = `http://127.0.0.1:${port}`;
+  return fake;
 }
 
 /** Environment pointing every provider of the gateway at the fake (operator keys included). */

@@ -140,6 +140,7 @@ export const ORG_FIXTURES: Record<string, Fixture> = {
   'organization.get': { permission: 'org.view', input: (w) => ({ orgId: w.orgId }) },
   'organization.update': { permission: 'org.rename', input: async (w) => ({ orgId: w.orgId, version: await w.version(w.orgId), billingEmail: uniqueEmail('billing') }) },
   'organization.deletionPreview': { permission: 'org.delete', input: (w) => ({ orgId: w.orgId }) },
+  'organization.limits': { permission: 'org.view', input: (w) => ({ orgId: w.orgId }) },
   'organization.delete': {
     permission: 'org.delete',
     input: async (w, actor) => {
@@ -157,6 +158,7 @@ export const ORG_FIXTURES: Record<string, Fixture> = {
   'team.revokeInvitation': { permission: 'member.manage', input: async (w) => ({ invitationId: await w.freshInvitation() }) },
   'team.updateRole': { permission: 'member.manage', input: async (w, actor) => ({ orgId: (await w.orgToDamage(actor, 'member.manage')).id, userId: w.people.developer.user.id, role: 'admin' }) },
   'team.removeMember': { permission: 'member.manage', input: async (w, actor) => ({ orgId: (await w.orgToDamage(actor, 'member.manage')).id, userId: w.people.developer.user.id }) },
+  'team.setBudget': { permission: 'member.manage', input: (w) => ({ orgId: w.orgId, userId: w.people.developer.user.id, amount: '12.5', period: 'month' }) },
   'team.leave': { permission: 'org.view', input: async (w, actor) => ({ orgId: (await w.orgToDamage(actor, 'org.view')).id }) },
   'audit.list': { permission: 'audit.view', input: (w) => ({ orgId: w.orgId }) },
   'audit.actors': { permission: 'audit.view', input: (w) => ({ orgId: w.orgId }) },
@@ -171,6 +173,8 @@ export const ORG_FIXTURES: Record<string, Fixture> = {
   'billing.updateAutoTopUp': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, enabled: false, threshold: 15, amount: 60 }) },
   'billing.changePlan': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId, plan: 'pro', billingCycle: 'monthly' }) },
   'billing.cancelSubscription': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId }) },
+  'billing.resumeSubscription': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId }) },
+  'billing.invoices': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId }) },
   'billing.paymentMethods.list': { permission: 'billing.view', input: (w) => ({ orgId: w.orgId }) },
   'billing.paymentMethods.add': { permission: 'billing.manage', input: (w) => ({ orgId: w.orgId }) },
   // No payment method exists: permitted callers get the domain's "payment method not found".
@@ -192,6 +196,7 @@ export const ORG_FIXTURES: Record<string, Fixture> = {
   'analytics.timeseries': { permission: 'org.view', input: (w) => ({ orgId: w.orgId, projectId: w.projectId, bucket: 'hour', ...lastDay() }) },
   'analytics.breakdown': { permission: 'org.view', input: (w) => ({ orgId: w.orgId, by: 'model', ...lastDay() }) },
   'logs.list': { permission: 'org.view', input: (w) => ({ orgId: w.orgId, limit: 10 }) },
+  'providerHealth.get': { permission: 'org.view', input: (w) => ({ orgId: w.orgId }) },
   // No request was logged: permitted callers get the domain's "log not found".
   'logs.get': { permission: 'org.view', input: (w) => ({ orgId: w.orgId, logId: '1' }) },
   'providerKey.delete': { permission: 'providerKey.manage', input: async (w) => ({ providerKeyId: await w.freshProviderKey() }) },
@@ -225,6 +230,7 @@ export const PERSONAL_PROCEDURES: Record<string, { access: 'public' | 'authed'; 
   'auth.tokens.revoke': { access: 'authed', input: () => ({ id: 'abcdefghijklmnop' }) },
   'organization.list': { access: 'authed', input: () => undefined },
   'organization.create': { access: 'authed', input: () => ({ name: 'Fixture Org' }) },
+  'organization.creationLimit': { access: 'authed', input: () => undefined },
   'team.invitationPreview': { access: 'public', input: () => ({ token: 'A'.repeat(43) }) },
   'team.acceptInvitation': { access: 'authed', input: () => ({ token: 'A'.repeat(43) }) },
   'auth.requestPasswordReset': { access: 'public', input: () => ({ email: uniqueEmail('fixture-reset') }) },

@@ -58,8 +58,10 @@ const PLAUSIBLE_BUT_WRONG: Record<string, unknown[]> = {
   token: ['A'.repeat(43), 'B'.repeat(200)],
   id: ['abcdefghij', 'x'.repeat(64)],
   // Numeric ids beyond PostgreSQL's bigint.
-  cursor: ['9999999999999999999'],
+  cursor: ['9999999999999999999', 'in_test_unknown0000'],
   transactionId: ['9999999999999999999', '0'],
+  // Spend limits' amounts: zero, negative, too precise, too large.
+  amount: ['0', '-5', '1.1234567', '100000000'],
 };
 const TOP_LEVEL: unknown[] = [undefined, null, {}, [], 'text', 42];
 

@@ -108,13 +108,14 @@ describe('exact accounting', () => {
     expect(byModelRollup).toHaveLength(models.length);
   });
 
-  it('refuses credit-paid calls with 402 once the balance is at or below zero', async () => {
+  it('refuses credit-paid calls with 402 when the balance cannot cover their largest possible cost (never below zero)', async () => {
     const { orgId, key } = await gatewaySetup(a, owner, { credits: '0.000001' });
-    expect((await rawChat(a, key, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'one' }] })).status).toBe(200);
-    await flushUsage(a);
-    expect(await balanceOf(a, orgId)).toBeLessThan(0n);
+    // Without max_tokens the model's output limit (16,384 tokens) is reserved: more than $0.000001.
     const refused = await rawChat(a, key, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'two' }] });
     expect(refused.status).toBe(402);
+    expect((refused.json!.error as { code: string }).code).toBe('insufficient_credits');
+    await flushUsage(a);
+    expect(await balanceOf(a, orgId)).toBe(1000n);
     // The other instance sees the new balance through the credits.changed event.
     expect((await rawChat(b, key, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'three' }] })).status).toBe(402);
   });

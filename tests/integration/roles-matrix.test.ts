@@ -89,6 +89,12 @@ const PROOFS: Record<string, Proof> = {
       expect(dataOf(outcome)).toEqual({ name: row!.name, plan: row!.plan, forfeitedCredits: nanosToDecimal(credits > 0n ? credits : 0n), subscription: null });
     },
   },
+  'organization.limits': {
+    async happened(input, outcome) {
+      const [row] = await sql<{ plan: string; n: number }>(app, 'select o.plan, (select count(*)::int from project p where p.org_id = o.id) as n from organization o where o.id = ?', [input.orgId]);
+      expect(dataOf(outcome)).toMatchObject({ plan: row!.plan, projects: { used: row!.n } });
+    },
+  },
   'organization.delete': {
     async happened(input, outcome) {
       dataOf(outcome);
@@ -156,6 +162,12 @@ const PROOFS: Record<string, Proof> = {
     async happened(input, outcome) {
       dataOf(outcome);
       expect(await sql(app, 'select 1 from membership where org_id = ? and user_id = ?', [input.orgId, input.userId])).toHaveLength(0);
+    },
+  },
+  'team.setBudget': {
+    async happened(input, outcome) {
+      expect(dataOf(outcome)).toMatchObject({ userId: input.userId, budget: { amount: '12.50', period: 'month' } });
+      expect(await one('select amount_nanos::text as nanos, period from member_budget where org_id = ? and user_id = ?', [input.orgId, input.userId])).toEqual({ nanos: '12500000000', period: 'month' });
     },
   },
   'team.leave': {
@@ -253,6 +265,15 @@ const PROOFS: Record<string, Proof> = {
   },
   // No subscription exists in the matrix world: cancelling one is the domain's NOT_FOUND.
   'billing.cancelSubscription': { happened: domainNotFound('active subscription not found') },
+  'billing.resumeSubscription': { happened: domainNotFound('active subscription not found') },
+  'billing.invoices': {
+    async happened(input, outcome) {
+      // The invoices the payment provider holds for the organization's customer (none without a subscription).
+      const [org] = await sql<{ stripe_customer_id: string | null }>(app, 'select stripe_customer_id from organization where id = ?', [input.orgId]);
+      const held = org?.stripe_customer_id ? await sql(app, `select id from test_stripe_object where type = 'invoice' and data->>'customer' = ?`, [org.stripe_customer_id]) : [];
+      expect(dataOf<{ items: unknown[] }>(outcome).items).toHaveLength(held.length);
+    },
+  },
   'billing.paymentMethods.list': {
     async happened(_input, outcome) {
       expect(dataOf(outcome)).toEqual([]);
@@ -423,6 +444,16 @@ const PROOFS: Record<string, Proof> = {
   },
   // No request was logged: permitted callers get the domain's "log not found".
   'logs.get': { happened: domainNotFound('log not found') },
+  'providerHealth.get': {
+    // Four attempts of the operator's OpenAI key this minute, one failed, as an instance writes them.
+    async prepare(input) {
+      await sql(app, `insert into provider_health (org_id, provider, credential, minute, calls, failures, lat_b8) values (?, 'openai', 'operator:openai:0', date_trunc('minute', now()), 4, 1, 4) on conflict do nothing`, [input.orgId]);
+    },
+    async happened(_input, outcome) {
+      const [openai] = dataOf<{ providers: { provider: string; last60: { calls: number; failures: number }; keys: { name: string }[] }[] }>(outcome).providers;
+      expect(openai).toMatchObject({ provider: 'openai', last60: { calls: 4, failures: 1 }, keys: [{ name: 'Gateway key 1' }] });
+    },
+  },
 };
 
 /** Every table's checksum, once after-commit work (emails) has settled; sessions slide on any request. */
@@ -564,6 +595,26 @@ describe('finer rules', () => {
     const outcome = await call(app.url, 'mutation', 'team.removeMember', { orgId: org.id, userId: w.people.owner.user.id }, as('admin'));
     expect(outcome.ok ? 'ok' : outcome.code).toBe('FORBIDDEN');
     expect(await roleOf(org.id, w.people.owner.user.id)).toBe('owner');
+  });
+
+  it("only owners set the spend caps; owners and admins the developers' budget; only owners an owner's budget", async () => {
+    const org = await w.freshOrg();
+    for (const field of [{ dailySpendCap: '5' }, { monthlySpendCap: '50' }, { maxConcurrentCalls: 10 }]) {
+      for (const actor of ['admin', 'developer'] as const) {
+        const outcome = await call(app.url, 'mutation', 'organization.update', { orgId: org.id, version: await w.version(org.id), ...field }, as(actor));
+        expect(outcome.ok ? 'ok' : outcome.code, `${actor} ${JSON.stringify(field)}`).toBe('FORBIDDEN');
+      }
+      const byOwner = await call(app.url, 'mutation', 'organization.update', { orgId: org.id, version: await w.version(org.id), ...field }, as('owner'));
+      expect(byOwner.ok, JSON.stringify(field)).toBe(true);
+    }
+    const dev = await call(app.url, 'mutation', 'organization.update', { orgId: org.id, version: await w.version(org.id), developerBudget: { amount: '3', period: 'week' } }, as('developer'));
+    expect(dev.ok ? 'ok' : dev.code).toBe('FORBIDDEN');
+    const admin = await call(app.url, 'mutation', 'organization.update', { orgId: org.id, version: await w.version(org.id), developerBudget: { amount: '3', period: 'week' } }, as('admin'));
+    expect(admin.ok ? 'ok' : admin.code).toBe('ok');
+    const ownerBudget = await call(app.url, 'mutation', 'team.setBudget', { orgId: org.id, userId: w.people.owner.user.id, amount: '1', period: 'day' }, as('admin'));
+    expect(ownerBudget.ok ? 'ok' : ownerBudget.code).toBe('FORBIDDEN');
+    const [row] = await sql<{ daily: string; dev: string }>(app, 'select daily_spend_cap_nanos::text as daily, developer_budget_nanos::text as dev from organization where id = ?', [org.id]);
+    expect(row).toEqual({ daily: '5000000000', dev: '3000000000' });
   });
 
   it('only owners change the retention level; admins may still rename', async () => {

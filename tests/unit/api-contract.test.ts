@@ -2,8 +2,6 @@
  * The public procedure names in shared/API.md (and the additions in docs/api.md) are a contract
  * for other apps: each must stay on the router with its kind, and the key inputs must keep
  * accepting their documented minimum fields. Renaming, removing or narrowing one fails here.
- *
- * Named in shared/API.md but not built yet (add them here when they land): team.setBudget.
  */
 import { describe, expect, it } from 'vitest';
 import { listProcedures } from '../helpers/rpc.js';
@@ -27,6 +25,7 @@ const CONTRACT: Record<string, Kind> = {
   'project.list': q, 'project.create': m, 'project.update': m, 'project.delete': m,
   'team.members': q, 'team.invite': m, 'team.invitations': q, 'team.revokeInvitation': m,
   'team.acceptInvitation': m, 'team.updateRole': m, 'team.removeMember': m, 'team.leave': m,
+  'team.setBudget': m,
   'apiKey.list': q, 'apiKey.create': m, 'apiKey.revoke': m, 'apiKey.update': m, 'apiKey.roll': m,
   'providerKey.list': q, 'providerKey.create': m, 'providerKey.update': m, 'providerKey.delete': m,
   'webhook.list': q, 'webhook.create': m, 'webhook.update': m, 'webhook.delete': m, 'webhook.rotateSecret': m,
@@ -39,7 +38,11 @@ const CONTRACT: Record<string, Kind> = {
   'logs.list': q, 'audit.list': q,
   // docs/api.md: request log, audit log and transactions (issue 13).
   'logs.get': q, 'audit.actors': q, 'billing.transactionsGrouped': q, 'billing.transactionsCsv': q,
+  // docs/api.md: plans and subscriptions (issue 13 items 9 and 10).
+  'organization.limits': q, 'organization.creationLimit': q, 'billing.resumeSubscription': m, 'billing.invoices': q,
   'live.organization': s, 'presence.update': m,
+  // docs/api.md: provider health (issue 11).
+  'providerHealth.get': q,
 };
 
 const ORG = '11111111-1111-4111-8111-111111111111';
@@ -49,7 +52,8 @@ const PROJECT = '22222222-2222-4222-8222-222222222222';
 const MINIMUM_INPUTS: Record<string, unknown[]> = {
   'organization.update': [{ orgId: ORG, version: 1 }, { orgId: ORG, version: 1, name: 'Acme', billingEmail: 'billing@example.com', retentionLevel: 'none' }],
   'apiKey.create': [{ projectId: PROJECT, name: 'ci' }],
-  'apiKey.update': [{ apiKeyId: PROJECT, name: 'ci' }, { apiKeyId: PROJECT, expiresAt: new Date(Date.now() + 86_400_000), rpmLimit: 60, allowedModels: ['anthropic/*'], allowedProviders: ['openai'], enabled: false }, { apiKeyId: PROJECT, expiresAt: null, rpmLimit: null, allowedModels: null, allowedProviders: null }],
+  'team.setBudget': [{ orgId: ORG, userId: PROJECT, amount: '25', period: 'month' }, { orgId: ORG, userId: PROJECT, amount: null, period: 'day' }],
+  'apiKey.update': [{ apiKeyId: PROJECT, name: 'ci' }, { apiKeyId: PROJECT, spendLimit: { amount: '5', period: 'week' } }, { apiKeyId: PROJECT, spendLimit: null }, { apiKeyId: PROJECT, expiresAt: new Date(Date.now() + 86_400_000), rpmLimit: 60, allowedModels: ['anthropic/*'], allowedProviders: ['openai'], enabled: false }, { apiKeyId: PROJECT, expiresAt: null, rpmLimit: null, allowedModels: null, allowedProviders: null }],
   'apiKey.roll': [{ apiKeyId: PROJECT }, { apiKeyId: PROJECT, graceSeconds: 3600 }],
   'webhook.create': [{ orgId: ORG, url: 'https://hooks.example.com/gateway', events: ['*'] }, { orgId: ORG, url: 'https://hooks.example.com/gateway', events: ['credits.changed', 'usage'] }],
   'webhook.deliveries': [{ webhookId: ORG }, { webhookId: ORG, cursor: '42' }],
@@ -58,6 +62,8 @@ const MINIMUM_INPUTS: Record<string, unknown[]> = {
   'organization.create': [{ name: 'Acme' }],
   'project.create': [{ orgId: ORG, name: 'Backend' }],
   'auth.tokens.create': [{ name: 'script' }],
+  'billing.changePlan': [{ orgId: ORG, plan: 'pro', billingCycle: 'yearly' }, { orgId: ORG, plan: 'free' }],
+  'billing.invoices': [{ orgId: ORG }, { orgId: ORG, cursor: 'in_1QxYz' }],
 };
 
 const procedures = new Map(listProcedures().map((p) => [p.path, p]));

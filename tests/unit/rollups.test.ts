@@ -5,7 +5,7 @@
  * Sums are compared as BigInt so the tests hold whether a column travels as a number or a string.
  */
 import { describe, expect, it } from 'vitest';
-import { projectRollupRows, rollupRows, type UsageRecord } from '../../server/modules/usage/meter.js';
+import { projectRollupRows, rollupRows, storableRecord, MAX_STORED_ATTEMPTS, type UsageAttempt, type UsageRecord } from '../../server/modules/usage/meter.js';
 import { LATENCY_BUCKET_COUNT } from '../../server/modules/usage/histogram.js';
 
 const ORG = '00000000-0000-4000-8000-000000000001';
@@ -55,7 +55,7 @@ function sums(row: Row): Record<string, bigint> {
   }
   return out;
 }
-const zero = { requests: 0n, errors: 0n, cache_hits: 0n, canceled: 0n, streamed: 0n, input_tokens: 0n, output_tokens: 0n, cached_tokens: 0n, cost_nanos: 0n, charged_nanos: 0n, latency_sum_ms: 0n, ttft_sum_ms: 0n, ttft_count: 0n };
+const zero = { requests: 0n, errors: 0n, cache_hits: 0n, canceled: 0n, streamed: 0n, input_tokens: 0n, output_tokens: 0n, cached_tokens: 0n, cost_nanos: 0n, charged_nanos: 0n, latency_sum_ms: 0n, ttft_sum_ms: 0n, ttft_count: 0n, retried: 0n, fell_back: 0n };
 
 describe('rollupRows', () => {
   it('sums one group’s counts, tokens, money, latency and time to first token', () => {
@@ -156,6 +156,39 @@ describe('rollupRows', () => {
     expect(bucketOf(60_000)).toBe(LATENCY_BUCKET_COUNT - 2);
     expect(bucketOf(60_001)).toBe(LATENCY_BUCKET_COUNT - 1);
     expect(bucketOf(3_600_000)).toBe(LATENCY_BUCKET_COUNT - 1);
+  });
+
+  it('counts calls, not attempts: retried when a call needed more than one, fell_back when its last attempt went elsewhere', () => {
+    const at = (provider: string, model: string, status: number): UsageAttempt => ({ provider, model, keyName: provider, providerKeyId: null, status, latencyMs: 10, error: status === 200 ? null : 'failed' });
+    const rows = rollupRows(
+      [
+        rec(), // no attempts recorded (answered without going upstream, or before routing recorded them)
+        rec({ attempts: [at('openai', 'gpt-4o-mini', 200)] }), // one attempt: neither
+        rec({ attempts: [at('openai', 'gpt-4o-mini', 429), at('openai', 'gpt-4o-mini', 200)] }), // another key, same provider and model: retried only
+        rec({ attempts: [at('azure', 'gpt-4o-mini', 0), at('openai', 'gpt-4o-mini', 200)] }), // another provider: retried and fell back
+        rec({ attempts: [at('openai', 'gpt-4o', 500), at('openai', 'gpt-4o-mini', 200)] }), // another model: retried and fell back
+        rec({ status: 502, attempts: [at('anthropic', 'claude', 500), at('openai', 'gpt-4o-mini', 502)] }), // fell back and failed at the end
+      ].map(storableRecord),
+    );
+    expect(rows).toHaveLength(1);
+    expect(sums(rows[0]!)).toMatchObject({ requests: 6n, errors: 1n, retried: 4n, fell_back: 3n });
+    expect(sums(projectRollupRows(rows)[0]!)).toMatchObject({ requests: 6n, retried: 4n, fell_back: 3n });
+  });
+
+  it('keeps attempts only when there were several, repaired and bounded', () => {
+    const at = (over: Partial<UsageAttempt> = {}): UsageAttempt => ({ provider: 'openai', model: 'gpt-4o-mini', keyName: 'openai', providerKeyId: null, status: 500, latencyMs: 12.6, error: 'boom', ...over });
+    expect(storableRecord(rec()).attempts).toBeUndefined();
+    expect(storableRecord(rec({ attempts: [] })).attempts).toBeUndefined();
+    expect(storableRecord(rec({ attempts: [at()] })).attempts).toBeUndefined();
+    const stored = storableRecord(rec({ attempts: [at({ error: 'a\u0000b\ud800c', keyName: 'k'.repeat(80), latencyMs: -3, status: 1234 }), at({ status: 200, error: null })] })).attempts!;
+    expect(stored).toEqual([
+      { provider: 'openai', model: 'gpt-4o-mini', keyName: 'k'.repeat(40), providerKeyId: null, status: 0, latencyMs: 0, error: 'a\ufffdb\ufffdc' },
+      { provider: 'openai', model: 'gpt-4o-mini', keyName: 'openai', providerKeyId: null, status: 200, latencyMs: 13, error: null },
+    ]);
+    const many = Array.from({ length: MAX_STORED_ATTEMPTS + 5 }, (_, i) => at({ status: i === MAX_STORED_ATTEMPTS + 4 ? 200 : 500, model: `m${i}` }));
+    const kept = storableRecord(rec({ attempts: many })).attempts!;
+    expect(kept).toHaveLength(MAX_STORED_ATTEMPTS);
+    expect(kept[kept.length - 1]).toMatchObject({ status: 200, model: `m${MAX_STORED_ATTEMPTS + 4}` });
   });
 
   it('returns no rows for no records', () => {

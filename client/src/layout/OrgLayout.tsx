@@ -19,6 +19,7 @@ import { ErrorState, Loading } from '../ui/components.js';
 import { showNotice } from '../ui/notice.js';
 import { toast } from '../ui/toast.js';
 import { BillingBanners } from './BillingBanners.js';
+import { LimitBanners } from './LimitBanners.js';
 import { Shell } from './Shell.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -184,6 +185,7 @@ export function OrgLayout(props: RouteSectionProps) {
           </Match>
           <Match when={state.org}>
             <BillingBanners />
+            <LimitBanners />
             {props.children}
           </Match>
         </Switch>

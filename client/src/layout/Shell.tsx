@@ -153,6 +153,7 @@ function SideNav(props: { open: boolean }) {
     { href: `${base()}/overview`, label: 'Overview', show: true },
     { href: `${base()}/analytics`, label: 'Analytics', show: true },
     { href: `${base()}/logs`, label: 'Request log', show: true },
+    { href: `${base()}/providers`, label: 'Providers', show: true },
     { href: `${base()}/keys`, label: 'API keys', show: true },
     { href: `${base()}/provider-keys`, label: 'Provider keys', show: ctx.can('providerKey.manage') },
     { href: `${base()}/webhooks`, label: 'Webhooks', show: ctx.can('webhook.manage') },

@@ -42,8 +42,9 @@ export function AnalyticsPage() {
             <Card title="Tokens by model">
               <BreakdownBars rows={usage.state.byModel} label="Tokens by model" value={(r) => r.inputTokens + r.outputTokens} format={formatCount} color={CHART_COLORS[0]!} empty="No tokens in this range." testId="tokens-by-model" />
             </Card>
-            <Card title="Provider distribution" description="Requests per provider.">
+            <Card title="Provider distribution" description="Requests per provider (calls, however many attempts each made).">
               <BreakdownBars rows={usage.state.byProvider} label="Requests by provider" value={(r) => r.requests} format={formatCount} color={CHART_COLORS[4]!} empty="No requests in this range." testId="requests-by-provider" />
+              <ProviderRouting rows={usage.state.byProvider} />
             </Card>
             <Card title="Endpoints" description="Requests per API (chat completions, messages, responses, embeddings).">
               <BreakdownBars rows={usage.state.byEndpoint} label="Requests by endpoint" value={(r) => r.requests} format={formatCount} color={CHART_COLORS[2]!} empty="No requests in this range." testId="requests-by-endpoint" />
@@ -186,6 +187,45 @@ function BreakdownBars(props: { rows: readonly BreakdownRow[]; label: string; va
   return (
     <Show when={rows().length > 0} fallback={<EmptyState title={props.empty} />}>
       <BarList rows={rows()} label={props.label} format={props.format} color={props.color} testId={props.testId} />
+    </Show>
+  );
+}
+
+/**
+ * Per provider, the calls it answered that needed more than one attempt (retried) and those that
+ * came to it, or ended at it, from another provider or model (fell back).
+ */
+function ProviderRouting(props: { rows: readonly BreakdownRow[] }) {
+  const rows = createMemo(() => props.rows.filter((r) => r.retried > 0));
+  return (
+    <Show when={rows().length > 0} fallback={<Show when={props.rows.length > 0}><p class="muted small" style={{ 'margin-top': '10px' }} data-testid="provider-routing-none">No retries or fallbacks in this range.</p></Show>}>
+      <div class="table-wrap provider-routing" style={{ 'margin-top': '12px' }}>
+        <table class="table table-compact" data-testid="provider-routing">
+          <caption class="muted small" style={{ 'text-align': 'left', 'padding-bottom': '4px' }}>Retries and fallbacks: calls that needed more than one attempt, and calls that ended at another provider or model than their first attempt's.</caption>
+          <thead>
+            <tr>
+              <th scope="col">Provider</th>
+              <th scope="col" class="num">Retried</th>
+              <th scope="col" class="num">Fell back</th>
+            </tr>
+          </thead>
+          <tbody>
+            <For each={rows()}>
+              {(r) => (
+                <tr>
+                  <td class="cell-title">{r.label ?? r.key}</td>
+                  <td class="num">
+                    {formatCount(r.retried)} <span class="muted small">{formatPercent(r.retryRate)}</span>
+                  </td>
+                  <td class="num">
+                    {formatCount(r.fellBack)} <span class="muted small">{formatPercent(r.fallbackRate)}</span>
+                  </td>
+                </tr>
+              )}
+            </For>
+          </tbody>
+        </table>
+      </div>
     </Show>
   );
 }

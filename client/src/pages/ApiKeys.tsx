@@ -1,5 +1,10 @@
-/** API keys of a project: list, create (shown once, with a snippet), revoke (own keys, or any for owners/admins). */
-import { createEffect, createResource, createSignal, For, on, onCleanup, Show } from 'solid-js';
+/**
+ * API keys of a project: list (with each key's spend against its limit, live), create (shown once,
+ * with a snippet), settings (limits, rules), roll, revoke (own keys, or any for owners/admins).
+ */
+import { useSearchParams } from '@solidjs/router';
+import { createEffect, createResource, createSignal, For, on, Show } from 'solid-js';
+import type { LimitPeriod } from '../../../shared/limits.js';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
 import { createReloadingList } from '../state/list.js';
 import { useOrg } from '../state/org-context.js';
@@ -8,6 +13,7 @@ import { confirmAction } from '../ui/confirm.js';
 import { Badge, Button, Card, CopyField, createAction, EmptyState, ErrorState, Loading, LoadState, PageHeader, SelectField, TextField } from '../ui/components.js';
 import { formatDate, formatDateTime } from '../ui/format.js';
 import { toast } from '../ui/toast.js';
+import { createSpendRefresh, parseAmount, SpendLimitFields, SpendMeter } from '../ui/limits.js';
 
 type ApiKey = RouterOutputs['apiKey']['list'][number];
 
@@ -15,9 +21,13 @@ export function ApiKeysPage() {
   const ctx = useOrg();
   const [projects, { refetch: refetchProjects }] = createResource(() => ctx.orgId(), (orgId) => api.project.list.query({ orgId }));
   const projectList = () => (projects.state === 'errored' ? [] : (projects.latest ?? []));
+  const [search] = useSearchParams<{ project?: string }>();
   const [projectId, setProjectId] = createSignal('');
   createEffect(() => {
     const list = projectList();
+    // A link from a limit notice names the key's project.
+    const wanted = list.find((p) => p.id === search.project);
+    if (wanted && !projectId()) return setProjectId(wanted.id);
     if (list.length && !list.some((p) => p.id === projectId())) setProjectId((list.find((p) => p.isDefault) ?? list[0]!).id);
   });
   const [creating, setCreating] = createSignal(false);
@@ -36,19 +46,10 @@ export function ApiKeysPage() {
       if (pid) void load();
     }),
   );
-  // Last-used times move with traffic; keys may be created or revoked elsewhere: refresh, throttled.
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const refreshSoon = () => {
-    if (timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void load();
-    }, 2000);
-  };
-  onCleanup(() => clearTimeout(timer));
+  // Spend and last-used times move with traffic: refresh at most every 2 s while it flows.
+  createSpendRefresh(ctx.onEvent, () => void load());
   ctx.onEvent((e) => {
-    if (e.type === 'usage') refreshSoon();
-    // Created or revoked by another member (or in another tab): show it at once.
+    // Created, changed or revoked by another member (or in another tab): show it at once.
     if (e.type === 'apiKey.changed' && e.projectId === projectId()) void load();
     if (e.type.startsWith('project.')) void refetchProjects();
   });
@@ -101,6 +102,7 @@ export function ApiKeysPage() {
                     <th scope="col">Key</th>
                     <th scope="col">Created by</th>
                     <th scope="col">Last used</th>
+                    <th scope="col">Spend</th>
                     <th scope="col" class="hide-sm">Created</th>
                     <th scope="col">
                       <span class="sr-only">Actions</span>
@@ -182,6 +184,16 @@ function KeyRow(props: { apiKey: ApiKey; canManage: boolean; isAdmin: boolean; o
         </td>
         <td data-label="Created by">{k().createdBy?.name || k().createdBy?.email || '—'}</td>
         <td data-label="Last used" class="nowrap">{k().lastUsedAt ? formatDateTime(k().lastUsedAt) : 'Never'}</td>
+        <td data-label="Spend">
+          <SpendMeter
+            spent={k().spent}
+            limit={k().spendLimit?.amount}
+            period={k().spendLimit?.period}
+            resetsAt={k().resetsAt}
+            label={`Spend of ${k().name} against its limit`}
+            testId={`key-spend-${k().id}`}
+          />
+        </td>
         <td class="nowrap hide-sm">{formatDate(k().createdAt)}</td>
         <td class="row-actions">
           <Show when={props.canManage}>
@@ -199,14 +211,14 @@ function KeyRow(props: { apiKey: ApiKey; canManage: boolean; isAdmin: boolean; o
       </tr>
       <Show when={editing()}>
         <tr class="row-detail">
-          <td colspan="6">
+          <td colspan="7">
             <KeySettingsForm apiKey={k()} isAdmin={props.isAdmin} onDone={(changed) => { setEditing(false); if (changed) props.onChanged(); }} />
           </td>
         </tr>
       </Show>
       <Show when={rolling()}>
         <tr class="row-detail">
-          <td colspan="6">
+          <td colspan="7">
             <RollKeyForm apiKey={k()} onDone={(result) => { setRolling(false); if (result) props.onRolled(result); }} />
           </td>
         </tr>
@@ -234,6 +246,9 @@ function KeySettingsForm(props: { apiKey: ApiKey; isAdmin: boolean; onDone: (cha
   const [models, setModels] = createSignal((k.allowedModels ?? []).join(', '));
   const [providers, setProviders] = createSignal<Set<string>>(new Set(k.allowedProviders ?? []));
   const [enabled, setEnabled] = createSignal(k.enabled);
+  const limit = k.spendLimit;
+  const [limitAmount, setLimitAmount] = createSignal(limit?.amount ?? '');
+  const [limitPeriod, setLimitPeriod] = createSignal<LimitPeriod>(limit?.period ?? 'month');
   const [errors, setErrors] = createSignal<Record<string, string | undefined>>({});
   const [pending, run] = createAction(
     async () => {
@@ -251,6 +266,11 @@ function KeySettingsForm(props: { apiKey: ApiKey; isAdmin: boolean; onDone: (cha
       const nextProviders = providerList.length ? providerList : null;
       if (JSON.stringify(nextProviders) !== JSON.stringify(k.allowedProviders)) input.allowedProviders = nextProviders;
       if (enabled() !== k.enabled) input.enabled = enabled();
+      const amount = parseAmount(limitAmount(), { max: 1_000_000 });
+      if (!amount.ok) return setErrors({ spendLimit: amount.error });
+      const nextLimit = amount.value === null ? null : { amount: amount.value, period: limitPeriod() };
+      const sameLimit = nextLimit === null ? limit === null : limit !== null && limit.period === nextLimit.period && Number(limit.amount) === Number(nextLimit.amount);
+      if (!sameLimit) input.spendLimit = nextLimit;
       if (Object.keys(input).length === 1) return props.onDone(false);
       await api.apiKey.update.mutate(input);
       toast.success(`Key “${input.name ?? k.name}” saved.`);
@@ -259,7 +279,9 @@ function KeySettingsForm(props: { apiKey: ApiKey; isAdmin: boolean; onDone: (cha
     {
       onError: (err) => {
         const fields = fieldErrorsOf(err);
-        setErrors(Object.keys(fields).length ? fields : { form: errorMessage(err) });
+        const message = errorMessage(err);
+        // A refusal about the spend limit (e.g. a developer raising an admin's limit) belongs next to its field.
+        setErrors(Object.keys(fields).length ? fields : /spend limit|spendLimit/i.test(message) ? { spendLimit: message } : { form: message });
       },
     },
   );
@@ -286,6 +308,19 @@ function KeySettingsForm(props: { apiKey: ApiKey; isAdmin: boolean; onDone: (cha
         <TextField label="Name" value={name()} onInput={setName} error={errors().name} />
         <TextField label="Requests per minute" type="number" min="1" inputmode="numeric" value={rpm()} onInput={setRpm} error={errors().rpmLimit} hint="Empty: no limit." />
         <TextField label="Expires" type="datetime-local" value={expires()} onInput={setExpires} error={errors().expiresAt} hint="Empty: never. Your time zone." />
+        <SpendLimitFields
+          amount={limitAmount()}
+          period={limitPeriod()}
+          onAmount={setLimitAmount}
+          onPeriod={setLimitPeriod}
+          error={errors().spendLimit}
+          testId="key-spend-limit"
+          hint={
+            k.restrictedByAdmin && !props.isAdmin
+              ? 'Set by an owner or admin: you can lower it, not raise or remove it.'
+              : 'What this key may spend, credits or provider keys alike. Empty: no limit. Periods are UTC.'
+          }
+        />
         <TextField
           label="Allowed models"
           value={models()}

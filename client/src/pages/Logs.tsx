@@ -13,7 +13,9 @@ import { useOrg } from '../state/org-context.js';
 import { Badge, Button, Card, createAction, EmptyState, ErrorState, Loading, LoadMoreFooter, LoadState, PageHeader, SelectField, TextField } from '../ui/components.js';
 import { formatDateTime } from '../ui/format.js';
 import { formatCost, formatCount, formatMs } from '../ui/usage-format.js';
+import { refusedBy } from '../ui/limits.js';
 import { readConversation, type Message, type Part } from './log-conversation.js';
+import { filtersInUrl } from './filters-url.js';
 import './records.css';
 
 type Log = RouterOutputs['logs']['list']['items'][number];
@@ -52,6 +54,17 @@ interface Filters {
 }
 const EMPTY: Filters = { range: '24h', from: '', to: '', projectId: '', apiKeyId: '', status: '', cached: '', model: '', provider: '', endpoint: '', search: '' };
 
+/** Each filter's name in the query string (?range=7d&key=…&status=error&q=timeout). */
+const FILTER_PARAMS: Record<keyof Filters, string> = {
+  range: 'range', from: 'from', to: 'to', projectId: 'project', apiKeyId: 'key', status: 'status',
+  cached: 'cached', model: 'model', provider: 'provider', endpoint: 'endpoint', search: 'q',
+};
+const FILTER_CHOICES: Partial<Record<keyof Filters, readonly string[]>> = {
+  range: ['1h', '24h', '7d', '30d', 'custom'],
+  status: ['', 'success', 'error'],
+  cached: ['', 'yes', 'no'],
+};
+
 /** `datetime-local` text (local time) to a Date, or undefined when empty or invalid. */
 function localDate(text: string): Date | undefined {
   if (!text) return undefined;
@@ -71,9 +84,17 @@ export function LogsPage() {
   const ctx = useOrg();
   const [projects] = createResource(() => ctx.orgId(), (orgId) => api.project.list.query({ orgId }));
   const projectList = () => (projects.state === 'errored' ? [] : (projects.latest ?? []));
-  const [filters, setFilters] = createStore<Filters>({ ...EMPTY });
-  const [applied, setApplied] = createSignal<Filters>({ ...EMPTY });
-  const apply = () => setApplied({ ...filters });
+  // The applied filters live in the query string too (shareable, kept on reload, back/forward restore them).
+  const url = filtersInUrl<Filters>(EMPTY, FILTER_PARAMS, FILTER_CHOICES, (restored) => {
+    setFilters({ ...restored });
+    setApplied({ ...restored });
+  });
+  const [filters, setFilters] = createStore<Filters>({ ...url.initial });
+  const [applied, setApplied] = createSignal<Filters>({ ...url.initial });
+  const apply = () => {
+    setApplied({ ...filters });
+    url.write({ ...filters });
+  };
   const setAndApply = <K extends keyof Filters>(key: K, value: Filters[K]) => {
     setFilters(key, value);
     apply();
@@ -289,7 +310,9 @@ export function LogsPage() {
                           </Show>
                         </td>
                         <td data-label="Status">
-                          <StatusBadges log={l} />
+                          <span>
+                            <StatusBadges log={l} /> <FailoverMarker attempts={l.attempts} />
+                          </span>
                         </td>
                         <td class="num col-extra" data-label="Tokens">
                           {formatCount(l.inputTokens)} / {formatCount(l.outputTokens)}
@@ -338,10 +361,17 @@ export function LogsPage() {
   );
 }
 
-function StatusBadges(props: { log: Pick<Log, 'status' | 'cached' | 'streamed' | 'canceled'> }) {
+function StatusBadges(props: { log: Pick<Log, 'status' | 'cached' | 'streamed' | 'canceled' | 'error'> }) {
   return (
     <span class="badges">
       <Badge tone={props.log.status >= 400 ? 'danger' : 'success'}>{props.log.status}</Badge>
+      <Show when={refusedBy(props.log)}>
+        {(limit) => (
+          <span class="refused-tag" data-testid="refused-by" title={props.log.error ?? undefined}>
+            Refused: {limit()}
+          </span>
+        )}
+      </Show>
       <Show when={props.log.cached}>
         <Badge tone="accent">Cached</Badge>
       </Show>
@@ -352,6 +382,77 @@ function StatusBadges(props: { log: Pick<Log, 'status' | 'cached' | 'streamed' |
         <Badge tone="warning">Canceled</Badge>
       </Show>
     </span>
+  );
+}
+
+type Attempt = Log['attempts'][number];
+
+/** "Failed over from openai/gpt-4o to anthropic/claude-…" or "Retried on openai/gpt-4o" (the marker's tooltip). */
+function failoverTitle(attempts: readonly Attempt[]): string {
+  const first = attempts[0];
+  const last = attempts[attempts.length - 1];
+  if (!first || !last) return '';
+  const where = (a: Attempt) => `${a.provider}/${a.model}`;
+  return where(first) === where(last) ? `Retried on ${where(last)} (${attempts.length} attempts)` : `Failed over from ${where(first)} to ${where(last)} (${attempts.length} attempts)`;
+}
+
+/** The list's and drawer's marker of a call that needed more than one upstream attempt. */
+function FailoverMarker(props: { attempts: readonly Attempt[] }) {
+  return (
+    <Show when={props.attempts.length > 1}>
+      <span class="failover-marker" data-testid="failover-marker" title={failoverTitle(props.attempts)}>
+        <Badge tone="warning">↻ {props.attempts.length} attempts</Badge>
+        <span class="sr-only">: {failoverTitle(props.attempts)}</span>
+      </span>
+    </Show>
+  );
+}
+
+/** Each upstream attempt of a call that needed more than one: where it went, with which key, and how it ended. */
+function AttemptsTable(props: { attempts: readonly Attempt[] }) {
+  const last = () => props.attempts.length - 1;
+  return (
+    <section class="attempts" aria-labelledby="log-attempts-title">
+      <h3 id="log-attempts-title" class="attempts-title">
+        Attempts <span class="muted small">in order: each failure moved the call to the next</span>
+      </h3>
+      <div class="table-wrap">
+        <table class="table table-compact table-stack attempts-table" data-testid="log-attempts">
+          <thead>
+            <tr>
+              <th scope="col">#</th>
+              <th scope="col">Provider</th>
+              <th scope="col">Key</th>
+              <th scope="col">Status</th>
+              <th scope="col" class="num">Latency</th>
+              <th scope="col">Error</th>
+            </tr>
+          </thead>
+          <tbody>
+            <For each={props.attempts}>
+              {(a, i) => (
+                <tr classList={{ 'attempt-last': i() === last() }}>
+                  <td class="muted">
+                    <span class="attempt-word">Attempt </span>
+                    {i() + 1}
+                  </td>
+                  <td data-label="Provider">
+                    <span class="cell-title">{a.provider}</span>
+                    <span class="attempt-model muted small">{a.model}</span>
+                  </td>
+                  <td class="attempt-key" data-label="Key">{a.keyName || '—'}</td>
+                  <td data-label="Status">
+                    <Badge tone={a.status === 0 || a.status >= 400 ? 'danger' : 'success'}>{a.status === 0 ? 'No response' : a.status}</Badge>
+                  </td>
+                  <td class="num nowrap" data-label="Latency">{formatMs(a.latencyMs)}</td>
+                  <td class="attempt-error" data-label="Error">{a.error ?? <span class="muted">—</span>}</td>
+                </tr>
+              )}
+            </For>
+          </tbody>
+        </table>
+      </div>
+    </section>
   );
 }
 
@@ -402,6 +503,7 @@ function LogDrawer(props: { orgId: string; logId: string; onClose: () => void; o
                   <span class="muted small">{l().provider}</span>
                   <span class="endpoint-tag">{ENDPOINT_LABELS[l().endpoint] ?? l().endpoint}</span>
                   <StatusBadges log={l()} />
+                  <FailoverMarker attempts={l().attempts} />
                 </div>
                 <dl class="facts facts-compact">
                   <div><dt>Time</dt><dd>{formatDateTime(l().createdAt)}</dd></div>
@@ -411,9 +513,12 @@ function LogDrawer(props: { orgId: string; logId: string; onClose: () => void; o
                   <div><dt>Cost</dt><dd>{formatCost(l().cost)} <span class="muted small">{PAID_BY[l().paidBy] ?? l().paidBy}</span></dd></div>
                   <div><dt>Latency</dt><dd>{formatMs(l().latencyMs)}<Show when={l().ttftMs !== null}> <span class="muted small">first token {formatMs(l().ttftMs)}</span></Show></dd></div>
                 </dl>
+                <Show when={l().attempts.length > 1}>
+                  <AttemptsTable attempts={l().attempts} />
+                </Show>
                 <Show when={l().error}>
                   <div class="callout callout-danger" role="note">
-                    <p><strong>Error:</strong> {l().error}</p>
+                    <p><strong>{refusedBy(l()) ? `Refused by the ${refusedBy(l())}:` : 'Error:'}</strong> {l().error}</p>
                   </div>
                 </Show>
                 <Show when={hasBodies()} fallback={<p class="muted small">Bodies are kept only while the organization's retention level is “retain”.</p>}>

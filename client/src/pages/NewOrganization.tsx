@@ -1,6 +1,6 @@
 /** Create an organization (its Default Project comes with it). */
 import { useNavigate } from '@solidjs/router';
-import { createSignal, Show } from 'solid-js';
+import { createResource, createSignal, Show } from 'solid-js';
 import { PLANS } from '../../../shared/plans.js';
 import { orgCreateInput } from '../../../shared/schemas.js';
 import { api, errorMessage, fieldErrorsOf } from '../api.js';
@@ -9,6 +9,7 @@ import { me } from '../state/session.js';
 import { Button, Card, PageHeader, TextField } from '../ui/components.js';
 import { validate, type FieldErrors } from '../ui/forms.js';
 import { toast } from '../ui/toast.js';
+import { LimitNote } from './plan-limit.js';
 
 export function NewOrganizationPage() {
   const navigate = useNavigate();
@@ -18,6 +19,9 @@ export function NewOrganizationPage() {
   const [formError, setFormError] = createSignal<string | null>(null);
   const [pending, setPending] = createSignal(false);
   const first = () => orgsLoaded() && orgs.list.length === 0;
+  // The refusal creating one would get (null: allowed), shown before the form is sent.
+  const [allowance, { refetch }] = createResource(() => api.organization.creationLimit.query().catch(() => null));
+  const atLimit = () => allowance()?.reason ?? null;
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -34,6 +38,7 @@ export function NewOrganizationPage() {
     } catch (err) {
       setErrors(fieldErrorsOf(err));
       setFormError(errorMessage(err));
+      void refetch();
     } finally {
       setPending(false);
     }
@@ -46,7 +51,9 @@ export function NewOrganizationPage() {
         description="Organizations hold projects, members, billing, provider keys and usage. A Default Project is created with it."
       />
       <Card>
+        <LimitNote reason={atLimit()} testId="organization-limit" />
         <form onSubmit={submit} novalidate>
+          <fieldset class="plain-fieldset" disabled={!!atLimit()}>
           <TextField label="Organization name" value={name()} onInput={setName} error={errors().name} placeholder="Acme Inc." autofocus required />
           <TextField
             label="Billing email (optional)"
@@ -62,13 +69,21 @@ export function NewOrganizationPage() {
             </p>
           </Show>
           <div class="form-actions">
-            <Button type="submit" variant="primary" loading={pending()}>
+            <Button type="submit" variant="primary" loading={pending()} disabled={!!atLimit()}>
               Create organization
             </Button>
           </div>
+          </fieldset>
           <p class="field-hint">
-            The {PLANS.free.name} plan allows up to {PLANS.free.organizationsPerUser} organizations per user and{' '}
-            {PLANS.free.projectsPerOrganization} projects per organization.
+            <Show when={allowance()}>
+              {(a) => (
+                <>
+                  {a().limit === null ? `You own ${a().owned} organizations.` : `You own ${a().owned} of the ${a().limit} organizations you may own.`}{' '}
+                </>
+              )}
+            </Show>
+            {PLANS.free.name}: up to {PLANS.free.organizationsPerUser} per user and {PLANS.free.projectsPerOrganization} projects per organization; owning a{' '}
+            {PLANS.pro.name} organization raises it to {PLANS.pro.organizationsPerUser}, with {PLANS.pro.projectsPerOrganization} projects in each {PLANS.pro.name} one.
           </p>
         </form>
       </Card>

@@ -1,4 +1,4 @@
-/** Projects: list, create, rename, mode and caching, delete (never the last one). */
+/** Projects: list, create, rename, mode and caching, routing, delete (never the last one). */
 import { createSignal, For, onMount, Show } from 'solid-js';
 import { ROLE_LABELS } from '../../../shared/permissions.js';
 import { projectCreateInput, projectName, projectUpdateInput } from '../../../shared/schemas.js';
@@ -10,6 +10,8 @@ import { Badge, Button, Card, createAction, EmptyState, LoadState, PageHeader, T
 import { formatDate } from '../ui/format.js';
 import { validate } from '../ui/forms.js';
 import { toast } from '../ui/toast.js';
+import { createProjectLimit, LimitNote } from './plan-limit.js';
+import { ProjectRoutingCard } from './ProjectRouting.js';
 
 type Project = RouterOutputs['project']['list'][number];
 type Mode = Project['mode'];
@@ -25,6 +27,7 @@ export function ProjectsPage() {
   const ctx = useOrg();
   const { state, load } = createReloadingList(() => api.project.list.query({ orgId: ctx.orgId() }));
   const [creating, setCreating] = createSignal(false);
+  const projectLimit = createProjectLimit();
 
   onMount(() => void load());
   ctx.onEvent((e) => {
@@ -39,16 +42,19 @@ export function ProjectsPage() {
         description="Projects group gateway API keys and settings such as response caching."
         actions={
           <Show when={canManage()}>
-            <Button variant="primary" onClick={() => setCreating(true)} disabled={creating()}>
+            <Button variant="primary" onClick={() => setCreating(true)} disabled={creating() || !!projectLimit.reason()} title={projectLimit.reason() ?? undefined}>
               New project
             </Button>
           </Show>
         }
       />
+      <Show when={canManage()}>
+        <LimitNote reason={projectLimit.reason()} billingHref={ctx.can('billing.manage') ? `/org/${ctx.orgId()}/billing#plan` : null} testId="project-limit" />
+      </Show>
       <Show when={!canManage()}>
         <p class="role-note">Your role ({ROLE_LABELS[ctx.role() ?? 'developer']}) can view projects and create API keys. Owners and admins manage projects.</p>
       </Show>
-      <Show when={creating() && canManage()}>
+      <Show when={creating() && canManage() && !projectLimit.reason()}>
         <CreateProjectForm orgId={ctx.orgId()} onDone={(created) => { setCreating(false); if (created) void load(); }} />
       </Show>
       <LoadState loaded={state.loaded} error={state.error} retry={() => void load()}>
@@ -76,6 +82,7 @@ export function ProjectsPage() {
               </table>
             </div>
           </Card>
+          <ProjectRoutingCard projects={state.items} onSaved={() => void load()} />
         </Show>
       </LoadState>
     </div>

@@ -1,4 +1,7 @@
-/** Provider keys (owners and admins): the organization's own upstream keys. Add, rotate, disable, delete. */
+/**
+ * Provider keys (owners and admins): the organization's own upstream keys. Add, rotate, disable,
+ * delete, and weigh: several keys for one provider form a pool whose calls are spread by weight.
+ */
 import { createSignal, For, onMount, Show, Switch, Match } from 'solid-js';
 import { ALIBABA_REGIONS, BEDROCK_PROFILES, PROVIDER_KEY_KINDS, PROVIDER_KEY_LABELS, type ProviderKeyKind } from '../../../shared/models.js';
 import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
@@ -14,6 +17,16 @@ type ProviderKey = RouterOutputs['providerKey']['list'][number];
 
 const KIND_OPTIONS = PROVIDER_KEY_KINDS.map((k) => ({ value: k, label: PROVIDER_KEY_LABELS[k] }));
 const label = (k: string) => PROVIDER_KEY_LABELS[k as ProviderKeyKind] ?? k;
+export const WEIGHT_EXPLANATION = 'Calls are spread across keys of one provider by weight: a key of weight 2 takes twice the calls of a key of weight 1. A disabled key takes none.';
+const weightProblem = (text: string) => (/^\d{1,3}$/.test(text.trim()) && Number(text) >= 1 && Number(text) <= 100 ? null : 'Weight is a whole number from 1 to 100.');
+
+/** A key's share of its provider's calls among the active keys for that provider, when it shares them; else null. */
+function shareOf(key: ProviderKey, all: readonly ProviderKey[]): number | null {
+  if (key.status !== 'active' || key.provider === 'custom') return null;
+  const pool = all.filter((k) => k.provider === key.provider && k.status === 'active');
+  if (pool.length < 2) return null;
+  return key.weight / pool.reduce((sum, k) => sum + k.weight, 0);
+}
 
 export function ProviderKeysPage() {
   const ctx = useOrg();
@@ -68,6 +81,9 @@ function ProviderKeysContent() {
       <LoadState loaded={state.loaded} error={state.error} retry={() => void load()}>
         <Show when={state.items.length > 0} fallback={<EmptyState title="No provider keys yet"><p class="muted">Requests use credits until you add one.</p></EmptyState>}>
           <Card>
+            <p class="muted small" style={{ margin: '0 0 10px' }} data-testid="weight-explanation">
+              Several keys for one provider form a pool. {WEIGHT_EXPLANATION}
+            </p>
             <div class="table-wrap">
               <table class="table table-stack" data-testid="provider-keys">
                 <thead>
@@ -77,6 +93,7 @@ function ProviderKeysContent() {
                     <th scope="col">Base URL</th>
                     <th scope="col">Key</th>
                     <th scope="col">Status</th>
+                    <th scope="col" class="num">Weight</th>
                     <th scope="col" class="hide-sm">Added</th>
                     <th scope="col">
                       <span class="sr-only">Actions</span>
@@ -84,7 +101,7 @@ function ProviderKeysContent() {
                   </tr>
                 </thead>
                 <tbody>
-                  <For each={state.items}>{(k) => <ProviderKeyRow providerKey={k} onChanged={() => void load()} />}</For>
+                  <For each={state.items}>{(k) => <ProviderKeyRow providerKey={k} share={shareOf(k, state.items)} onChanged={() => void load()} />}</For>
                 </tbody>
               </table>
             </div>
@@ -95,7 +112,7 @@ function ProviderKeysContent() {
   );
 }
 
-function ProviderKeyRow(props: { providerKey: ProviderKey; onChanged: () => void }) {
+function ProviderKeyRow(props: { providerKey: ProviderKey; share: number | null; onChanged: () => void }) {
   const k = () => props.providerKey;
   const title = () => `${label(k().provider)}${k().name ? ` ${k().name}` : ''}`;
   const [toggling, toggle] = createAction(async () => {
@@ -117,6 +134,23 @@ function ProviderKeyRow(props: { providerKey: ProviderKey; onChanged: () => void
     });
     if (ok) {
       toast.success(`${title()} rotated.`);
+      props.onChanged();
+    }
+  };
+  const reweigh = async () => {
+    const ok = await confirmWithInput({
+      title: `Weight of ${title()}`,
+      body: `${WEIGHT_EXPLANATION} From 1 to 100.`,
+      confirmLabel: 'Save weight',
+      input: { label: 'Weight', initial: String(k().weight) },
+      action: async (value) => {
+        const problem = weightProblem(value);
+        if (problem) throw new Error(problem);
+        await api.providerKey.update.mutate({ providerKeyId: k().id, weight: Number(value) });
+      },
+    });
+    if (ok) {
+      toast.success(`${title()} weight saved.`);
       props.onChanged();
     }
   };
@@ -143,11 +177,25 @@ function ProviderKeyRow(props: { providerKey: ProviderKey; onChanged: () => void
       <td data-label="Status">
         <Badge tone={k().status === 'active' ? 'success' : 'warning'}>{k().status === 'active' ? 'Active' : 'Disabled'}</Badge>
       </td>
+      <td data-label="Weight" class="num nowrap" data-testid="provider-key-weight">
+        <span>
+          {k().weight}
+          <Show when={props.share !== null}>
+            {' '}
+            <span class="muted small">({Math.round(props.share! * 100)}% of {label(k().provider)} calls)</span>
+          </Show>
+        </span>
+      </td>
       <td class="nowrap hide-sm">{formatDate(k().createdAt)}</td>
       <td class="row-actions">
         <Button size="sm" variant="ghost" onClick={() => void rotate()}>
           Rotate<span class="sr-only"> {title()}</span>
         </Button>
+        <Show when={k().provider !== 'custom'}>
+          <Button size="sm" variant="ghost" onClick={() => void reweigh()}>
+            Weight<span class="sr-only"> of {title()}</span>
+          </Button>
+        </Show>
         <Button size="sm" variant="ghost" loading={toggling()} onClick={() => void toggle()}>
           {k().status === 'active' ? 'Disable' : 'Enable'}
           <span class="sr-only"> {title()}</span>
@@ -162,7 +210,7 @@ function ProviderKeyRow(props: { providerKey: ProviderKey; onChanged: () => void
 
 function AddProviderKeyForm(props: { orgId: string; onDone: (added: boolean) => void }) {
   const [kind, setKind] = createSignal<ProviderKeyKind>('openai');
-  const [form, setForm] = createStore({ key: '', name: '', baseUrl: '', resource: '', deployment: '', apiVersion: '2024-10-21', region: 'intl', bedrockRegion: 'us-east-1', bedrockProfile: 'global', location: 'us-central1' });
+  const [form, setForm] = createStore({ key: '', name: '', baseUrl: '', resource: '', deployment: '', apiVersion: '2024-10-21', region: 'intl', bedrockRegion: 'us-east-1', bedrockProfile: 'global', location: 'us-central1', weight: '1' });
   const [errors, setErrors] = createSignal<Record<string, string>>({});
   const options = (): Record<string, unknown> | undefined => {
     switch (kind()) {
@@ -184,6 +232,8 @@ function AddProviderKeyForm(props: { orgId: string; onDone: (added: boolean) => 
       if (!form.key.trim()) errs.key = 'Key is required';
       if (kind() === 'custom' && !form.name.trim()) errs.name = 'A custom provider needs a name (used as <name>/<model>)';
       if (kind() === 'custom' && !form.baseUrl.trim()) errs.baseUrl = 'Base URL is required for a custom provider';
+      const weightError = kind() === 'custom' ? null : weightProblem(form.weight);
+      if (weightError) errs.weight = weightError;
       setErrors(errs);
       if (Object.keys(errs).length) return;
       await api.providerKey.create.mutate({
@@ -193,6 +243,7 @@ function AddProviderKeyForm(props: { orgId: string; onDone: (added: boolean) => 
         ...(form.name.trim() ? { name: form.name.trim() } : {}),
         ...(kind() === 'custom' && form.baseUrl.trim() ? { baseUrl: form.baseUrl.trim() } : {}),
         ...(options() ? { options: options() } : {}),
+        ...(kind() !== 'custom' && Number(form.weight) !== 1 ? { weight: Number(form.weight) } : {}),
       });
       toast.success(`${label(kind())} key added.`);
       props.onDone(true);
@@ -201,7 +252,7 @@ function AddProviderKeyForm(props: { orgId: string; onDone: (added: boolean) => 
       onError: (err) => {
         const fields = fieldErrorsOf(err);
         if (Object.keys(fields).length) setErrors({ ...fields, ...(fields.options ? {} : {}) });
-        if (!fields.key && !fields.name && !fields.baseUrl) toast.error(errorMessage(err));
+        if (!fields.key && !fields.name && !fields.baseUrl && !fields.weight) toast.error(errorMessage(err));
       },
     },
   );
@@ -224,6 +275,9 @@ function AddProviderKeyForm(props: { orgId: string; onDone: (added: boolean) => 
             hint={kind() === 'custom' ? 'Models are addressed as <name>/<model>.' : undefined}
             placeholder={kind() === 'custom' ? 'e.g. my-llm' : 'e.g. production'}
           />
+          <Show when={kind() !== 'custom'}>
+            <TextField label="Weight" type="number" min="1" max="100" step="1" inputmode="numeric" value={form.weight} onInput={(v) => setForm('weight', v)} error={errors().weight} hint="Calls are spread across keys of one provider by weight (1–100)." />
+          </Show>
         </div>
         <Show
           when={kind() === 'vertex'}

@@ -15,6 +15,7 @@ import { showNotice } from '../ui/notice.js';
 import { toast } from '../ui/toast.js';
 import { formatDate } from '../ui/format.js';
 import { formatAmount } from './billing/common.js';
+import { SpendCaps } from './SpendCaps.js';
 
 interface Snapshot {
   version: number;
@@ -41,6 +42,7 @@ export function SettingsPage() {
       <PageHeader title="Settings" description={`Settings of ${ctx.org()?.name ?? 'this organization'}${/[.!?]$/.test(ctx.org()?.name ?? '') ? '' : '.'}`} />
       <GeneralSettings />
       <RetentionSettings />
+      <SpendCaps />
       <Show when={ctx.can('org.delete')}>
         <DangerZone />
       </Show>
@@ -76,7 +78,8 @@ function GeneralSettings() {
       });
       if (!checked.ok) return setErrors(checked.errors);
       setErrors({});
-      const updated = await api.organization.update.mutate(checked.data);
+      const { orgId, version, name, billingEmail } = checked.data;
+      const updated = await api.organization.update.mutate({ orgId, version, name, billingEmail });
       loadSnapshot(snapshot(updated));
       ctx.setOrg(updated);
       toast.success('Settings saved.');

@@ -1,16 +1,21 @@
-/** Team: members and roles, invitations (with a copyable link, since email may not be set up), leave. */
-import { createSignal, createUniqueId, For, onMount, Show } from 'solid-js';
+/**
+ * Team: members and roles, their budgets (spent / budget, live; set by owners and admins),
+ * invitations (with a copyable link, since email may not be set up), leave.
+ */
+import { createEffect, createSignal, createUniqueId, For, on, onMount, Show } from 'solid-js';
 import { createStore, reconcile } from 'solid-js/store';
 import { assignableRoles, canChangeMember, ROLE_LABELS, ROLES, type Role } from '../../../shared/permissions.js';
 import { inviteInput } from '../../../shared/schemas.js';
-import { api, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
+import { api, errorCode, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
 import { useOrg } from '../state/org-context.js';
 import { me } from '../state/session.js';
 import { confirmAction, openDialog, restoreFocus } from '../ui/confirm.js';
 import { Avatar, Badge, Button, Card, CopyField, createAction, LoadState, PageHeader, SelectField, TextField } from '../ui/components.js';
-import { formatDate } from '../ui/format.js';
+import { formatDate, formatMoney } from '../ui/format.js';
 import { validate, type FieldErrors } from '../ui/forms.js';
 import { toast } from '../ui/toast.js';
+import type { LimitPeriod } from '../../../shared/limits.js';
+import { createSpendRefresh, parseAmount, PERIOD_SHORT, SpendLimitFields, SpendMeter } from '../ui/limits.js';
 
 type Member = RouterOutputs['team']['members'][number];
 type Invitation = RouterOutputs['team']['invitations'][number];
@@ -41,6 +46,9 @@ export function TeamPage() {
     }
   };
   onMount(() => void load());
+  // Budgets burn down with traffic: refresh at most every 2 s while it flows.
+  // The developers' default budget lives in the organization's settings.
+  createSpendRefresh(ctx.onEvent, () => void loadMembers().catch(() => {}), (e) => e.type === 'organization.updated');
   ctx.onEvent((e) => {
     if (e.type.startsWith('member.')) void loadMembers().catch(() => {});
     if (e.type.startsWith('invitation.') || e.type === 'member.added') void loadInvitations().catch(() => {});
@@ -63,6 +71,7 @@ export function TeamPage() {
                 <tr>
                   <th scope="col">Member</th>
                   <th scope="col">Role</th>
+                  <th scope="col">Budget</th>
                   <th scope="col" class="hide-sm">Joined</th>
                   <th scope="col">
                     <span class="sr-only">Actions</span>
@@ -84,6 +93,7 @@ export function TeamPage() {
             </table>
           </div>
         </Card>
+        <DeveloperBudgetCard />
         <Card title={`Pending invitations (${state.invitations.length})`}>
           <Show when={state.invitations.length > 0} fallback={<p class="muted card-pad">No pending invitations.</p>}>
             <div class="table-wrap">
@@ -204,6 +214,7 @@ function MemberRow(props: { member: Member; others: Member[]; soleOwner: boolean
     }
   });
   const [removeOpen, setRemoveOpen] = createSignal(false);
+  const [budgetOpen, setBudgetOpen] = createSignal(false);
   const [leaving, leave] = createAction(async () => {
     const keys = props.member.activeApiKeys;
     const ok = await confirmAction({
@@ -252,8 +263,36 @@ function MemberRow(props: { member: Member; others: Member[]; soleOwner: boolean
           </select>
         </Show>
       </td>
+      <td data-label="Budget">
+        <SpendMeter
+          spent={props.member.spent}
+          limit={props.member.budget?.amount}
+          period={props.member.budget?.period}
+          resetsAt={props.member.resetsAt}
+          label={`Spend of ${props.member.name} against their budget`}
+          testId={`member-spend-${props.member.userId}`}
+          noLimit="No budget"
+        />
+        <Show when={props.member.budgetSource === 'developerDefault'}>
+          <span class="muted small">Developers' default</span>
+        </Show>
+      </td>
       <td class="nowrap hide-sm">{formatDate(props.member.joinedAt)}</td>
       <td class="row-actions">
+        <Show when={!!myRole() && canChangeMember(myRole()!, props.member.role, props.member.role)}>
+          <Button size="sm" variant="ghost" onClick={() => setBudgetOpen(true)}>
+            Set budget<span class="sr-only"> of {props.member.name}</span>
+          </Button>
+        </Show>
+        <Show when={budgetOpen()}>
+          <BudgetDialog
+            member={props.member}
+            onClose={(changed) => {
+              setBudgetOpen(false);
+              if (changed) props.onChanged();
+            }}
+          />
+        </Show>
         <Show when={isMe()}>
           <Button
             size="sm"
@@ -385,6 +424,178 @@ function RemoveMemberDialog(props: { member: Member; others: Member[]; onClose: 
               <span class="spinner" aria-hidden="true" />
             </Show>
             {keys() === 0 ? 'Remove member' : choice() === 'transfer' ? `Remove and transfer ${keysText(keys())}` : `Remove and revoke ${keysText(keys())}`}
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}
+
+/**
+ * The budget every developer without one of their own gets (organization.update developerBudget):
+ * owners and admins set it, everyone sees it.
+ */
+function DeveloperBudgetCard() {
+  const ctx = useOrg();
+  const canEdit = () => ctx.can('member.manage');
+  const current = () => ctx.org()?.developerBudget ?? null;
+  const [amount, setAmount] = createSignal(current()?.amount ?? '');
+  const [period, setPeriod] = createSignal<LimitPeriod>(current()?.period ?? 'month');
+  const [error, setError] = createSignal<string | undefined>();
+  const reset = () => {
+    setAmount(current()?.amount ?? '');
+    setPeriod(current()?.period ?? 'month');
+  };
+  const dirty = () => {
+    const c = current();
+    const text = amount().trim();
+    if (!c) return text !== '';
+    return text === '' || Number(text.replace(/^\$/, '')) !== Number(c.amount) || period() !== c.period;
+  };
+  // Changed elsewhere: show it, unless I am editing.
+  createEffect(
+    on(
+      () => JSON.stringify(current()),
+      () => {
+        if (!dirty()) reset();
+      },
+      { defer: true },
+    ),
+  );
+  const [saving, save] = createAction(
+    async () => {
+      const parsed = parseAmount(amount(), { max: 1_000_000 });
+      if (!parsed.ok) return setError(parsed.error);
+      setError(undefined);
+      const updated = await api.organization.update.mutate({
+        orgId: ctx.orgId(),
+        version: ctx.org()!.version,
+        developerBudget: parsed.value === null ? null : { amount: parsed.value, period: period() },
+      });
+      ctx.setOrg({ ...ctx.org()!, ...updated });
+      toast.success(parsed.value === null ? 'Developers have no default budget now.' : "Developers' default budget saved.");
+    },
+    {
+      onError: (err) => {
+        const fields = fieldErrorsOf(err);
+        setError(fields.developerBudget ?? errorMessage(err));
+        if (errorCode(err) === 'CONFLICT') void ctx.reloadOrg();
+      },
+    },
+  );
+  return (
+    <Card
+      title="Default budget for developers"
+      description="What each developer's keys may spend together, per period (UTC), unless you set a budget of their own above. Owners and admins have none unless set."
+    >
+      <form
+        class="budget-default-form"
+        novalidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          void save();
+        }}
+      >
+        <SpendLimitFields amountLabel="Default budget ($)" amount={amount()} period={period()} onAmount={setAmount} onPeriod={setPeriod} error={error()} disabled={!canEdit()} testId="developer-budget" hint="Empty: developers have no default budget." />
+        <Show when={canEdit()} fallback={<p class="role-note">Your role ({ROLE_LABELS[ctx.role() ?? 'developer']}) can view the default budget. Owners and admins change it.</p>}>
+          <div class="form-actions">
+            <Button type="submit" variant="primary" loading={saving()} disabled={!dirty()}>
+              Save default
+            </Button>
+            <Show when={dirty()}>
+              <Button onClick={reset}>Discard</Button>
+            </Show>
+          </div>
+        </Show>
+      </form>
+    </Card>
+  );
+}
+
+/** Owners and admins set (or remove) a member's budget: what their keys together may spend per period. */
+function BudgetDialog(props: { member: Member; onClose: (changed: boolean) => void }) {
+  const ctx = useOrg();
+  const id = createUniqueId();
+  let dialog!: HTMLDialogElement;
+  const current = props.member.budgetSource === 'member' ? props.member.budget : null;
+  const inherited = props.member.budgetSource === 'developerDefault' ? props.member.budget : null;
+  const [amount, setAmount] = createSignal(current?.amount ?? '');
+  const [period, setPeriod] = createSignal<LimitPeriod>(current?.period ?? 'month');
+  const [error, setError] = createSignal<string | undefined>();
+  const [pending, setPending] = createSignal(false);
+  let opener: Element | null = null;
+  onMount(() => (opener = openDialog(dialog)));
+  const close = (changed: boolean) => {
+    if (dialog.open) dialog.close();
+    props.onClose(changed);
+    restoreFocus(opener);
+  };
+  const save = async (remove: boolean) => {
+    if (pending()) return;
+    const parsed = remove ? ({ ok: true, value: null } as const) : parseAmount(amount(), { max: 1_000_000 });
+    if (!parsed.ok) return setError(parsed.error);
+    if (!remove && parsed.value === null) return setError('Enter an amount, or remove the budget');
+    setPending(true);
+    setError(undefined);
+    try {
+      await api.team.setBudget.mutate({ orgId: ctx.orgId(), userId: props.member.userId, amount: parsed.value, period: period() });
+      toast.success(parsed.value === null ? `${props.member.name} has no budget now.` : `Budget of ${props.member.name} saved.`);
+      close(true);
+    } catch (err) {
+      const fields = fieldErrorsOf(err);
+      setError(fields.amount ?? fields.period ?? errorMessage(err));
+    } finally {
+      setPending(false);
+    }
+  };
+  return (
+    <dialog
+      ref={(el) => {
+        dialog = el;
+      }}
+      class="dialog"
+      aria-labelledby={`${id}-title`}
+      data-testid="budget-dialog"
+      onCancel={(e) => {
+        e.preventDefault();
+        if (!pending()) close(false);
+      }}
+    >
+      <form
+        method="dialog"
+        novalidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          void save(false);
+        }}
+      >
+        <h2 id={`${id}-title`}>Budget of {props.member.name}</h2>
+        <p>
+          What the API keys {props.member.name} created may spend together, per period (UTC). A call that would go over it is refused before it
+          costs anything; alerts go out at 50%, 80% and 100%.
+        </p>
+        <Show when={inherited}>
+          {(b) => (
+            <p class="notice notice-info">
+              Now the developers' default applies: {formatMoney(b().amount)} {PERIOD_SHORT[b().period]}. A budget set here replaces it for {props.member.name}.
+            </p>
+          )}
+        </Show>
+        <SpendLimitFields amountLabel="Budget ($)" amount={amount()} period={period()} onAmount={setAmount} onPeriod={setPeriod} error={error()} hint="For example 50 per month." />
+        <div class="dialog-actions">
+          <Show when={current}>
+            <button type="button" class="btn btn-ghost text-danger" disabled={pending()} onClick={() => void save(true)}>
+              Remove budget
+            </button>
+          </Show>
+          <button type="button" class="btn btn-secondary" disabled={pending()} onClick={() => close(false)} data-autofocus>
+            Cancel
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={pending()} aria-busy={pending() ? 'true' : undefined}>
+            <Show when={pending()}>
+              <span class="spinner" aria-hidden="true" />
+            </Show>
+            Save budget
           </button>
         </div>
       </form>

@@ -102,7 +102,8 @@ export function SelectField<T extends string>(props: {
           aria-describedby={describedBy}
           onChange={(e) => props.onChange(e.currentTarget.value as T)}
         >
-          <For each={props.options}>{(o) => <option value={o.value}>{o.label}</option>}</For>
+          {/* `selected` too: options that arrive or change after the value (loaded lists) keep it shown. */}
+          <For each={props.options}>{(o) => <option value={o.value} selected={o.value === props.value}>{o.label}</option>}</For>
         </select>
       )}
     </Field>

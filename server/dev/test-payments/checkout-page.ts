@@ -1,4 +1,7 @@
-/** The test-payment provider's checkout page, served by the product at /test-payments/checkout/:id. */
+/**
+ * The test-payment provider's checkout page, served by the product at /test-payments/checkout/:id,
+ * and its hosted invoice pages (/test-payments/invoices/:id, with /pdf).
+ */
 import type { FastifyInstance } from 'fastify';
 import { isSameOriginRequest } from '../../auth/origin.js';
 import { TEST_METHODS, type FakeStripe, type TestMethod } from './fake-stripe.js';
@@ -68,5 +71,81 @@ ${methods.map((m, i) => `<label><input type="radio" name="method" value="${m}" $
     } catch (err) {
       return reply.code(400).type('text/html').send((await render(id, (err as Error).message)) ?? page('Checkout', esc((err as Error).message)));
     }
+  });
+  registerInvoicePages(app, fake, prefix);
+}
+
+const money = (cents: number) => `${cents < 0 ? '-' : ''}$${(Math.abs(cents) / 100).toFixed(2)}`;
+const day = (s: number) => new Date(s * 1000).toISOString().slice(0, 10);
+
+/** PDF text strings escape backslashes and parentheses; only printable ASCII is kept. */
+const pdfText = (s: string) => s.replace(/[^\x20-\x7e]/g, '?').replace(/[\\()]/g, (c) => `\\${c}`);
+
+/** A one-page PDF of the invoice (hand-written PDF 1.4: a text stream in Helvetica, exact xref offsets). */
+export function invoicePdf(invoice: Record<string, any>): Buffer {
+  const lines: [number, number, string][] = [
+    [20, 780, 'Invoice (test mode: no real money moved)'],
+    [11, 750, `Invoice number: ${invoice.number ?? invoice.id}`],
+    [11, 734, `Date: ${day(invoice.created)}`],
+    [11, 718, `Period: ${day(invoice.period_start)} to ${day(invoice.period_end)}`],
+    [11, 702, `Status: ${invoice.status}`],
+  ];
+  let y = 670;
+  for (const l of (invoice.lines?.data ?? []) as Record<string, any>[]) {
+    lines.push([11, y, `${l.description}: ${money(l.amount)}`]);
+    y -= 16;
+  }
+  lines.push([12, y - 10, `Total: ${money(invoice.total ?? invoice.amount_due)}   Amount paid: ${money(invoice.amount_paid ?? 0)}`]);
+  const content = lines.map(([size, ty, text]) => `BT /F1 ${size} Tf 50 ${ty} Td (${pdfText(text)}) Tj ET`).join('\n');
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>',
+    `<< /Length ${Buffer.byteLength(content, 'latin1')} >>\nstream\n${content}\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ];
+  let out = '%PDF-1.4\n';
+  const offsets: number[] = [];
+  objects.forEach((body, i) => {
+    offsets.push(Buffer.byteLength(out, 'latin1'));
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+  });
+  const xref = Buffer.byteLength(out, 'latin1');
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
+}
+
+/** The hosted invoice page and its PDF (what `hosted_invoice_url` and `invoice_pdf` point at). */
+export function registerInvoicePages(app: FastifyInstance, fake: FakeStripe, prefix = '/test-payments'): void {
+  const load = async (id: string) => {
+    const invoice = await fake.store.get(id);
+    return invoice && invoice.object === 'invoice' ? invoice : null;
+  };
+  app.get(`${prefix}/invoices/:id`, async (req, reply) => {
+    const invoice = await load((req.params as { id: string }).id);
+    if (!invoice) return reply.code(404).type('text/html').send(page('Not found', '<h1>Invoice not found</h1>'));
+    const rows = ((invoice.lines?.data ?? []) as Record<string, any>[])
+      .map((l) => `<tr><td>${esc(l.description)}<br><span class="muted">${esc(day(l.period.start))} to ${esc(day(l.period.end))}</span></td><td style="text-align:right">${esc(money(l.amount))}</td></tr>`)
+      .join('');
+    return reply.type('text/html').send(
+      page(
+        `Invoice ${invoice.number ?? invoice.id}`,
+        `<span class="badge">Test mode · no real money moved</span>
+<h1>Invoice ${esc(invoice.number ?? invoice.id)}</h1>
+<p class="muted">${esc(day(invoice.created))} · ${esc(invoice.status)}</p>
+<div class="amount">${esc(money(invoice.amount_paid ?? 0))} <span class="muted">paid</span></div>
+<table style="width:100%;border-collapse:collapse;margin-bottom:18px">${rows}<tr><td><strong>Total</strong></td><td style="text-align:right"><strong>${esc(money(invoice.total ?? invoice.amount_due))}</strong></td></tr></table>
+<p><a href="${prefix}/invoices/${esc(invoice.id)}/pdf">Download PDF</a></p>`,
+      ),
+    );
+  });
+  app.get(`${prefix}/invoices/:id/pdf`, async (req, reply) => {
+    const invoice = await load((req.params as { id: string }).id);
+    if (!invoice) return reply.code(404).send({ error: 'invoice not found' });
+    return reply
+      .type('application/pdf')
+      .header('content-disposition', `attachment; filename="invoice-${String(invoice.number ?? invoice.id).replace(/[^A-Za-z0-9-]/g, '')}.pdf"`)
+      .send(invoicePdf(invoice));
   });
 }

@@ -440,19 +440,10 @@ export class FakeStripe {
       },
       latest_invoice: null,
     });
-    const invoice = await this.store.put({
-      id: newId('in'),
-      object: 'invoice',
-      created: start,
-      customer: session.customer,
-      status: 'paid',
-      amount_due: unitAmount,
-      amount_paid: unitAmount,
-      currency: 'usd',
-      billing_reason: 'subscription_create',
-      parent: { type: 'subscription_details', subscription_details: { subscription: subscription.id, metadata: subscription.metadata } },
-      period_start: start,
-      period_end: end,
+    const invoice = await this.createInvoice(subscription, {
+      reason: 'subscription_create',
+      lines: [{ description: `1 × ${price?.product ?? 'Pro'} (at $${(unitAmount / 100).toFixed(2)} / ${interval})`, amount: unitAmount, proration: false, start, end }],
+      paymentMethod: pm.id,
     });
     subscription.latest_invoice = invoice.id;
     await this.store.put(subscription);
@@ -526,12 +517,160 @@ export class FakeStripe {
     await this.store.put(pm);
   }
 
+  /**
+   * A finalized invoice of a subscription (numbered per customer, with a hosted page and a PDF),
+   * paid at once by `paymentMethod` when it has something to pay.
+   */
+  private async createInvoice(
+    sub: StripeObject,
+    opts: { reason: string; lines: { description: string; amount: number; proration: boolean; start: number; end: number }[]; paymentMethod: string | null },
+  ): Promise<StripeObject> {
+    const created = now();
+    const customer = await this.store.get(sub.customer);
+    const total = opts.lines.reduce((sum, l) => sum + l.amount, 0);
+    // A negative total (a downgrade's unused time worth more than the new period) goes to the
+    // customer's credit balance, as Stripe does; nothing is charged.
+    const amountDue = Math.max(0, total);
+    const sequence = Number(customer?._invoice_sequence ?? 0) + 1;
+    if (customer) {
+      customer._invoice_sequence = sequence;
+      if (total < 0) customer.balance = Number(customer.balance ?? 0) + total;
+      await this.store.put(customer);
+    }
+    const id = newId('in');
+    const prefix = String(sub.customer).replace(/^cus_test_/, '').slice(0, 8).toUpperCase();
+    const base = `${this.opts.checkoutBaseUrl()}/invoices/${id}`;
+    return this.store.put({
+      id,
+      object: 'invoice',
+      number: `${prefix}-${String(sequence).padStart(4, '0')}`,
+      created,
+      customer: sub.customer,
+      status: 'paid',
+      collection_method: 'charge_automatically',
+      subtotal: total,
+      total,
+      amount_due: amountDue,
+      amount_paid: amountDue,
+      amount_remaining: 0,
+      currency: 'usd',
+      billing_reason: opts.reason,
+      default_payment_method: opts.paymentMethod,
+      parent: { type: 'subscription_details', subscription_details: { subscription: sub.id, metadata: sub.metadata } },
+      lines: {
+        object: 'list',
+        has_more: false,
+        data: opts.lines.map((l) => ({
+          id: newId('il'),
+          object: 'line_item',
+          amount: l.amount,
+          currency: 'usd',
+          description: l.description,
+          period: { start: l.start, end: l.end },
+          parent: { type: 'subscription_item_details', subscription_item_details: { proration: l.proration, subscription: sub.id } },
+        })),
+      },
+      period_start: Math.min(...opts.lines.map((l) => l.start)),
+      period_end: Math.max(...opts.lines.map((l) => l.end)),
+      status_transitions: { finalized_at: created, paid_at: created },
+      hosted_invoice_url: base,
+      invoice_pdf: `${base}/pdf`,
+    });
+  }
+
+  /** Invoices, newest first, Stripe's list shape (customer/subscription filters, limit, starting_after). */
+  async listInvoices(query: Record<string, any>): Promise<StripeObject> {
+    const match: Record<string, unknown> = {};
+    if (query.customer) match.customer = query.customer;
+    let all = (await this.store.find('invoice', match)).sort((a, b) => b.created - a.created || (b.number ?? '').localeCompare(a.number ?? ''));
+    if (query.subscription) all = all.filter((i) => i.parent?.subscription_details?.subscription === query.subscription);
+    if (query.status) all = all.filter((i) => i.status === query.status);
+    const limit = Math.min(100, Math.max(1, Number(query.limit ?? 10)));
+    let start = 0;
+    if (query.starting_after) {
+      const at = all.findIndex((i) => i.id === query.starting_after);
+      if (at < 0) throw new StripeApiError(400, { type: 'invalid_request_error', code: 'resource_missing', message: `No such invoice: '${query.starting_after}'` });
+      start = at + 1;
+    }
+    const data = all.slice(start, start + limit);
+    return { object: 'list', id: 'list', data, has_more: start + limit < all.length, url: '/v1/invoices' };
+  }
+
+  /**
+   * Moves the subscription to another price. With a different interval the period restarts now
+   * (Stripe resets the billing cycle anchor); the unused part of the old period is credited and
+   * the new period charged on one invoice, paid at once (`proration_behavior` other than `none`).
+   * `payment_behavior=error_if_incomplete`: a failed payment answers 402 and changes nothing.
+   */
+  private async changePrice(sub: StripeObject, items: Record<string, any>[], params: Record<string, any>): Promise<StripeObject | null> {
+    const item = sub.items.data[0];
+    const wanted = items[0]!;
+    if (wanted.id && wanted.id !== item.id) throw new StripeApiError(400, { type: 'invalid_request_error', message: `No such subscription item: '${wanted.id}'` });
+    const next = this.opts.prices[wanted.price];
+    if (!next) throw new StripeApiError(400, { type: 'invalid_request_error', code: 'resource_missing', message: `No such price: '${wanted.price}'` });
+    if (wanted.price === item.price.id) return null;
+    const behavior = String(params.proration_behavior ?? 'create_prorations');
+    if (!['create_prorations', 'always_invoice', 'none'].includes(behavior)) throw new StripeApiError(400, { type: 'invalid_request_error', message: `Invalid proration_behavior: ${behavior}` });
+    const t = now();
+    const oldStart = item.current_period_start as number;
+    const oldEnd = item.current_period_end as number;
+    const intervalChanges = next.interval !== item.price.recurring.interval;
+    const unused = Math.max(0, Math.min(1, (oldEnd - t) / Math.max(1, oldEnd - oldStart)));
+    const credit = Math.round(item.price.unit_amount * unused);
+    const newEnd = intervalChanges ? t + (next.interval === 'year' ? 365 : 30) * 86400 : oldEnd;
+    const newCharge = intervalChanges ? next.unitAmount : Math.round(next.unitAmount * unused);
+    const invoiceNow = behavior === 'always_invoice' || (behavior === 'create_prorations' && intervalChanges);
+    let invoice: StripeObject | null = null;
+    if (behavior !== 'none' && invoiceNow) {
+      const customer = await this.store.get(sub.customer);
+      const pmId = sub.default_payment_method ?? customer?.invoice_settings?.default_payment_method ?? null;
+      const pm = pmId ? await this.store.get(pmId) : null;
+      const amountDue = newCharge - credit;
+      if (amountDue > 0 && (!pm || pm.metadata?.test_behavior === 'card_declined')) {
+        const error = { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' };
+        if (params.payment_behavior === 'error_if_incomplete') throw new StripeApiError(402, error);
+      }
+      const fmt = (c: number) => `$${(Math.abs(c) / 100).toFixed(2)}`;
+      invoice = await this.createInvoice(sub, {
+        reason: 'subscription_update',
+        lines: [
+          { description: `Unused time on ${item.price.recurring.interval === 'year' ? 'yearly' : 'monthly'} Pro (credit of ${fmt(credit)})`, amount: -credit, proration: true, start: t, end: oldEnd },
+          { description: `${intervalChanges ? '1 × Pro' : 'Remaining time on Pro'} (at ${fmt(next.unitAmount)} / ${next.interval})`, amount: newCharge, proration: !intervalChanges, start: t, end: newEnd },
+        ],
+        paymentMethod: pm?.id ?? null,
+      });
+    }
+    item.price = { id: wanted.price, object: 'price', unit_amount: next.unitAmount, currency: 'usd', recurring: { interval: next.interval } };
+    if (intervalChanges) {
+      item.current_period_start = t;
+      item.current_period_end = newEnd;
+      sub.billing_cycle_anchor = t;
+    }
+    if (invoice) sub.latest_invoice = invoice.id;
+    return invoice;
+  }
+
   async updateSubscription(id: string, params: Record<string, any>): Promise<StripeObject> {
     const sub = await this.mustGet(id, 'subscription');
-    if (params.cancel_at_period_end !== undefined) sub.cancel_at_period_end = params.cancel_at_period_end === 'true' || params.cancel_at_period_end === true;
+    if (sub.status === 'canceled') throw new StripeApiError(400, { type: 'invalid_request_error', message: 'A canceled subscription can only update its cancellation_details and metadata.' });
+    const previous: Record<string, unknown> = {};
+    const items = Array.isArray(params.items) ? params.items : params.items && typeof params.items === 'object' ? Object.values(params.items) : null;
+    const before = JSON.parse(JSON.stringify(sub.items)) as unknown;
+    const invoice = items?.length ? await this.changePrice(sub, items as Record<string, any>[], params) : null;
+    if (JSON.stringify(sub.items) !== JSON.stringify(before)) previous.items = before;
+    if (params.cancel_at_period_end !== undefined) {
+      const next = params.cancel_at_period_end === 'true' || params.cancel_at_period_end === true;
+      if (next !== sub.cancel_at_period_end) previous.cancel_at_period_end = sub.cancel_at_period_end;
+      sub.cancel_at_period_end = next;
+      sub.cancel_at = next ? sub.items.data[0].current_period_end : null;
+    }
     if (params.metadata) sub.metadata = { ...sub.metadata, ...params.metadata };
     await this.store.put(sub);
-    await this.emit('customer.subscription.updated', sub);
+    await this.emit('customer.subscription.updated', sub, { previous_attributes: previous });
+    if (invoice) {
+      await this.emit('invoice.finalized', invoice);
+      await this.emit('invoice.paid', invoice);
+    }
     return sub;
   }
 
@@ -612,6 +751,7 @@ export class FakeStripe {
     get('/v1/subscriptions/:id', (req) => this.mustGet(req.params.id!, 'subscription'));
     post('/v1/subscriptions/:id', (req) => this.updateSubscription(req.params.id!, req.body ?? {}));
     app.delete('/v1/subscriptions/:id', async (req) => this.cancelSubscription((req.params as { id: string }).id));
+    get('/v1/invoices', (req) => this.listInvoices(req.query ?? {}));
     get('/v1/invoices/:id', (req) => this.mustGet(req.params.id!, 'invoice'));
 
     // Controls for tests and the dev console (not part of Stripe's API).

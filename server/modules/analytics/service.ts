@@ -24,6 +24,7 @@ const SUMS = `coalesce(sum(requests), 0) as requests, coalesce(sum(errors), 0) a
   coalesce(sum(input_tokens), 0) as input_tokens, coalesce(sum(output_tokens), 0) as output_tokens, coalesce(sum(cached_tokens), 0) as cached_tokens,
   coalesce(sum(cost_nanos), 0) as cost_nanos, coalesce(sum(charged_nanos), 0) as charged_nanos, coalesce(sum(latency_sum_ms), 0) as latency_sum_ms,
   coalesce(sum(ttft_sum_ms), 0) as ttft_sum_ms, coalesce(sum(ttft_count), 0) as ttft_count,
+  coalesce(sum(retried), 0) as retried, coalesce(sum(fell_back), 0) as fell_back,
   ${LATENCY_COLUMNS.map((c) => `coalesce(sum(${c}), 0) as ${c}`).join(', ')}`;
 
 function where(r: Range): { sql: string; params: unknown[] } {
@@ -62,7 +63,19 @@ export function metrics(row: SumRow) {
     latencyP95Ms: histogramQuantile(histogram, 0.95),
     latencyP99Ms: histogramQuantile(histogram, 0.99),
     ttftAvgMs: ttftCount ? Math.round((num(row.ttft_sum_ms) / ttftCount) * 10) / 10 : null,
+    ...routingCounts(row, requests),
   };
+}
+
+/**
+ * Calls that needed more than one upstream attempt (`retried`) and calls whose last attempt went to
+ * another provider or model than their first (`fellBack`, part of `retried`); each call counts once
+ * in `requests` however many attempts it made.
+ */
+function routingCounts(row: SumRow, requests: number) {
+  const retried = num(row.retried);
+  const fellBack = num(row.fell_back);
+  return { retried, retryRate: rate(retried, requests), fellBack, fallbackRate: rate(fellBack, requests) };
 }
 
 export async function usageSummary(em: EntityManager, r: Range) {
@@ -92,7 +105,8 @@ export async function usageTimeseries(em: EntityManager, r: Range & { bucket: 'h
 }
 
 const BREAKDOWN_SUMS = `sum(requests) as requests, sum(errors) as errors, sum(cache_hits) as cache_hits, sum(input_tokens) as input_tokens,
-  sum(output_tokens) as output_tokens, sum(cached_tokens) as cached_tokens, sum(cost_nanos) as cost_nanos, sum(latency_sum_ms) as latency_sum_ms`;
+  sum(output_tokens) as output_tokens, sum(cached_tokens) as cached_tokens, sum(cost_nanos) as cost_nanos, sum(latency_sum_ms) as latency_sum_ms,
+  sum(retried) as retried, sum(fell_back) as fell_back`;
 
 export async function usageBreakdown(em: EntityManager, r: Range & { by: 'model' | 'provider' | 'project' | 'apiKey' | 'endpoint'; limit?: number }) {
   const w = where(r);
@@ -126,6 +140,7 @@ export async function usageBreakdown(em: EntityManager, r: Range & { by: 'model'
       cachedTokens: num(row.cached_tokens),
       cost: nanosToDecimal(BigInt(row.cost_nanos ?? 0)),
       latencyAvgMs: requests ? Math.round((num(row.latency_sum_ms) / requests) * 10) / 10 : null,
+      ...routingCounts(row, requests),
     };
   });
 }
@@ -133,7 +148,7 @@ export async function usageBreakdown(em: EntityManager, r: Range & { by: 'model'
 type LogRow = RowOf<
   typeof RequestLog,
   | 'id' | 'project_id' | 'api_key_id' | 'endpoint' | 'provider' | 'model' | 'input_tokens' | 'output_tokens' | 'cached_tokens' | 'cache_write_tokens' | 'cost_nanos'
-  | 'paid_by' | 'latency_ms' | 'ttft_ms' | 'status' | 'error' | 'cached' | 'streamed' | 'canceled' | 'created_at'
+  | 'paid_by' | 'latency_ms' | 'ttft_ms' | 'status' | 'error' | 'cached' | 'streamed' | 'canceled' | 'created_at' | 'attempts'
 > &
   Partial<RowOf<typeof RequestLog, 'request_body' | 'response_body'>> & { api_key_name: string | null; api_key_prefix: string | null };
 
@@ -160,11 +175,39 @@ function logView(r: LogRow) {
     cached: r.cached,
     streamed: r.streamed,
     canceled: r.canceled,
+    /** The upstream attempts of a call that needed more than one, in order (the last answered); empty otherwise. */
+    attempts: attemptsView(r.attempts),
   };
 }
 
+/** One upstream attempt as the log shows it: status 0 is a connection error or a timeout before headers. */
+export interface AttemptView {
+  provider: string;
+  model: string;
+  keyName: string;
+  providerKeyId: string | null;
+  status: number;
+  latencyMs: number;
+  error: string | null;
+}
+
+function attemptsView(stored: unknown): AttemptView[] {
+  if (!Array.isArray(stored)) return [];
+  return stored
+    .filter((a): a is Record<string, unknown> => !!a && typeof a === 'object')
+    .map((a) => ({
+      provider: String(a.provider ?? ''),
+      model: String(a.model ?? ''),
+      keyName: String(a.keyName ?? ''),
+      providerKeyId: typeof a.providerKeyId === 'string' ? a.providerKeyId : null,
+      status: Number(a.status ?? 0),
+      latencyMs: Number(a.latencyMs ?? 0),
+      error: typeof a.error === 'string' ? a.error : null,
+    }));
+}
+
 const LOG_SELECT = `select l.id, l.project_id, l.api_key_id, l.endpoint, k.name as api_key_name, k.prefix as api_key_prefix, l.provider, l.model, l.input_tokens,
-  l.output_tokens, l.cached_tokens, l.cache_write_tokens, l.cost_nanos, l.paid_by, l.latency_ms, l.ttft_ms, l.status, l.error, l.cached, l.streamed, l.canceled, l.created_at`;
+  l.output_tokens, l.cached_tokens, l.cache_write_tokens, l.cost_nanos, l.paid_by, l.latency_ms, l.ttft_ms, l.status, l.error, l.cached, l.streamed, l.canceled, l.created_at, l.attempts`;
 
 export async function listLogs(
   em: EntityManager,

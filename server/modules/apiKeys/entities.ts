@@ -4,6 +4,7 @@ import { references } from '../../db/columns.js';
 import { User } from '../auth/entities.js';
 import { Organization } from '../organizations/entities.js';
 import { Project } from '../projects/entities.js';
+import { LIMIT_PERIODS } from '../../../shared/limits.js';
 
 /** A project's gateway key. Only SHA-256 of the key is stored; `prefix` is the part people see. */
 export const ApiKey = defineEntity({
@@ -37,6 +38,9 @@ export const ApiKey = defineEntity({
     previousKeyHash: p.blob().nullable().unique(),
     previousKeyExpiresAt: p.datetime().nullable(),
     rolledAt: p.datetime().nullable(),
+    /** Spend limit of this key in integer nano-dollars per spendLimitPeriod (null: none; issue #12). */
+    spendLimitNanos: p.bigint('bigint').nullable(),
+    spendLimitPeriod: p.enum([...LIMIT_PERIODS]).nullable(),
   },
   indexes: [{ name: 'api_key_project_id_index', expression: `create index "api_key_project_id_index" on "api_key" ("project_id", "created_at" desc)` }],
 });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { id } from '../../../shared/schemas.js';
 import { PROVIDERS } from '../../../shared/models.js';
 import { MAX_PATTERNS } from '../../../shared/key-rules.js';
+import { spendLimitInput } from '../../../shared/limit-schemas.js';
 
 export const apiKeyName = z.string().trim().min(1, { message: 'key name is required' }).max(80, { message: 'key name must be at most 80 characters' });
 export const apiKeyListInput = z.object({ projectId: id });
@@ -26,6 +27,8 @@ const settings = {
   expiresAt: expiresAt.nullish(),
   allowedModels: allowedModels.nullish(),
   allowedProviders: allowedProviders.nullish(),
+  /** What the key may spend per period (UTC; issue #12); null: no limit. */
+  spendLimit: spendLimitInput.optional(),
 };
 
 export const apiKeyCreateInput = z.object({ projectId: id, name: apiKeyName, ...settings });

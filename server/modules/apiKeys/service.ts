@@ -11,11 +11,15 @@ import type { RowOf } from '../../db/rows.js';
 import type { ApiKey } from './entities.js';
 import type { Membership } from '../organizations/entities.js';
 import type { Project } from '../projects/entities.js';
+import type { LimitPeriod } from '../../../shared/limits.js';
+import { decimalToNanos, nanosToDecimal } from '../../../shared/money.js';
+import { keyScope, limitStatus, spentNow } from '../limits/service.js';
 
 type ApiKeyRow = RowOf<
   typeof ApiKey,
   | 'id' | 'project_id' | 'name' | 'prefix' | 'rpm_limit' | 'created_by' | 'created_at' | 'last_used_at' | 'revoked_at'
   | 'expires_at' | 'enabled' | 'allowed_models' | 'allowed_providers' | 'restricted_by_admin' | 'previous_key_expires_at' | 'rolled_at'
+  | 'spend_limit_nanos' | 'spend_limit_period'
 > & {
   creator_name: string | null;
   creator_email: string | null;
@@ -27,7 +31,8 @@ function statusOf(r: ApiKeyRow): 'active' | 'revoked' | 'expired' | 'disabled' {
   return r.enabled ? 'active' : 'disabled';
 }
 
-function apiKeyView(r: ApiKeyRow) {
+function apiKeyView(r: ApiKeyRow, spent?: Map<string, bigint>) {
+  const limit = limitStatus(r.spend_limit_nanos, r.spend_limit_period, spent?.get(keyScope(r.id)));
   const graceEnds = r.previous_key_expires_at ? new Date(r.previous_key_expires_at) : null;
   return {
     id: r.id,
@@ -49,23 +54,35 @@ function apiKeyView(r: ApiKeyRow) {
     /** Until when the secret before the last roll still works (null: it no longer does). */
     previousSecretValidUntil: graceEnds && graceEnds.getTime() > Date.now() ? graceEnds : null,
     status: statusOf(r),
+    /** The spend limit as set ({amount, period}; null: none), and its current period: spent, limit, resetsAt (UTC). */
+    spendLimit: limit ? { amount: limit.limit, period: limit.period } : null,
+    limit: limit?.limit ?? null,
+    spent: limit?.spent ?? null,
+    resetsAt: limit?.resetsAt ?? null,
   };
+}
+
+/** What each limited key's current period spent. */
+async function keysSpent(em: Sql, rows: ApiKeyRow[]): Promise<Map<string, bigint>> {
+  const limited = rows.filter((r) => r.spend_limit_nanos !== null && r.spend_limit_period !== null);
+  return spentNow(em, limited.map((r) => ({ scope: keyScope(r.id), period: r.spend_limit_period! })));
 }
 
 const SELECT = `select k.id, k.project_id, k.name, k.prefix, k.rpm_limit, k.created_by, u.name as creator_name, u.email as creator_email,
                        k.created_at, k.last_used_at, k.revoked_at, k.expires_at, k.enabled, k.allowed_models, k.allowed_providers,
-                       k.restricted_by_admin, k.previous_key_expires_at, k.rolled_at
+                       k.restricted_by_admin, k.previous_key_expires_at, k.rolled_at, k.spend_limit_nanos, k.spend_limit_period
                   from api_key k left join app_user u on u.id = k.created_by`;
 
 export async function listApiKeys(em: EntityManager, projectId: string) {
   const rows = await em.execute<ApiKeyRow[]>(`${SELECT} where k.project_id = ? order by k.revoked_at is not null, k.created_at desc`, [projectId]);
-  return rows.map(apiKeyView);
+  const spent = await keysSpent(em, rows);
+  return rows.map((r) => apiKeyView(r, spent));
 }
 
 async function loadApiKey(em: EntityManager, apiKeyId: string) {
   const rows = await em.execute<ApiKeyRow[]>(`${SELECT} where k.id = ?`, [apiKeyId]);
   if (!rows[0]) throw notFound('API key');
-  return apiKeyView(rows[0]);
+  return apiKeyView(rows[0], await keysSpent(em, rows));
 }
 
 export interface KeySettings {
@@ -73,6 +90,9 @@ export interface KeySettings {
   expiresAt?: Date | null;
   allowedModels?: string[] | null;
   allowedProviders?: string[] | null;
+  /** Nano-dollars per period (UTC); null: no limit. */
+  /** Decimal dollars per period (UTC; limit-schemas.ts); null: no limit. */
+  spendLimit?: { amount: string; period: LimitPeriod } | null;
 }
 
 function futureExpiry(expiresAt: Date | null | undefined): Date | null {
@@ -97,10 +117,11 @@ export async function createApiKey(work: Work, input: { orgId: string; projectId
   const id = randomUUID();
   const allowedModels = input.allowedModels ?? null;
   const allowedProviders = input.allowedProviders ?? null;
+  const spendLimit = limitNanos(input.spendLimit) ?? null;
   await em.execute(
-    `insert into api_key (id, org_id, project_id, name, prefix, key_hash, rpm_limit, expires_at, allowed_models, allowed_providers, created_by, created_at)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, now())`,
-    [id, input.orgId, input.projectId, input.name, prefix, hash, input.rpmLimit ?? null, expiresAt, json(allowedModels), json(allowedProviders), input.userId],
+    `insert into api_key (id, org_id, project_id, name, prefix, key_hash, rpm_limit, expires_at, allowed_models, allowed_providers, created_by, created_at, spend_limit_nanos, spend_limit_period)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, now(), ?, ?)`,
+    [id, input.orgId, input.projectId, input.name, prefix, hash, input.rpmLimit ?? null, expiresAt, json(allowedModels), json(allowedProviders), input.userId, spendLimit?.amount.toString() ?? null, spendLimit?.period ?? null],
   );
   work.audit(input.orgId, 'apiKey.created', { type: 'api_key', id }, null, {
     name: input.name,
@@ -110,23 +131,30 @@ export async function createApiKey(work: Work, input: { orgId: string; projectId
     ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
     ...(allowedModels ? { allowedModels } : {}),
     ...(allowedProviders ? { allowedProviders } : {}),
+    ...(spendLimit ? { spendLimit: limitText(spendLimit) } : {}),
   });
   work.emit(input.orgId, { type: 'apiKey.changed', projectId: input.projectId, apiKeyId: id, change: 'created' });
   const apiKey = await loadApiKey(em, id);
   return { apiKey, key };
 }
 
+const limitText = (l: { amount: bigint; period: LimitPeriod } | null) => (l ? { amount: nanosToDecimal(l.amount), period: l.period } : null);
+/** A spend limit as given (decimal dollars) in nano-dollars; undefined stays undefined (unchanged). */
+const limitNanos = (l: KeySettings['spendLimit']) => (l === undefined ? undefined : l === null ? null : { amount: decimalToNanos(l.amount), period: l.period });
+
 const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
 
 type LockedKey = RowOf<
   typeof ApiKey,
   'org_id' | 'project_id' | 'created_by' | 'revoked_at' | 'name' | 'prefix' | 'rpm_limit' | 'expires_at' | 'enabled' | 'allowed_models' | 'allowed_providers' | 'restricted_by_admin' | 'key_hash'
+  | 'spend_limit_nanos' | 'spend_limit_period'
 >;
 
 /** The key, locked, and whether the caller may manage it (own key, or apiKey.revokeAny). */
 async function lockManagedKey(em: Sql, apiKeyId: string, userId: string, role: Role, verb: string): Promise<LockedKey & { asAdmin: boolean }> {
   const rows = await em.execute<LockedKey[]>(
-    `select org_id, project_id, created_by, revoked_at, name, prefix, rpm_limit, expires_at, enabled, allowed_models, allowed_providers, restricted_by_admin, key_hash
+    `select org_id, project_id, created_by, revoked_at, name, prefix, rpm_limit, expires_at, enabled, allowed_models, allowed_providers, restricted_by_admin, key_hash,
+            spend_limit_nanos, spend_limit_period
        from api_key where id = ? for update`,
     [apiKeyId],
   );
@@ -161,7 +189,9 @@ export async function updateApiKey(work: Work, input: KeyUpdate & { userId: stri
     params.push(cast === '::jsonb' ? json(next) : (next ?? null));
   };
   const oldExpiry = row.expires_at ? new Date(row.expires_at) : null;
-  const restricting = input.rpmLimit !== undefined || input.expiresAt !== undefined || input.allowedModels !== undefined || input.allowedProviders !== undefined || input.enabled !== undefined;
+  const restricting =
+    input.rpmLimit !== undefined || input.expiresAt !== undefined || input.allowedModels !== undefined || input.allowedProviders !== undefined || input.enabled !== undefined || input.spendLimit !== undefined;
+  const oldLimit = row.spend_limit_nanos !== null && row.spend_limit_period !== null ? { amount: BigInt(row.spend_limit_nanos), period: row.spend_limit_period } : null;
   // A developer's own key that an owner or admin restricted: only towards less.
   if (row.restricted_by_admin && !can(input.role, 'apiKey.revokeAny')) {
     const refuse = (what: string) => {
@@ -172,6 +202,9 @@ export async function updateApiKey(work: Work, input: KeyUpdate & { userId: stri
     if (input.allowedModels !== undefined && !narrowerOrEqual(row.allowed_models, input.allowedModels)) refuse('allowed models');
     if (input.allowedProviders !== undefined && !narrowerOrEqual(row.allowed_providers, input.allowedProviders)) refuse('allowed providers');
     if (input.enabled === true && !row.enabled) refuse('enabled state (ask an owner or admin to enable it again)');
+    // Tighter: a limit where there was none, or a lower amount over the same period.
+    const wanted = limitNanos(input.spendLimit);
+    if (wanted !== undefined && oldLimit && (wanted === null || wanted.period !== oldLimit.period || wanted.amount > oldLimit.amount)) refuse('spend limit (a lower amount over the same period)');
   }
   if (input.name !== undefined) change('name', 'name', row.name, input.name);
   if (input.rpmLimit !== undefined) change('rpm_limit', 'rpmLimit', row.rpm_limit, input.rpmLimit);
@@ -182,6 +215,15 @@ export async function updateApiKey(work: Work, input: KeyUpdate & { userId: stri
   if (input.allowedModels !== undefined) change('allowed_models', 'allowedModels', row.allowed_models, input.allowedModels, '::jsonb');
   if (input.allowedProviders !== undefined) change('allowed_providers', 'allowedProviders', row.allowed_providers, input.allowedProviders, '::jsonb');
   if (input.enabled !== undefined) change('enabled', 'enabled', row.enabled, input.enabled);
+  if (input.spendLimit !== undefined) {
+    const next = limitNanos(input.spendLimit)!;
+    if (JSON.stringify(limitText(oldLimit)) !== JSON.stringify(limitText(next))) {
+      before.spendLimit = limitText(oldLimit);
+      after.spendLimit = limitText(next);
+      sets.push('spend_limit_nanos = ?', 'spend_limit_period = ?');
+      params.push(next?.amount.toString() ?? null, next?.period ?? null);
+    }
+  }
   if (sets.length > 0) {
     if (row.asAdmin && restricting && !row.restricted_by_admin) sets.push('restricted_by_admin = true');
     await em.execute(`update api_key set ${sets.join(', ')} where id = ?`, [...params, input.apiKeyId]);
@@ -266,7 +308,7 @@ export async function revokeKeysCreatedBy(work: SqlWork, orgId: string, userId: 
 
 /**
  * Gives `fromUserId`'s active API keys to `toUserId` (who must stay a member: the caller checks),
- * so they keep working after `fromUserId` leaves. Nothing the gateway caches depends on the owner.
+ * so they keep working after `fromUserId` leaves; their calls count against the new owner's budget.
  */
 export async function transferKeysCreatedBy(work: SqlWork, orgId: string, fromUserId: string, toUserId: string): Promise<string[]> {
   const rows = await work.em.execute<RowOf<typeof ApiKey, 'id' | 'project_id' | 'name' | 'prefix'>[]>(
@@ -276,6 +318,8 @@ export async function transferKeysCreatedBy(work: SqlWork, orgId: string, fromUs
     [toUserId, orgId, fromUserId],
   );
   for (const row of rows) {
+    // The key's member budget follows its owner (spend limits): every gateway reads the key again.
+    await notifyInvalidation(work, { kind: 'apiKey', apiKeyId: row.id });
     work.audit(orgId, 'apiKey.transferred', { type: 'api_key', id: row.id }, { name: row.name, prefix: row.prefix, createdBy: fromUserId }, { createdBy: toUserId });
     work.emit(orgId, { type: 'apiKey.changed', projectId: row.project_id, apiKeyId: row.id, change: 'transferred' });
   }

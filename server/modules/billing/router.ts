@@ -12,7 +12,7 @@ import { returnUrlBase } from '../../auth/app-url.js';
 const returnBase = (ctx: { services: { appUrl: string; config: { allowedOrigins: string[] } }; requestOrigin: string | null }) =>
   returnUrlBase(ctx.services.appUrl, ctx.services.config.allowedOrigins, ctx.requestOrigin);
 import { latestAttempt, updateAutoTopUp } from './auto-top-up.js';
-import { cancelSubscription } from './subscriptions.js';
+import { cancelSubscription, isLiveSubscription, listInvoices, resumeSubscription, switchBillingCycle } from './subscriptions.js';
 import { listPaymentMethods, removePaymentMethod, setDefaultPaymentMethod } from './payment-methods.js';
 import { refundTransaction } from './refunds.js';
 import { listBudgetAlerts, setBudgetAlert } from './alerts.js';
@@ -65,12 +65,27 @@ export const billingRouter = router({
   changePlan: orgProcedure('billing.manage')
     .input(s.changePlanInput)
     .mutation(async ({ ctx, input }) => {
-      if (input.plan === 'pro') return subscribeToPro(ctx.em, ctx.services.billing, returnBase(ctx), ctx.orgId, input.billingCycle);
+      if (input.plan === 'pro') {
+        // An active Pro subscription switches between monthly and yearly in place (prorated); otherwise Checkout.
+        const state = await loadBillingState(ctx.em, ctx.orgId);
+        if (state.plan === 'pro' && isLiveSubscription(state.subscription.status)) {
+          return { switched: await switchBillingCycle(ctx.services, ctx.user.id, ctx.orgId, input.billingCycle) };
+        }
+        return subscribeToPro(ctx.em, ctx.services.billing, returnBase(ctx), ctx.orgId, input.billingCycle);
+      }
       return { subscription: await cancelSubscription(ctx.services, ctx.user.id, ctx.orgId) };
     }),
   cancelSubscription: orgProcedure('billing.manage')
     .input(s.orgRef)
     .mutation(({ ctx }) => cancelSubscription(ctx.services, ctx.user.id, ctx.orgId)),
+  /** Undoes a pending cancellation before the period ends (owners). */
+  resumeSubscription: orgProcedure('billing.manage')
+    .input(s.orgRef)
+    .mutation(({ ctx }) => resumeSubscription(ctx.services, ctx.user.id, ctx.orgId)),
+  /** The organization's invoices from Stripe, newest first, with hosted page and PDF links (owners and admins). */
+  invoices: orgProcedure('billing.view')
+    .input(s.invoicesInput)
+    .query(({ ctx, input }) => listInvoices(ctx.services, ctx.orgId, input.cursor)),
   paymentMethods: router({
     list: orgProcedure('billing.view')
       .input(s.orgRef)

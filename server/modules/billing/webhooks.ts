@@ -334,7 +334,9 @@ async function applyEvent(work: Work, services: Services, event: Stripe.Event, p
         status: event.type === 'invoice.paid' ? 'completed' : 'failed',
         description:
           event.type === 'invoice.paid'
-            ? `Pro plan: ${formatDollars(nanosToDecimal(paid))} paid by card (credits unchanged)`
+            ? paid === 0n
+              ? `Pro plan: invoice ${invoice.number ?? ''} settled with nothing to pay (credit for unused time; credits unchanged)`.replace('  ', ' ')
+              : `Pro plan: ${formatDollars(nanosToDecimal(paid))} paid by card (credits unchanged)`
             : `Pro plan: the ${formatDollars(nanosToDecimal(paid))} payment failed`,
         invoiceId: invoice.id ?? null,
         stripeEventId: event.id,

@@ -10,7 +10,8 @@ import { badRequest, fromUpstreamStatus, GatewayError } from './errors.js';
 import type { CallerContext } from './runtime.js';
 import type { Target } from './targets.js';
 import { openAiUsage, PARTIAL_USAGE, type ChatChunk, type ChatRequest } from './upstream/types.js';
-import { admit, conversationBody, estimateTokens, outputAsked, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type CallRecord, type CompletionDeps } from './call.js';
+import { conversationBody, estimateTokens, outputAsked, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runAttempts, runCall, signed, type CallRecord, type CompletionDeps } from './call.js';
+import { noFallback, requestModels, sessionOf, withoutModels } from './routing.js';
 
 export { RoutedTargets, type CompletionDeps } from './call.js';
 
@@ -22,19 +23,21 @@ function validate(body: unknown): ChatRequest {
 
 export function handleChatCompletion(deps: CompletionDeps, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   return runCall(deps, reply, req.headers.authorization, 'chat.completions', async (caller, rec) => {
-    const body = validate(req.body);
-    rec.model = body.model;
-    rec.ask = { promptChars: JSON.stringify(body.messages).length + JSON.stringify(body.tools ?? '').length, maxOutputTokens: outputAsked(body.max_completion_tokens ?? body.max_tokens) };
-    rec.streamed = body.stream === true;
-    if (rec.retain) rec.requestBody = retained(body);
-    const target = await targetFor(deps, caller, body.model, rec);
-    if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
-    await admit(deps, caller, target, rec);
-    if (rec.streamed) {
-      await streamCompletion(deps, reply, body, target, rec);
-    } else {
-      await plainCompletion(deps, caller, reply, body, target, rec);
-    }
+    const validated = validate(req.body);
+    const models = requestModels(validated);
+    rec.model = validated.model;
+    rec.ask = { promptChars: JSON.stringify(validated.messages).length + JSON.stringify(validated.tools ?? '').length, maxOutputTokens: outputAsked(validated.max_completion_tokens ?? validated.max_tokens) };
+    rec.streamed = validated.stream === true;
+    if (rec.retain) rec.requestBody = retained(validated);
+    // `models` is the gateway's: the upstream never sees it.
+    const body = withoutModels(validated);
+    const route = { model: body.model, models, projectFallbacks: true, session: sessionOf(req.headers['x-session-id'], body), noFallback: noFallback(req.headers['x-gateway-no-fallback']) };
+    await runAttempts(deps, caller, reply, rec, route, {
+      prepare(target) {
+        if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
+      },
+      send: (target) => (rec.streamed ? streamCompletion(deps, reply, body, target, rec) : plainCompletion(deps, caller, reply, body, target, rec)),
+    });
   });
 }
 
@@ -44,7 +47,7 @@ async function plainCompletion(deps: CompletionDeps, caller: CallerContext, repl
   if (key) {
     const hit = await readCache(deps.runtime.query, project.id, key);
     if (hit) {
-      reply.header('x-gateway-cache', 'hit').type('application/json').send(JSON.stringify(hit.response));
+      reply.header('x-gateway-cache', 'hit').type('application/json').send(withProvider(JSON.stringify(hit.response), target.provider));
       rec.finish({ status: 200, usage: hit.usage, paidBy: 'cache', cached: true, responseBody: hit.response });
       return;
     }
@@ -63,7 +66,7 @@ async function plainCompletion(deps: CompletionDeps, caller: CallerContext, repl
       await writeCache(deps.runtime.query, { projectId: project.id, key, provider: target.provider, model: target.model, ttlSeconds: project.cacheTtlSeconds, response: completion, usage: finalUsage });
     }
     if (client.gone()) throw new GatewayError(499, 'client closed the connection', 'server_error', 'canceled');
-    reply.header('x-gateway-cache', key ? 'miss' : 'off').type('application/json').send(passThrough ? text : JSON.stringify(completion));
+    reply.header('x-gateway-cache', key ? 'miss' : 'off').type('application/json').send(withProvider(passThrough ? text : JSON.stringify(completion), target.provider));
     rec.finish({ status: 200, usage: finalUsage, paidBy: target.paidBy, responseBody: completion });
   } catch (err) {
     if (client.gone()) {
@@ -75,6 +78,19 @@ async function plainCompletion(deps: CompletionDeps, caller: CallerContext, repl
   } finally {
     client.off();
   }
+}
+
+/**
+ * The completion's JSON with the provider that answered as its first field (`"provider": "openai"`,
+ * as OpenRouter does); the upstream's bytes otherwise unchanged.
+ */
+export function withProvider(json: string, provider: string): string {
+  let i = 0;
+  while (i < json.length && json.charCodeAt(i) <= 32) i++;
+  if (json[i] !== '{') return json;
+  let j = i + 1;
+  while (j < json.length && json.charCodeAt(j) <= 32) j++;
+  return `{"provider":${JSON.stringify(provider)}${json[j] === '}' ? '' : ','}${json.slice(i + 1)}`;
 }
 
 /** The characters of a chat.completion's answer: message text, refusals, tool calls' names and arguments. */

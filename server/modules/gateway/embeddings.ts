@@ -16,7 +16,8 @@ import type { CallerContext } from './runtime.js';
 import type { Target } from './targets.js';
 import type { ChatRequest } from './upstream/types.js';
 import { toCount } from './upstream/types.js';
-import { admit, authorizationOf, estimateTokens, onClientGone, retained, runCall, signed, targetFor, type CallRecord, type CompletionDeps } from './call.js';
+import { authorizationOf, estimateTokens, onClientGone, retained, runAttempts, runCall, signed, type CallRecord, type CompletionDeps } from './call.js';
+import { noFallback } from './routing.js';
 
 /** OpenAI's limit on inputs per request. */
 export const MAX_EMBEDDING_INPUTS = 2048;
@@ -131,21 +132,23 @@ export function handleEmbeddings(deps: CompletionDeps, req: FastifyRequest, repl
     rec.model = body.model;
     rec.ask = { promptChars: JSON.stringify(body.input).length, maxOutputTokens: 0 };
     if (rec.retain) rec.requestBody = retained(body);
-    const target = await targetFor(deps, caller, body.model, rec);
-    if (!target.embeddingsUrl) {
-      const why =
-        target.provider === 'bedrock'
-          ? "AWS Bedrock's embedding models use their own request shapes (InvokeModel), which this gateway does not translate"
-          : target.provider === 'google'
-            ? "Google embeddings are served with a Google AI Studio key; Vertex AI's are not behind its OpenAI-compatible endpoint"
-            : `${PROVIDER_LABELS[target.provider]} has no OpenAI-compatible embeddings endpoint`;
-      throw badRequest(`model "${target.model}" cannot be used on POST /v1/embeddings: ${why}`, 'model_not_supported');
-    }
-    if (hasTokenArrays(body.input) && !TOKEN_INPUT.has(target.provider)) {
-      throw badRequest(`input as token ids is not supported for model "${target.model}" (${PROVIDER_LABELS[target.provider]} embeds text only): send strings`, 'unsupported_parameter');
-    }
-    await admit(deps, caller, target, rec);
-    await embed(deps, caller, reply, body, target, rec);
+    await runAttempts(deps, caller, reply, rec, { model: body.model, models: null, projectFallbacks: false, session: null, noFallback: noFallback(req.headers['x-gateway-no-fallback']) }, {
+      prepare(target) {
+        if (!target.embeddingsUrl) {
+          const why =
+            target.provider === 'bedrock'
+              ? "AWS Bedrock's embedding models use their own request shapes (InvokeModel), which this gateway does not translate"
+              : target.provider === 'google'
+                ? "Google embeddings are served with a Google AI Studio key; Vertex AI's are not behind its OpenAI-compatible endpoint"
+                : `${PROVIDER_LABELS[target.provider]} has no OpenAI-compatible embeddings endpoint`;
+          throw badRequest(`model "${target.model}" cannot be used on POST /v1/embeddings: ${why}`, 'model_not_supported');
+        }
+        if (hasTokenArrays(body.input) && !TOKEN_INPUT.has(target.provider)) {
+          throw badRequest(`input as token ids is not supported for model "${target.model}" (${PROVIDER_LABELS[target.provider]} embeds text only): send strings`, 'unsupported_parameter');
+        }
+      },
+      send: (target) => embed(deps, caller, reply, body, target, rec),
+    });
   });
 }
 

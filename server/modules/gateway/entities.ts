@@ -3,6 +3,7 @@ import { defineEntity, p } from '@mikro-orm/postgresql';
 import { references } from '../../db/columns.js';
 import { Organization } from '../organizations/entities.js';
 import { Project } from '../projects/entities.js';
+import { LATENCY_BUCKET_COUNT } from '../usage/histogram.js';
 
 /** Cached responses of non-streaming requests, shared by every instance (server/modules/gateway/cache.ts). */
 export const ResponseCacheEntry = defineEntity({
@@ -45,3 +46,37 @@ export const StoredResponse = defineEntity({
   indexes: [{ properties: ['orgId'] }, { properties: ['projectId'] }],
 });
 export type StoredResponseEntity = InferEntity<typeof StoredResponse>;
+
+type HealthDigit = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+type HealthBucket = HealthDigit | `${1 | 2}${HealthDigit}` | 30 | 31;
+const healthBucket = (column: string) => p.integer().default(0).fieldName(column);
+/** `<prefix>_b0`..`<prefix>_b31` bucket counters (bounds: LATENCY_BOUNDS_MS in usage/histogram.ts). */
+function healthBuckets<P extends string>(prop: P, column: string): Record<`${P}B${HealthBucket}`, ReturnType<typeof healthBucket>> {
+  const props: Record<string, ReturnType<typeof healthBucket>> = {};
+  for (let i = 0; i < LATENCY_BUCKET_COUNT; i++) props[`${prop}B${i}`] = healthBucket(`${column}_b${i}`);
+  return props as Record<`${P}B${HealthBucket}`, ReturnType<typeof healthBucket>>;
+}
+
+/**
+ * Upstream attempts per organization, provider, credential and minute, from every gateway instance
+ * (server/modules/gateway/health.ts upserts its counts every few seconds, adding them): the shared
+ * state of provider health. `credential` is a provider key id or `operator:<provider>:<index>`.
+ * Latency and time to first token are histograms (p50/p95); `cooledUntil` shares a key's cool-down.
+ * Rows older than a day are deleted by the instances.
+ */
+export const ProviderHealthMinute = defineEntity({
+  name: 'ProviderHealthMinute',
+  tableName: 'provider_health',
+  properties: {
+    orgId: references(Organization, 'org_id').deleteRule('cascade').primary(),
+    provider: p.string().length(40).primary(),
+    credential: p.string().length(80).primary(),
+    minute: p.datetime().primary().index(),
+    calls: p.integer().default(0),
+    failures: p.integer().default(0),
+    ...healthBuckets('lat', 'lat'),
+    ...healthBuckets('ttft', 'ttft'),
+    cooledUntil: p.datetime().nullable(),
+  },
+});
+export type ProviderHealthMinuteEntity = InferEntity<typeof ProviderHealthMinute>;

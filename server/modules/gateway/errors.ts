@@ -4,6 +4,9 @@ import type { DomainError, DomainErrorKind } from '../../errors.js';
 export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'insufficient_quota' | 'rate_limit_error' | 'upstream_error' | 'timeout_error' | 'server_error';
 
 export class GatewayError extends Error {
+  /** The upstream's HTTP status when this error is an upstream's answer (fromUpstreamStatus); null otherwise. */
+  upstreamStatus: number | null = null;
+
   constructor(
     readonly status: number,
     message: string,
@@ -54,6 +57,12 @@ function passedOnHeaders(headers: Record<string, string | string[] | undefined> 
  * `retry-after` (on 429 and 5xx answers) is passed on to the client.
  */
 export function fromUpstreamStatus(provider: string, status: number, bodyText: string, upstreamHeaders?: Record<string, string | string[] | undefined>): GatewayError {
+  const err = upstreamStatusError(provider, status, bodyText, upstreamHeaders);
+  err.upstreamStatus = status;
+  return err;
+}
+
+function upstreamStatusError(provider: string, status: number, bodyText: string, upstreamHeaders?: Record<string, string | string[] | undefined>): GatewayError {
   const headers = passedOnHeaders(upstreamHeaders);
   let detail = bodyText.slice(0, 300);
   try {

@@ -13,7 +13,8 @@ import type { TokenUsage } from '../../../shared/models.js';
 import { isDatabaseUnavailable } from '../../db/pg-errors.js';
 import { DomainError } from '../../errors.js';
 import { cacheKey, readCache, writeCache } from './cache.js';
-import { admit, authorizationOf, CallRecord, conversationBody, estimateTokens, outputAsked, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runCall, signed, targetFor, type GatewayDeps } from './call.js';
+import { authorizationOf, CallRecord, conversationBody, estimateTokens, outputAsked, onClientGone, openUpstreamStream, RETAINED_BODY_MAX, retained, runAttempts, runCall, signed, targetFor, type GatewayDeps } from './call.js';
+import { noFallback, requestModels, sessionOf, withoutModels } from './routing.js';
 import { answerChars } from './completions.js';
 import { badRequest, fromDomainError, fromUpstreamStatus, GatewayError, upstreamFailed } from './errors.js';
 import type { CallerContext } from './runtime.js';
@@ -139,18 +140,23 @@ function exchangeFor(req: FastifyRequest, body: MessagesRequest, target: Target,
 
 function handleMessages(deps: GatewayDeps, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   return runCall(deps, reply, authorizationOf(req), 'messages', async (caller, rec) => {
-    const body = validate(req.body);
-    rec.model = body.model;
-    rec.ask = { promptChars: JSON.stringify(body.messages).length + JSON.stringify(body.system ?? '').length + JSON.stringify(body.tools ?? '').length, maxOutputTokens: outputAsked(body.max_tokens) };
-    rec.streamed = body.stream === true;
-    if (rec.retain) rec.requestBody = retained(body);
-    const target = await targetFor(deps, caller, body.model, rec);
-    if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
-    // Translation refusals come before admission: a refused request costs no rate limit.
-    const exchange = exchangeFor(req, body, target, rec.streamed);
-    await admit(deps, caller, target, rec);
-    if (rec.streamed) await streamMessage(deps, reply, body, target, rec, exchange);
-    else await plainMessage(deps, caller, req, reply, body, target, rec, exchange);
+    const validated = validate(req.body);
+    const models = requestModels(validated);
+    rec.model = validated.model;
+    rec.ask = { promptChars: JSON.stringify(validated.messages).length + JSON.stringify(validated.system ?? '').length + JSON.stringify(validated.tools ?? '').length, maxOutputTokens: outputAsked(validated.max_tokens) };
+    rec.streamed = validated.stream === true;
+    if (rec.retain) rec.requestBody = retained(validated);
+    // `models` is the gateway's: the upstream never sees it.
+    const body = withoutModels(validated);
+    const route = { model: body.model, models, projectFallbacks: true, session: sessionOf(req.headers['x-session-id'], body), noFallback: noFallback(req.headers['x-gateway-no-fallback']) };
+    await runAttempts(deps, caller, reply, rec, route, {
+      prepare(target) {
+        if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
+        // Translation refusals come before admission: a refused request costs no rate limit.
+        return exchangeFor(req, body, target, rec.streamed);
+      },
+      send: (target, exchange) => (rec.streamed ? streamMessage(deps, reply, body, target, rec, exchange) : plainMessage(deps, caller, req, reply, body, target, rec, exchange)),
+    });
   });
 }
 
@@ -407,7 +413,7 @@ async function handleCountTokens(deps: GatewayDeps, req: FastifyRequest, reply: 
   const headers: Record<string, string> = { ...target.headers, 'anthropic-version': headerOf(req, 'anthropic-version') ?? ANTHROPIC_VERSION };
   const beta = headerOf(req, 'anthropic-beta');
   if (beta) headers['anthropic-beta'] = beta;
-  const payload = JSON.stringify({ ...body, model: target.upstreamModel });
+  const payload = JSON.stringify({ ...withoutModels(body), model: target.upstreamModel });
   const call = deps.upstream.postJson(url, signed(target, url, headers, payload), payload, deps.config.upstreamTimeoutMs, target.label);
   const client = onClientGone(reply, () => call.abort());
   try {

@@ -20,9 +20,10 @@ import { GatewayRuntime } from './runtime.js';
 import { UpstreamPools } from './upstream/http.js';
 import { createUpstreamGuard } from './upstream/guard.js';
 import { VertexTokens } from './vertex.js';
-import { LocalProviderHealth, type ProviderHealth } from './health.js';
+import { SharedProviderHealth } from './health.js';
 import { DomainError } from '../../errors.js';
 import { fromDomainError } from './errors.js';
+import { SpendLimits } from '../limits/engine.js';
 
 export interface Gateway {
   runtime: GatewayRuntime;
@@ -31,8 +32,11 @@ export interface Gateway {
   targets: RoutedTargets;
   upstream: UpstreamPools;
   vertex: VertexTokens;
-  health: ProviderHealth;
-  /** Starts the runtime's listener. */
+  /** Provider health shared by every instance (circuits, cool-downs, the Providers page's figures). */
+  health: SharedProviderHealth;
+  /** Spend limits: this instance's leases and the calls' reservations (server/modules/limits/engine.ts). */
+  limits: SpendLimits;
+  /** Starts the runtime's listener and provider health's flush-and-read timer. */
   start(): Promise<void>;
   /** Drains every pending usage record and stops the gateway's connections (after app.close()). */
   close(): Promise<void>;
@@ -43,14 +47,19 @@ export function createGateway(services: Services, databaseUrl: string): Gateway 
   const config = services.config.gateway;
   const runtime = new GatewayRuntime(services, databaseUrl);
   const events = new UsageEvents(services);
+  const limits = new SpendLimits(services, databaseUrl);
   const meter = new UsageMeter(services, {
     windowMs: config.batchWindowMs,
     databaseUrl,
-    onCommitted: (records) => events.add(records),
+    onCommitted: (records) => {
+      events.add(records);
+      limits.committed(records);
+    },
     onBalance: (orgId, credits) => runtime.setBalance(orgId, credits),
   });
   // Tenants' upstream URLs connect only to public addresses unless the operator allows private ones.
   const upstream = new UpstreamPools(createUpstreamGuard(config));
+  const health = new SharedProviderHealth(databaseUrl, services.log);
   return {
     runtime,
     meter,
@@ -58,10 +67,16 @@ export function createGateway(services: Services, databaseUrl: string): Gateway 
     targets: new RoutedTargets(),
     upstream,
     vertex: new VertexTokens(),
-    health: new LocalProviderHealth(),
-    start: () => runtime.start(),
+    health,
+    limits,
+    async start() {
+      await runtime.start();
+      health.start();
+    },
     async close() {
       await meter.close();
+      await limits.close();
+      await health.close();
       await events.close();
       await runtime.stop();
       await upstream.close();
@@ -96,7 +111,7 @@ export async function registerGateway(app: FastifyInstance, services: Services):
   if (!gateway) throw new Error('registerGateway: these services were built without a gateway');
   const config = services.config.gateway;
   const { runtime } = gateway;
-  const deps = { runtime, meter: gateway.meter, targets: gateway.targets, upstream: gateway.upstream, vertex: gateway.vertex, health: gateway.health, config, log: services.log };
+  const deps = { runtime, meter: gateway.meter, targets: gateway.targets, upstream: gateway.upstream, vertex: gateway.vertex, health: gateway.health, limits: gateway.limits, config, log: services.log };
 
   await app.register(
     async (scope) => {

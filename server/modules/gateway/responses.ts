@@ -17,7 +17,8 @@ import type { Target } from './targets.js';
 import { openAiUsage, PARTIAL_USAGE, type ChatRequest } from './upstream/types.js';
 import { chatToResponse, newId, ResponsesStreamTranslator, responsesToChat, sseOf, usageFromResponses, type ResponseEcho, type ResponseItem } from './upstream/responses-chat.js';
 import { answerChars } from './completions.js';
-import { admit, authorizationOf, estimateTokens, outputAsked, onClientGone, RETAINED_BODY_MAX, retained, openUpstreamStream, runCall, signed, targetFor, type CallRecord, type GatewayDeps } from './call.js';
+import { authorizationOf, estimateTokens, outputAsked, onClientGone, RETAINED_BODY_MAX, retained, openUpstreamStream, runAttempts, runCall, signed, type CallRecord, type GatewayDeps } from './call.js';
+import { noFallback, requestModels, sessionOf, withoutModels } from './routing.js';
 
 type Obj = Record<string, unknown>;
 
@@ -55,31 +56,38 @@ export function nativeResponses(target: Target): { url: string; model: string } 
 
 const jsonb = (value: unknown) => JSON.stringify(value).replace(/\\u0000/g, '\\ufffd');
 
+type ResponsesAttempt =
+  | { native: { url: string; model: string }; payload: string }
+  | { native: null; chat: ChatRequest; items: ResponseItem[]; echo: ResponseEcho; keep: ((response: Obj) => Promise<void>) | null };
+
 export function handleResponses(deps: GatewayDeps, req: FastifyRequest, reply: FastifyReply): Promise<void> {
   return runCall(deps, reply, authorizationOf(req), 'responses', async (caller, rec) => {
-    const body = validate(req.body);
-    rec.model = body.model;
-    rec.ask = { promptChars: promptChars(body) + JSON.stringify(body.tools ?? '').length, maxOutputTokens: outputAsked(body.max_output_tokens) };
-    rec.streamed = body.stream === true;
-    if (rec.retain) rec.requestBody = retained(body);
-    const target = await targetFor(deps, caller, body.model, rec);
-    if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
-    const native = nativeResponses(target);
-    if (native) {
-      await admit(deps, caller, target, rec);
-      const payload = JSON.stringify({ ...body, model: native.model });
-      if (rec.streamed) await streamNative(deps, reply, body, target, native.url, payload, rec);
-      else await plainNative(deps, caller, reply, body, target, native.url, payload, rec);
-      return;
-    }
-    const history = await historyOf(deps, caller, body, target, rec);
-    const translated = responsesToChat(await withReferencedItems(deps, caller, body, target, rec), target.model, history);
-    await admit(deps, caller, target, rec);
-    const store = body.store !== false && rec.retain;
-    const echo: ResponseEcho = { id: newId('resp'), createdAt: Math.floor(Date.now() / 1000), model: body.model, body, store };
-    const keep = store ? (response: Obj) => storeResponse(deps, caller, target, translated.items, response) : null;
-    if (rec.streamed) await streamTranslated(deps, reply, body, translated.chat, target, echo, keep, rec);
-    else await plainTranslated(deps, caller, reply, body, translated.chat, target, echo, keep, rec);
+    const validated = validate(req.body);
+    const models = requestModels(validated);
+    rec.model = validated.model;
+    rec.ask = { promptChars: promptChars(validated) + JSON.stringify(validated.tools ?? '').length, maxOutputTokens: outputAsked(validated.max_output_tokens) };
+    rec.streamed = validated.stream === true;
+    if (rec.retain) rec.requestBody = retained(validated);
+    // `models` is the gateway's: the upstream never sees it.
+    const body = withoutModels(validated);
+    const route = { model: body.model, models, projectFallbacks: true, session: sessionOf(req.headers['x-session-id'], body), noFallback: noFallback(req.headers['x-gateway-no-fallback']) };
+    await runAttempts<ResponsesAttempt>(deps, caller, reply, rec, route, {
+      async prepare(target) {
+        if (rec.streamed && target.entry && !target.entry.streaming) throw badRequest(`${target.model} does not support streaming`);
+        const native = nativeResponses(target);
+        if (native) return { native, payload: JSON.stringify({ ...body, model: native.model }) };
+        const history = await historyOf(deps, caller, body, target, rec);
+        const translated = responsesToChat(await withReferencedItems(deps, caller, body, target, rec), target.model, history);
+        const store = body.store !== false && rec.retain;
+        const echo: ResponseEcho = { id: newId('resp'), createdAt: Math.floor(Date.now() / 1000), model: body.model, body, store };
+        const keep = store ? (response: Obj) => storeResponse(deps, caller, target, translated.items, response) : null;
+        return { native: null, chat: translated.chat, items: translated.items, echo, keep };
+      },
+      send(target, a) {
+        if (a.native) return rec.streamed ? streamNative(deps, reply, body, target, a.native.url, a.payload, rec) : plainNative(deps, caller, reply, body, target, a.native.url, a.payload, rec);
+        return rec.streamed ? streamTranslated(deps, reply, body, a.chat, target, a.echo, a.keep, rec) : plainTranslated(deps, caller, reply, body, a.chat, target, a.echo, a.keep, rec);
+      },
+    });
   });
 }
 

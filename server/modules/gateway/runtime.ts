@@ -22,6 +22,9 @@ import type { Organization } from '../organizations/entities.js';
 import type { Project } from '../projects/entities.js';
 import type { ProviderKey } from '../providerKeys/entities.js';
 import type { RateLimit } from '../auth/entities.js';
+import type { Role } from '../../../shared/permissions.js';
+import type { LimitPeriod } from '../../../shared/limits.js';
+import type { LimitSetting } from '../limits/admission.js';
 
 export interface KeyInfo {
   apiKeyId: string;
@@ -35,6 +38,12 @@ export interface KeyInfo {
   enabled: boolean;
   allowedModels: string[] | null;
   allowedProviders: string[] | null;
+  /** The key's spend limit (issue #12; server/modules/limits). */
+  spendLimit: LimitSetting | null;
+  /** The member who owns the key (created it, or was given it), their role and own budget: the member budget applies to the key's calls. */
+  ownerId: string | null;
+  ownerRole: Role | null;
+  memberBudget: LimitSetting | null;
 }
 export interface ProjectInfo {
   id: string;
@@ -56,11 +65,21 @@ export interface ProjectRouting {
   fallbacks: Record<string, string[]>;
 }
 export const DEFAULT_ROUTING: ProjectRouting = Object.freeze({ strategy: 'balanced', maxAttempts: 3, fallbacks: Object.freeze({}) as Record<string, string[]> });
+/** A project's stored routing (project.routing, as set) over the defaults; the defaults object itself when nothing is set. */
+export function projectRouting(stored: Partial<ProjectRouting> | null | undefined): ProjectRouting {
+  if (!stored || Object.keys(stored).length === 0) return DEFAULT_ROUTING;
+  return { ...DEFAULT_ROUTING, ...stored, fallbacks: stored.fallbacks ?? DEFAULT_ROUTING.fallbacks };
+}
 export interface OrgInfo {
   id: string;
   plan: PlanId;
   retentionLevel: RetentionLevel;
   creditsNanos: bigint;
+  /** Spend limits (issue #12): developers' default budget, daily and monthly caps on credits, calls in flight at once. */
+  developerBudget: LimitSetting | null;
+  dailySpendCap: bigint | null;
+  monthlySpendCap: bigint | null;
+  maxConcurrentCalls: number | null;
 }
 export interface CallerContext {
   key: KeyInfo;
@@ -76,9 +95,14 @@ const MAX_ENTRIES = 50_000;
 type Timed<T> = { value: T; at: number };
 type Query = <T>(sql: string, params: unknown[]) => Promise<T>;
 
-type ResolvedRow = RowOf<typeof ApiKey, 'id' | 'org_id' | 'project_id' | 'rpm_limit' | 'revoked_at' | 'expires_at' | 'enabled' | 'allowed_models' | 'allowed_providers' | 'previous_key_expires_at'> & { current: boolean } &
-  RowOf<typeof Project, 'mode' | 'caching_enabled' | 'cache_ttl_seconds' | 'allowed_origins'> &
-  RowOf<typeof Organization, 'plan' | 'retention_level' | 'credits_nanos'>;
+type ResolvedRow = RowOf<typeof ApiKey, 'id' | 'org_id' | 'project_id' | 'rpm_limit' | 'revoked_at' | 'expires_at' | 'enabled' | 'allowed_models' | 'allowed_providers' | 'previous_key_expires_at' | 'spend_limit_nanos' | 'spend_limit_period'> & { current: boolean } &
+  { owner_role: Role | null; budget_nanos: string | null; budget_period: LimitPeriod | null } &
+  RowOf<typeof Project, 'mode' | 'caching_enabled' | 'cache_ttl_seconds' | 'allowed_origins' | 'routing'> &
+  RowOf<typeof Organization, 'plan' | 'retention_level' | 'credits_nanos' | 'developer_budget_nanos' | 'developer_budget_period' | 'daily_spend_cap_nanos' | 'monthly_spend_cap_nanos' | 'max_concurrent_calls'> &
+  { created_by: string | null };
+
+/** A limit column pair (nano-dollars as text, period) as the gateway holds it. */
+const setting = (nanos: string | number | bigint | null, period: LimitPeriod | null): LimitSetting | null => (nanos === null || period === null ? null : { nanos: BigInt(nanos), period });
 
 function boundedSet<K, V>(map: Map<K, V>, key: K, value: V) {
   if (map.size >= MAX_ENTRIES && !map.has(key)) map.delete(map.keys().next().value as K);
@@ -187,6 +211,8 @@ export class GatewayRuntime {
       this.projects.delete(message.projectId);
     } else if (message.kind === 'organization') {
       this.forgetOrg(message.orgId);
+      // Keys carry their member's role and budget (spend limits): read again too.
+      for (const [hash, k] of this.keys) if (k.value?.orgId === message.orgId) this.keys.delete(hash);
     }
   }
 
@@ -275,9 +301,13 @@ export class GatewayRuntime {
     }
     const rows = await this.query<ResolvedRow[]>(
       `select k.id, k.org_id, k.project_id, k.rpm_limit, k.revoked_at, k.expires_at, k.enabled, k.allowed_models, k.allowed_providers,
-              k.previous_key_expires_at, k.key_hash = ? as current, p.mode, p.caching_enabled, p.cache_ttl_seconds, p.allowed_origins,
-              o.plan, o.retention_level, o.credits_nanos
+              k.previous_key_expires_at, k.key_hash = ? as current, p.mode, p.caching_enabled, p.cache_ttl_seconds, p.allowed_origins, p.routing,
+              o.plan, o.retention_level, o.credits_nanos,
+              k.spend_limit_nanos, k.spend_limit_period, k.created_by, m.role as owner_role, b.amount_nanos as budget_nanos, b.period as budget_period,
+              o.developer_budget_nanos, o.developer_budget_period, o.daily_spend_cap_nanos, o.monthly_spend_cap_nanos, o.max_concurrent_calls
          from api_key k join project p on p.id = k.project_id join organization o on o.id = k.org_id
+         left join membership m on m.org_id = k.org_id and m.user_id = k.created_by
+         left join member_budget b on b.org_id = k.org_id and b.user_id = k.created_by
         where k.key_hash = ? or (k.previous_key_hash = ? and k.previous_key_expires_at > now())`,
       [hash, hash, hash],
     );
@@ -296,9 +326,22 @@ export class GatewayRuntime {
         enabled: row.enabled,
         allowedModels: row.allowed_models,
         allowedProviders: row.allowed_providers,
+        spendLimit: setting(row.spend_limit_nanos, row.spend_limit_period),
+        ownerId: row.created_by,
+        ownerRole: row.owner_role,
+        memberBudget: setting(row.budget_nanos, row.budget_period),
       },
-      project: { id: row.project_id, orgId: row.org_id, mode: row.mode, cachingEnabled: row.caching_enabled, cacheTtlSeconds: row.cache_ttl_seconds, allowedOrigins: row.allowed_origins ?? [], routing: DEFAULT_ROUTING },
-      org: { id: row.org_id, plan: row.plan, retentionLevel: row.retention_level, creditsNanos: BigInt(row.credits_nanos) },
+      project: { id: row.project_id, orgId: row.org_id, mode: row.mode, cachingEnabled: row.caching_enabled, cacheTtlSeconds: row.cache_ttl_seconds, allowedOrigins: row.allowed_origins ?? [], routing: projectRouting(row.routing) },
+      org: {
+        id: row.org_id,
+        plan: row.plan,
+        retentionLevel: row.retention_level,
+        creditsNanos: BigInt(row.credits_nanos),
+        developerBudget: setting(row.developer_budget_nanos, row.developer_budget_period),
+        dailySpendCap: row.daily_spend_cap_nanos === null ? null : BigInt(row.daily_spend_cap_nanos),
+        monthlySpendCap: row.monthly_spend_cap_nanos === null ? null : BigInt(row.monthly_spend_cap_nanos),
+        maxConcurrentCalls: row.max_concurrent_calls,
+      },
     };
     if (trusted) {
       boundedSet(this.keys, hashHex, { value: ctx.key, at: now });
@@ -317,14 +360,14 @@ export class GatewayRuntime {
   async providerCredentials(orgId: string): Promise<ProviderCredential[]> {
     const cached = this.trusted ? this.credentials.get(orgId) : undefined;
     if (cached && Date.now() - cached.at < ENTITY_TTL_MS) return cached.value;
-    const rows = await this.query<RowOf<typeof ProviderKey, 'id' | 'provider' | 'name' | 'base_url' | 'options' | 'sealed_key'>[]>(
-      `select id, provider, name, base_url, options, sealed_key from provider_key where org_id = ? and status = 'active' order by created_at, id`,
+    const rows = await this.query<RowOf<typeof ProviderKey, 'id' | 'provider' | 'name' | 'base_url' | 'options' | 'sealed_key' | 'weight'>[]>(
+      `select id, provider, name, base_url, options, sealed_key, weight from provider_key where org_id = ? and status = 'active' order by created_at, id`,
       [orgId],
     );
     const creds: ProviderCredential[] = [];
     for (const r of rows) {
       try {
-        creds.push({ id: r.id, kind: r.provider, name: r.name, baseUrl: r.base_url, options: r.options ?? {}, secret: this.services.secretBox.open(r.sealed_key) });
+        creds.push({ id: r.id, kind: r.provider, name: r.name, baseUrl: r.base_url, options: r.options ?? {}, secret: this.services.secretBox.open(r.sealed_key), weight: r.weight });
       } catch (err) {
         // Sealed with another APP_SECRET: unusable, and said so in the log rather than failing every call.
         this.services.log.warn({ err, providerKeyId: r.id }, 'provider key cannot be decrypted with the current APP_SECRET');

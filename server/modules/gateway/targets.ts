@@ -25,6 +25,8 @@ export interface ProviderCredential {
   secret: string;
   /** Share of the calls among the keys of one provider (key pools, issue #11); absent: 1. */
   weight?: number;
+  /** The operator's keys only (id "operator"): which key of the provider's pool in the environment. */
+  operatorIndex?: number;
 }
 
 export interface Target {
@@ -61,20 +63,34 @@ function openAiAdapter(label: string, streamOptions = true): ProtocolAdapter {
 
 const trim = (url: string) => url.replace(/\/+$/, '');
 
-function pickCredential(creds: ProviderCredential[], provider: CatalogProvider, model: string): ProviderCredential | undefined {
+/**
+ * The organization's keys that may serve `model` at a catalog provider, oldest first (a key pool
+ * when several). Azure: the keys deployed for this model and those without a deployment set; when
+ * none, the first Azure key (its deployment is named after the model).
+ */
+export function ownCredentials(creds: ProviderCredential[], provider: CatalogProvider, model: string): ProviderCredential[] {
   const serving = creds.filter((c) => PROVIDER_KEY_SERVES[c.kind] === provider);
-  if (provider === 'azure') return serving.find((c) => c.options.deployment === model) ?? serving[0];
-  return serving[0];
+  if (provider !== 'azure' || serving.length <= 1) return serving;
+  const fit = serving.filter((c) => c.options.deployment === model || c.options.deployment == null || c.options.deployment === '');
+  return fit.length > 0 ? fit : serving.slice(0, 1);
 }
 
-/** The operator's credential for a provider, if the environment configures one. */
-function operatorCredential(config: GatewayConfig, provider: CatalogProvider): ProviderCredential | undefined {
+const operatorPools = new WeakMap<GatewayConfig, Map<CatalogProvider, ProviderCredential[]>>();
+
+/** The operator's credentials for a provider (its key pool from the environment), possibly none. */
+export function operatorCredentials(config: GatewayConfig, provider: CatalogProvider): ProviderCredential[] {
+  let pools = operatorPools.get(config);
+  if (!pools) operatorPools.set(config, (pools = new Map()));
+  let pool = pools.get(provider);
+  if (pool) return pool;
   const op = config[provider];
-  if (!op.apiKey) return undefined;
+  const keys = op.apiKeys ?? (op.apiKey ? [op.apiKey] : []);
   const kind: ProviderKeyKind = provider;
   const options: Record<string, unknown> =
     provider === 'bedrock' ? { region: config.bedrock.region, inferenceProfile: config.bedrock.inferenceProfile } : provider === 'azure' ? { resource: config.azure.resource, apiVersion: config.azure.apiVersion } : provider === 'alibaba' ? { region: 'intl' } : {};
-  return { id: 'operator', kind, name: provider, baseUrl: null, options, secret: op.apiKey };
+  pool = keys.map((secret, i) => ({ id: 'operator', kind, name: provider, baseUrl: null, options, secret, operatorIndex: i }));
+  pools.set(provider, pool);
+  return pool;
 }
 
 async function endpoint(
@@ -167,33 +183,49 @@ async function endpoint(
   }
 }
 
-/** Decides the credential (and so who pays) for a routed model, or explains why it cannot be served. */
-export async function resolveTarget(config: GatewayConfig, mode: ProjectMode, route: ModelRoute, creds: ProviderCredential[], vertex: VertexTokens): Promise<Target> {
-  if (route.kind === 'custom') {
-    if (mode === 'credits') throw badRequest(`this project pays with credits only; custom providers ("${route.name}") need project mode provider-keys or hybrid`, 'model_not_available');
-    const cred = creds.find((c) => c.kind === 'custom' && c.name.toLowerCase() === route.name.toLowerCase())!;
-    const ep = await endpoint(config, cred, route.model, vertex);
-    const reusable = true;
-    // A custom server serving a catalog model name (e.g. a proxy) shows that model's price; it is never charged.
-    const entry = findModelByName(route.model);
-    return { ...ep, provider: 'custom', model: `${cred.name}/${route.model}`, paidBy: 'provider_key', providerKeyId: cred.id, entry, label: `custom provider "${cred.name}"`, reusable };
-  }
+/** The target of a custom provider's model (an organization's OpenAI-compatible server; never charged). */
+async function customTarget(config: GatewayConfig, mode: ProjectMode, route: Extract<ModelRoute, { kind: 'custom' }>, creds: ProviderCredential[], vertex: VertexTokens): Promise<Target> {
+  if (mode === 'credits') throw badRequest(`this project pays with credits only; custom providers ("${route.name}") need project mode provider-keys or hybrid`, 'model_not_available');
+  const cred = creds.find((c) => c.kind === 'custom' && c.name.toLowerCase() === route.name.toLowerCase())!;
+  const ep = await endpoint(config, cred, route.model, vertex);
+  // A custom server serving a catalog model name (e.g. a proxy) shows that model's price; it is never charged.
+  const entry = findModelByName(route.model);
+  return { ...ep, provider: 'custom', model: `${cred.name}/${route.model}`, paidBy: 'provider_key', providerKeyId: cred.id, entry, label: `custom provider "${cred.name}"`, reusable: true };
+}
+
+/** A catalog route's target through one credential (an organization's key, or one of the operator's). */
+export async function catalogTarget(config: GatewayConfig, route: Extract<ModelRoute, { kind: 'catalog' }>, cred: ProviderCredential, vertex: VertexTokens): Promise<Target> {
+  const { provider, model, entry } = route;
+  const operator = cred.id === 'operator';
+  const ep = await endpoint(config, cred, model, vertex);
+  return { ...ep, provider, model, paidBy: operator ? 'credits' : 'provider_key', providerKeyId: operator ? null : cred.id, entry, label: provider, reusable: cred.kind !== 'vertex' };
+}
+
+/**
+ * Which credentials may serve a catalog route for this project mode, in preference order: the
+ * organization's own keys (not in credits mode), then the operator's (credits; not in provider-keys
+ * mode, and only for catalog models). Throws when none may, saying why.
+ */
+export function routeCredentials(config: GatewayConfig, mode: ProjectMode, route: Extract<ModelRoute, { kind: 'catalog' }>, creds: ProviderCredential[]): { own: ProviderCredential[]; operator: ProviderCredential[] } {
   const { provider, model, entry } = route;
   const label = PROVIDER_LABELS[provider];
-  const own = mode === 'credits' ? undefined : pickCredential(creds, provider, model);
-  let cred = own;
-  let paidBy: PaidBy = 'provider_key';
-  if (!cred) {
-    if (mode === 'provider-keys') {
-      throw badRequest(`this project uses only the organization's provider keys, and there is no active ${label} key; add one under Provider keys`, 'provider_key_missing');
-    }
-    cred = operatorCredential(config, provider);
-    paidBy = 'credits';
-    if (!cred) {
-      throw badRequest(`${label} is not available with credits on this gateway; add your organization's own ${label} key under Provider keys`, 'model_not_available');
-    }
+  const own = mode === 'credits' ? [] : ownCredentials(creds, provider, model);
+  if (own.length === 0 && mode === 'provider-keys') {
+    throw badRequest(`this project uses only the organization's provider keys, and there is no active ${label} key; add one under Provider keys`, 'provider_key_missing');
+  }
+  const operator = mode === 'provider-keys' || (own.length > 0 && !entry) ? [] : operatorCredentials(config, provider);
+  if (own.length === 0) {
+    if (operator.length === 0) throw badRequest(`${label} is not available with credits on this gateway; add your organization's own ${label} key under Provider keys`, 'model_not_available');
     if (!entry) throw modelNotFound(`model "${model}" is not in the ${label} catalog; credits pay only for catalog models (GET /v1/models lists them)`);
   }
-  const ep = await endpoint(config, cred, model, vertex);
-  return { ...ep, provider, model, paidBy, providerKeyId: cred.id === 'operator' ? null : cred.id, entry, label: provider, reusable: cred.kind !== 'vertex' };
+  return { own, operator };
 }
+
+/** Decides the credential (and so who pays) for a routed model, or explains why it cannot be served: the first of routeCredentials. */
+export async function resolveTarget(config: GatewayConfig, mode: ProjectMode, route: ModelRoute, creds: ProviderCredential[], vertex: VertexTokens): Promise<Target> {
+  if (route.kind === 'custom') return customTarget(config, mode, route, creds, vertex);
+  const { own, operator } = routeCredentials(config, mode, route, creds);
+  return catalogTarget(config, route, own[0] ?? operator[0]!, vertex);
+}
+
+export { customTarget };

@@ -9,9 +9,16 @@ export type Query = <T>(sql: string, params: unknown[]) => Promise<T>;
  * EntityManager fork held that long costs several kilobytes per idle subscription.
  */
 export function poolQuery(orm: MikroORM): Query {
-  const connection = orm.em.getConnection();
-  return <T>(sql: string, params: unknown[]) => connection.execute(sql, params as never[]) as Promise<T>;
+  // One function per ORM, not one per subscription.
+  let query = poolQueries.get(orm);
+  if (!query) {
+    const connection = orm.em.getConnection();
+    query = <T>(sql: string, params: unknown[]) => connection.execute(sql, params as never[]) as Promise<T>;
+    poolQueries.set(orm, query);
+  }
+  return query;
 }
+const poolQueries = new WeakMap<MikroORM, Query>();
 
 /** Inside `em`'s transaction, if it has one. */
 export function emQuery(em: EntityManager): Query {

@@ -2,6 +2,7 @@ import type { InferEntity } from '@mikro-orm/core';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 import { ROLES } from '../../../shared/permissions.js';
 import { PLAN_IDS } from '../../../shared/plans.js';
+import { LIMIT_PERIODS } from '../../../shared/limits.js';
 import { references } from '../../db/columns.js';
 import { User } from '../auth/entities.js';
 
@@ -35,6 +36,12 @@ export const Organization = defineEntity({
     subscriptionStatus: p.string().length(50).nullable(),
     subscriptionPeriodEnd: p.datetime().nullable(),
     subscriptionCancelAtPeriodEnd: p.boolean().default(false),
+    // Spend limits (server/modules/limits, issue #12): developers' default budget, caps on credits, calls in flight.
+    developerBudgetNanos: p.bigint('bigint').nullable(),
+    developerBudgetPeriod: p.enum([...LIMIT_PERIODS]).nullable(),
+    dailySpendCapNanos: p.bigint('bigint').nullable(),
+    monthlySpendCapNanos: p.bigint('bigint').nullable(),
+    maxConcurrentCalls: p.integer().nullable(),
   },
   uniques: [
     {

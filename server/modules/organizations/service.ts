@@ -1,8 +1,11 @@
 /** Organizations: creation with its Default Project, settings with optimistic versions, deletion. */
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_ORGANIZATIONS_PER_USER, PLANS } from '../../../shared/plans.js';
-import { nanosToDecimal } from '../../../shared/money.js';
+import { organizationLimitReason } from '../../../shared/plans.js';
+import { ownedPlans } from './plan-limits.js';
+import { decimalToNanos, nanosToDecimal } from '../../../shared/money.js';
+import type { LimitPeriod } from '../../../shared/limits.js';
+import { dayScope, limitStatus, monthScope, spentNow } from '../limits/service.js';
 import { can, type Role } from '../../../shared/permissions.js';
 import { runCommand, type Work } from '../../events/unit-of-work.js';
 import type { Services } from '../../services.js';
@@ -29,25 +32,41 @@ export function organizationView(org: OrganizationEntity, myRole: Role) {
     version: org.version,
     myRole,
     createdAt: org.createdAt,
+    ...limitSettings(org),
+  };
+}
+
+/** Spend limits (issue #12): developers' default budget, caps on credits per UTC day and month, calls in flight. */
+function limitSettings(org: OrganizationEntity) {
+  return {
+    developerBudget: org.developerBudgetNanos != null && org.developerBudgetPeriod ? { amount: nanosToDecimal(BigInt(org.developerBudgetNanos)), period: org.developerBudgetPeriod } : null,
+    dailySpendCap: org.dailySpendCapNanos == null ? null : nanosToDecimal(BigInt(org.dailySpendCapNanos)),
+    monthlySpendCap: org.monthlySpendCapNanos == null ? null : nanosToDecimal(BigInt(org.monthlySpendCapNanos)),
+    maxConcurrentCalls: org.maxConcurrentCalls ?? null,
   };
 }
 export type OrganizationView = ReturnType<typeof organizationView>;
 
 function settingsSnapshot(org: OrganizationEntity) {
-  return { name: org.name, billingEmail: org.billingEmail ?? null, retentionLevel: org.retentionLevel };
+  const limits = limitSettings(org);
+  return {
+    name: org.name,
+    billingEmail: org.billingEmail ?? null,
+    retentionLevel: org.retentionLevel,
+    developerBudget: limits.developerBudget ? `${limits.developerBudget.amount} per ${limits.developerBudget.period}` : null,
+    dailySpendCap: limits.dailySpendCap,
+    monthlySpendCap: limits.monthlySpendCap,
+    maxConcurrentCalls: limits.maxConcurrentCalls,
+  };
 }
+const LIMIT_FIELDS = ['developerBudget', 'dailySpendCap', 'monthlySpendCap', 'maxConcurrentCalls'] as const;
 
 export async function createOrganization(work: Work, userId: string, input: { name: string; billingEmail?: string }) {
   const { em } = work;
   // The user's row lock serialises this user's creations, so parallel requests cannot overshoot the limit.
   const user = await em.findOneOrFail(User, { id: userId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-  const limit = user.organizationLimit ?? DEFAULT_ORGANIZATIONS_PER_USER;
-  const owned = await em.count(Membership, { userId, role: 'owner' });
-  if (owned >= limit) {
-    throw forbidden(
-      `the ${PLANS.free.name} plan allows ${limit} organizations per user; delete one you own or contact support to raise the limit`,
-    );
-  }
+  const refused = organizationLimitReason(await ownedPlans(em, userId), user.organizationLimit);
+  if (refused) throw forbidden(refused);
   const now = new Date();
   const org = em.create(Organization, {
     id: randomUUID(),
@@ -93,33 +112,66 @@ export async function listOrganizationsForUser(em: EntityManager, userId: string
 export async function getOrganization(em: EntityManager, orgId: string, myRole: Role) {
   const org = await em.findOne(Organization, { id: orgId });
   if (!org) throw notFound('organization');
-  return organizationView(org, myRole);
+  return organizationDetails(em, org, myRole);
+}
+
+/** The view plus the spend caps' current periods: spent and the next reset (UTC); null where no cap. */
+async function organizationDetails(em: EntityManager, org: OrganizationEntity, myRole: Role) {
+  const spent = await spentNow(em, [{ scope: dayScope(org.id), period: 'day' }, { scope: monthScope(org.id), period: 'month' }]);
+  return {
+    ...organizationView(org, myRole),
+    dailySpend: limitStatus(org.dailySpendCapNanos ?? null, 'day', spent.get(dayScope(org.id))),
+    monthlySpend: limitStatus(org.monthlySpendCapNanos ?? null, 'month', spent.get(monthScope(org.id))),
+  };
 }
 
 export async function updateOrganization(
   work: Work,
   orgId: string,
   myRole: Role,
-  input: { version: number; name?: string; billingEmail?: string | null; retentionLevel?: 'none' | 'retain' },
+  input: {
+    version: number;
+    name?: string;
+    billingEmail?: string | null;
+    retentionLevel?: 'none' | 'retain';
+    /** Decimal dollars (limit-schemas.ts limitAmount). */
+    dailySpendCap?: string | null;
+    monthlySpendCap?: string | null;
+    maxConcurrentCalls?: number | null;
+    developerBudget?: { amount: string; period: LimitPeriod } | null;
+  },
 ) {
+  // Caps on the organization's credits are the owners' (billing); a default budget for developers, owners' and admins'.
+  if ((input.dailySpendCap !== undefined || input.monthlySpendCap !== undefined || input.maxConcurrentCalls !== undefined) && !can(myRole, 'billing.manage')) {
+    throw forbidden(`your role (${myRole}) cannot change the organization's spend caps; ask an owner`);
+  }
+  if (input.developerBudget !== undefined && !can(myRole, 'member.manage')) throw forbidden(`your role (${myRole}) cannot change the developers' budget`);
   // Renaming is for admins too; the retention level is the owners' alone.
   if (input.retentionLevel !== undefined && !can(myRole, 'org.retention')) throw retentionForbidden(myRole);
   const { em } = work;
   const org = await em.findOne(Organization, { id: orgId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
   if (!org) throw notFound('organization');
   if (org.version !== input.version) {
-    throw conflict('someone else changed these settings while you were editing; review their changes and try again', organizationView(org, myRole));
+    throw conflict('someone else changed these settings while you were editing; review their changes and try again', await organizationDetails(em, org, myRole));
   }
   const before = settingsSnapshot(org);
   if (input.name !== undefined) org.name = input.name;
   if (input.billingEmail !== undefined) org.billingEmail = input.billingEmail;
   if (input.retentionLevel !== undefined) org.retentionLevel = input.retentionLevel;
+  if (input.dailySpendCap !== undefined) org.dailySpendCapNanos = input.dailySpendCap === null ? null : decimalToNanos(input.dailySpendCap);
+  if (input.monthlySpendCap !== undefined) org.monthlySpendCapNanos = input.monthlySpendCap === null ? null : decimalToNanos(input.monthlySpendCap);
+  if (input.maxConcurrentCalls !== undefined) org.maxConcurrentCalls = input.maxConcurrentCalls;
+  if (input.developerBudget !== undefined) {
+    org.developerBudgetNanos = input.developerBudget ? decimalToNanos(input.developerBudget.amount) : null;
+    org.developerBudgetPeriod = input.developerBudget?.period ?? null;
+  }
   const after = settingsSnapshot(org);
   const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => before[k] !== after[k]);
-  if (changed.length === 0) return organizationView(org, myRole);
+  if (changed.length === 0) return organizationDetails(em, org, myRole);
   await em.flush(); // bumps version
   // Turning body retention off must stop the very next call from storing bodies, on every instance.
-  if (changed.includes('retentionLevel')) await notifyInvalidation(work, { kind: 'organization', orgId });
+  // Spend limits likewise: every instance's gateway reads the new caps and budgets before this answers.
+  if (changed.includes('retentionLevel') || LIMIT_FIELDS.some((f) => changed.includes(f))) await notifyInvalidation(work, { kind: 'organization', orgId });
   const changedBefore = Object.fromEntries(changed.map((k) => [k, before[k]]));
   const changedAfter = Object.fromEntries(changed.map((k) => [k, after[k]]));
   work.audit(orgId, 'organization.updated', { type: 'organization', id: orgId }, changedBefore, changedAfter);
@@ -131,7 +183,7 @@ export async function updateOrganization(
     retentionLevel: org.retentionLevel,
     plan: org.plan,
   });
-  return organizationView(org, myRole);
+  return organizationDetails(em, org, myRole);
 }
 
 /** What deleting the organization does to its money: shown in the confirmation before anything happens. */

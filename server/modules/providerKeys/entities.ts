@@ -19,6 +19,8 @@ export const ProviderKey = defineEntity({
     sealedKey: p.text(),
     last4: p.string().length(4),
     status: p.enum(['active', 'disabled'] as const).default('active'),
+    /** Share of its provider's calls among the organization's keys for that provider (1..100, checked by the service). */
+    weight: p.integer().default(1),
     createdBy: references(User, 'created_by').nullable().deleteRule('set null'),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),

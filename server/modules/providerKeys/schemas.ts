@@ -14,6 +14,14 @@ export const baseUrl = z
   .max(500)
   .transform((u) => u.replace(/\/+$/, ''));
 
+export const MAX_KEY_WEIGHT = 100;
+/** A key's share of its provider's calls among the organization's keys for that provider. */
+export const keyWeight = z
+  .number({ message: `weight must be a whole number from 1 to ${MAX_KEY_WEIGHT}` })
+  .int({ message: `weight must be a whole number from 1 to ${MAX_KEY_WEIGHT}` })
+  .min(1, { message: `weight must be at least 1 (disable the key to give it no calls)` })
+  .max(MAX_KEY_WEIGHT, { message: `weight must be at most ${MAX_KEY_WEIGHT}` });
+
 const azureOptions = z.object({
   resource: z.string().trim().regex(/^[A-Za-z0-9-]{2,64}$/, { message: 'resource is the name in https://<resource>.openai.azure.com' }),
   deployment: z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, { message: 'deployment name may use letters, digits, dot, dash and underscore' }),
@@ -49,6 +57,7 @@ export const providerKeyCreateInput = z.object({
   name: providerKeyName.optional(),
   baseUrl: baseUrl.optional(),
   options: z.record(z.string(), z.unknown()).optional(),
+  weight: keyWeight.optional(),
 });
 export const providerKeyUpdateInput = z.object({
   providerKeyId: id,
@@ -57,6 +66,7 @@ export const providerKeyUpdateInput = z.object({
   status: z.enum(['active', 'disabled']).optional(),
   baseUrl: baseUrl.optional(),
   options: z.record(z.string(), z.unknown()).optional(),
+  weight: keyWeight.optional(),
 });
 export const providerKeyRef = z.object({ providerKeyId: id });
 export const providerKeyListInput = z.object({ orgId: id });

@@ -2,6 +2,11 @@
  * Organization provider keys: sealed at rest (AES-256-GCM through SecretBox), never returned; the
  * last 4 characters identify them. Rotate by updating the key, disable by status. Every change
  * NOTIFYs the gateway so no instance keeps using a stale key.
+ *
+ * An organization may hold several keys for one built-in provider (a key pool, issue #11): the
+ * gateway spreads that provider's calls across its active keys by `weight` (1..100). Names stay
+ * unique in the organization (a custom provider's name is its model prefix); a second key for a
+ * provider created without a name is called `<provider>-2`, `<provider>-3`, ...
  */
 import { createPrivateKey, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -11,11 +16,11 @@ import type { Work } from '../../events/unit-of-work.js';
 import { badRequest, conflict, notFound } from '../../errors.js';
 import { notifyInvalidation } from '../gateway/invalidation.js';
 import { upstreamUrlProblem } from '../gateway/upstream/guard.js';
-import { isReservedProviderName, OPTIONS_SCHEMAS } from './schemas.js';
+import { isReservedProviderName, MAX_KEY_WEIGHT, OPTIONS_SCHEMAS } from './schemas.js';
 import type { RowOf } from '../../db/rows.js';
 import type { ProviderKey } from './entities.js';
 
-type ProviderKeyRow = RowOf<typeof ProviderKey, 'id' | 'org_id' | 'provider' | 'name' | 'base_url' | 'options' | 'last4' | 'status' | 'created_at' | 'updated_at'>;
+type ProviderKeyRow = RowOf<typeof ProviderKey, 'id' | 'org_id' | 'provider' | 'name' | 'base_url' | 'options' | 'last4' | 'status' | 'weight' | 'created_at' | 'updated_at'>;
 
 function providerKeyView(r: ProviderKeyRow) {
   return {
@@ -26,12 +31,14 @@ function providerKeyView(r: ProviderKeyRow) {
     options: r.options,
     last4: r.last4,
     status: r.status,
+    /** Share of this provider's calls among the organization's active keys for it (1..100). */
+    weight: r.weight,
     createdAt: new Date(r.created_at),
     updatedAt: new Date(r.updated_at),
   };
 }
 
-const COLUMNS = 'id, org_id, provider, name, base_url, options, last4, status, created_at, updated_at';
+const COLUMNS = 'id, org_id, provider, name, base_url, options, last4, status, weight, created_at, updated_at';
 
 export async function listProviderKeys(em: EntityManager, orgId: string) {
   const rows = await em.execute<ProviderKeyRow[]>(`select ${COLUMNS} from provider_key where org_id = ? order by created_at`, [orgId]);
@@ -72,6 +79,12 @@ function checkKey(provider: ProviderKeyKind, key: string, options: Record<string
   return { last4: keyId.slice(-4), options: { ...options, projectId } };
 }
 
+/** A key's weight: a whole number from 1 to MAX_KEY_WEIGHT (the router's schema checks it too; other callers reach here). */
+function checkWeight(weight: number): number {
+  if (!Number.isInteger(weight) || weight < 1 || weight > MAX_KEY_WEIGHT) throw badRequest(`weight must be a whole number from 1 to ${MAX_KEY_WEIGHT}`);
+  return weight;
+}
+
 function checkNameAndUrl(provider: ProviderKeyKind, name: string, baseUrl: string | null) {
   if (provider === 'custom') {
     if (!baseUrl) throw badRequest('a custom provider needs baseUrl (the OpenAI-compatible API root, e.g. https://llm.example.com/v1)');
@@ -101,29 +114,46 @@ async function nameTaken(em: EntityManager, orgId: string, name: string, exceptI
   return rows.length > 0;
 }
 
+/** The first of `<provider>`, `<provider>-2`, `<provider>-3`, ... no key of the organization is named (case-insensitively). */
+async function freeDefaultName(em: EntityManager, orgId: string, provider: string): Promise<string> {
+  const rows = await em.execute<RowOf<typeof ProviderKey, 'name'>[]>(`select name from provider_key where org_id = ? and (lower(name) = lower(?) or lower(name) like lower(?))`, [
+    orgId,
+    provider,
+    `${provider}-%`,
+  ]);
+  const taken = new Set(rows.map((r) => r.name.toLowerCase()));
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? provider : `${provider}-${n}`;
+    if (!taken.has(name.toLowerCase())) return name;
+  }
+}
+
 export async function createProviderKey(
   work: Work,
   box: SecretBox,
-  input: { orgId: string; userId: string; provider: ProviderKeyKind; key: string; name?: string; baseUrl?: string; options?: Record<string, unknown> },
+  input: { orgId: string; userId: string; provider: ProviderKeyKind; key: string; name?: string; baseUrl?: string; options?: Record<string, unknown>; weight?: number },
 ) {
   const { em } = work;
-  const name = input.name ?? input.provider;
+  let name = input.name ?? input.provider;
+  const weight = checkWeight(input.weight ?? 1);
   const baseUrl = input.baseUrl ?? null;
   checkNameAndUrl(input.provider, name, baseUrl);
   const checked = checkKey(input.provider, input.key, parseOptions(input.provider, input.options));
   // The organization row lock serializes name checks of concurrent creates (the unique index backs it up).
   await em.execute('select id from organization where id = ? for update', [input.orgId]);
+  // Another key for a built-in provider, unnamed: the next free `<provider>-N` (a pool of keys for one provider).
+  if (input.name === undefined && input.provider !== 'custom') name = await freeDefaultName(em, input.orgId, input.provider);
   if (await nameTaken(em, input.orgId, name, null)) {
     throw conflict(`a provider key named "${name}" already exists in this organization; give this one another name`);
   }
   const id = randomUUID();
   await em.execute(
-    `insert into provider_key (id, org_id, provider, name, base_url, options, sealed_key, last4, status, created_by, created_at, updated_at)
-     values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, 'active', ?, now(), now())`,
-    [id, input.orgId, input.provider, name, baseUrl, JSON.stringify(checked.options), box.seal(input.key), checked.last4, input.userId],
+    `insert into provider_key (id, org_id, provider, name, base_url, options, sealed_key, last4, status, weight, created_by, created_at, updated_at)
+     values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, 'active', ?, ?, now(), now())`,
+    [id, input.orgId, input.provider, name, baseUrl, JSON.stringify(checked.options), box.seal(input.key), checked.last4, weight, input.userId],
   );
   await notifyInvalidation(work, { kind: 'providerKeys', orgId: input.orgId });
-  work.audit(input.orgId, 'providerKey.created', { type: 'provider_key', id }, null, { provider: input.provider, name, baseUrl, last4: checked.last4 });
+  work.audit(input.orgId, 'providerKey.created', { type: 'provider_key', id }, null, { provider: input.provider, name, baseUrl, last4: checked.last4, weight });
   work.emit(input.orgId, { type: 'providerKey.changed', providerKeyId: id, change: 'created' });
   const rows = await em.execute<ProviderKeyRow[]>(`select ${COLUMNS} from provider_key where id = ?`, [id]);
   return providerKeyView(rows[0]!);
@@ -132,7 +162,7 @@ export async function createProviderKey(
 export async function updateProviderKey(
   work: Work,
   box: SecretBox,
-  input: { providerKeyId: string; key?: string; name?: string; status?: 'active' | 'disabled'; baseUrl?: string; options?: Record<string, unknown> },
+  input: { providerKeyId: string; key?: string; name?: string; status?: 'active' | 'disabled'; baseUrl?: string; options?: Record<string, unknown>; weight?: number },
 ) {
   const { em } = work;
   const rows = await em.execute<ProviderKeyRow[]>(`select ${COLUMNS} from provider_key where id = ? for update`, [input.providerKeyId]);
@@ -155,13 +185,14 @@ export async function updateProviderKey(
     if (await nameTaken(em, current.org_id, name, current.id)) throw conflict(`a provider key named "${name}" already exists in this organization`);
   }
   const status = input.status ?? current.status;
+  const weight = input.weight === undefined ? current.weight : checkWeight(input.weight);
   await em.execute(
-    `update provider_key set name = ?, base_url = ?, options = ?::jsonb, status = ?, last4 = ?, sealed_key = coalesce(?, sealed_key), updated_at = now() where id = ?`,
-    [name, baseUrl, JSON.stringify(options), status, last4, sealed, current.id],
+    `update provider_key set name = ?, base_url = ?, options = ?::jsonb, status = ?, last4 = ?, weight = ?, sealed_key = coalesce(?, sealed_key), updated_at = now() where id = ?`,
+    [name, baseUrl, JSON.stringify(options), status, last4, weight, sealed, current.id],
   );
   await notifyInvalidation(work, { kind: 'providerKeys', orgId: current.org_id });
-  const before = { name: current.name, status: current.status, baseUrl: current.base_url, last4: current.last4 };
-  const after = { name, status, baseUrl, last4, ...(sealed ? { rotated: true } : {}) };
+  const before = { name: current.name, status: current.status, baseUrl: current.base_url, last4: current.last4, weight: current.weight };
+  const after = { name, status, baseUrl, last4, weight, ...(sealed ? { rotated: true } : {}) };
   work.audit(current.org_id, sealed ? 'providerKey.rotated' : 'providerKey.updated', { type: 'provider_key', id: current.id }, before, after);
   work.emit(current.org_id, { type: 'providerKey.changed', providerKeyId: current.id, change: 'updated' });
   const updated = await em.execute<ProviderKeyRow[]>(`select ${COLUMNS} from provider_key where id = ?`, [current.id]);

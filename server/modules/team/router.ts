@@ -2,6 +2,8 @@ import { router, orgProcedure, authedProcedure, publicProcedure } from '../../tr
 import * as s from '../../../shared/schemas.js';
 import { runCommand } from '../../events/unit-of-work.js';
 import * as team from './service.js';
+import { setMemberBudget } from '../limits/service.js';
+import { teamSetBudgetInput } from '../../../shared/limit-schemas.js';
 
 export const teamRouter = router({
   members: orgProcedure('org.view').input(s.orgRef).query(({ ctx }) => team.listMembers(ctx.em, ctx.orgId)),
@@ -34,6 +36,12 @@ export const teamRouter = router({
     .input(s.memberRemoveInput)
     .mutation(({ ctx, input }) =>
       runCommand(ctx.services, ctx.user.id, (work) => team.removeMember(work, ctx.role, ctx.orgId, input.userId, 'removed', { transferKeysTo: input.transferKeysTo })),
+    ),
+  /** A member's budget (issue #12): amount null removes it. Owners and admins (only owners for an owner). */
+  setBudget: orgProcedure('member.manage')
+    .input(teamSetBudgetInput)
+    .mutation(({ ctx, input }) =>
+      runCommand(ctx.services, ctx.user.id, (work) => setMemberBudget(work, ctx.role, ctx.orgId, input.userId, input.amount, input.period)),
     ),
   leave: orgProcedure('org.view')
     .input(s.orgRef)

@@ -10,6 +10,8 @@ import { User, type UserEntity } from '../auth/entities.js';
 import { Membership, Organization } from '../organizations/entities.js';
 import { Invitation, type InvitationEntity } from './entities.js';
 import type { RowOf } from '../../db/rows.js';
+import { membersSpend } from '../limits/service.js';
+import { notifyInvalidation } from '../gateway/invalidation.js';
 
 export const INVITATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 const LAST_OWNER = 'an organization must keep at least one owner; make someone else an owner first';
@@ -31,7 +33,9 @@ export async function listMembers(em: EntityManager, orgId: string) {
   );
   // What removing each member would do to the organization's gateway keys (the remove dialog says it).
   const keys = await activeKeysByCreator(em, orgId);
-  return rows.map((r) => ({ userId: r.user_id, email: r.email, name: r.name, role: r.role, joinedAt: r.created_at, activeApiKeys: keys.get(r.user_id) ?? 0 }));
+  // Spend limits: each member's budget, what its period spent, when it resets.
+  const spend = await membersSpend(em, orgId, rows.map((r) => ({ userId: r.user_id, role: r.role })));
+  return rows.map((r) => ({ userId: r.user_id, email: r.email, name: r.name, role: r.role, joinedAt: r.created_at, activeApiKeys: keys.get(r.user_id) ?? 0, ...spend.get(r.user_id)! }));
 }
 
 export async function listPendingInvitations(em: EntityManager, orgId: string) {
@@ -235,6 +239,8 @@ export async function updateMemberRole(work: Work, actorRole: Role, orgId: strin
   member.role = role;
   await em.flush();
   work.audit(orgId, 'member.role_changed', { type: 'member', id: userId }, { role: from }, { role });
+  // Gateway keys carry their member's role (the developers' default budget applies by role).
+  await notifyInvalidation(work, { kind: 'organization', orgId });
   work.emit(orgId, { type: 'member.updated', userId, role, previousRole: from });
   return { userId, role };
 }

@@ -3,6 +3,7 @@ import { defineEntity, p } from '@mikro-orm/postgresql';
 import { references } from '../../db/columns.js';
 import { Organization } from '../organizations/entities.js';
 import { LATENCY_BUCKET_COUNT } from './histogram.js';
+import type { UsageAttempt } from './meter.js';
 
 /**
  * A usage batch the meter applied (its id, or a split half's `parent/0`, `parent/1`), claimed in
@@ -54,6 +55,8 @@ export const RequestLog = defineEntity({
     canceled: p.boolean().default(false),
     requestBody: p.json<unknown>().nullable(),
     responseBody: p.json<unknown>().nullable(),
+    /** The call's upstream attempts (provider, model, key name, status, latency, error) when it had more than one; else null. */
+    attempts: p.json<UsageAttempt[]>().nullable(),
     createdAt: p.datetime().primary().index(),
   },
   indexes: [
@@ -93,6 +96,10 @@ const rollupSums = () => ({
   latencySumMs: p.bigint('bigint').default(0),
   ttftSumMs: p.bigint('bigint').default(0),
   ttftCount: p.integer().default(0),
+  /** Calls that needed more than one upstream attempt (each call counts once in `requests`). */
+  retried: p.integer().default(0),
+  /** Calls whose last attempt went to another provider or model than their first. */
+  fellBack: p.integer().default(0),
   ...latencyBuckets(),
 });
 

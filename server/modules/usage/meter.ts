@@ -44,6 +44,8 @@ import type { RowOf } from '../../db/rows.js';
 import type { Organization } from '../organizations/entities.js';
 import type { UsageBatch } from './entities.js';
 import { observeGatewayCall, observeMeterBatch } from '../../observability/metrics.js';
+import { commitBatchSpend, type RefusedLimit } from '../limits/commit.js';
+import type { SpendCharge } from '../limits/engine.js';
 
 export type PaidBy = 'credits' | 'provider_key' | 'cache' | 'none';
 
@@ -74,6 +76,27 @@ export interface UsageRecord {
   requestBody: unknown;
   responseBody: unknown;
   createdAt: Date;
+  /**
+   * The call's upstream attempts in order (issue #11; the last one answered or failed last). Stored
+   * only when there were several: a call with at most one attempt keeps null in request_log.attempts.
+   */
+  attempts?: readonly UsageAttempt[];
+  /** What the call's cost settled on spend limits (server/modules/limits): committed as spent with the batch. */
+  spend?: readonly SpendCharge[];
+  /** The spend limit that refused this call (402), for the limit alerts. */
+  refusedBy?: RefusedLimit;
+}
+
+/** One upstream attempt of a call (gateway/call.ts AttemptRecord has this shape). */
+export interface UsageAttempt {
+  provider: string;
+  model: string;
+  keyName: string;
+  providerKeyId: string | null;
+  /** Upstream status, 0 for a connection error or a timeout before headers. */
+  status: number;
+  latencyMs: number;
+  error: string | null;
 }
 
 export const chargedNanos = (r: UsageRecord) => (r.paidBy === 'credits' ? r.costNanos : 0n);
@@ -82,7 +105,7 @@ const LOG_COLUMNS: [string, string][] = [
   ['org_id', 'uuid'], ['project_id', 'uuid'], ['api_key_id', 'uuid'], ['endpoint', 'varchar'], ['provider', 'varchar'], ['model', 'varchar'],
   ['input_tokens', 'int'], ['output_tokens', 'int'], ['cached_tokens', 'int'], ['cache_write_tokens', 'int'], ['cost_nanos', 'bigint'], ['paid_by', 'text'],
   ['latency_ms', 'int'], ['ttft_ms', 'int'], ['status', 'smallint'], ['error', 'varchar'], ['cached', 'boolean'], ['streamed', 'boolean'],
-  ['canceled', 'boolean'], ['request_body', 'jsonb'], ['response_body', 'jsonb'], ['created_at', 'timestamptz'],
+  ['canceled', 'boolean'], ['request_body', 'jsonb'], ['response_body', 'jsonb'], ['created_at', 'timestamptz'], ['attempts', 'jsonb'],
 ];
 const INSERT_LOGS = `insert into request_log (${LOG_COLUMNS.map(([c]) => c).join(', ')})
   select ${LOG_COLUMNS.map(([c]) => c).join(', ')} from jsonb_to_recordset(?::jsonb) as r(${LOG_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')})`;
@@ -92,7 +115,7 @@ const ROLLUP_KEY_TYPES = ['uuid', 'timestamptz', 'uuid', 'uuid', 'varchar', 'var
 const ROLLUP_SUMS: [string, string][] = [
   ['requests', 'int'], ['errors', 'int'], ['cache_hits', 'int'], ['canceled', 'int'], ['streamed', 'int'],
   ['input_tokens', 'bigint'], ['output_tokens', 'bigint'], ['cached_tokens', 'bigint'], ['cost_nanos', 'bigint'], ['charged_nanos', 'bigint'],
-  ['latency_sum_ms', 'bigint'], ['ttft_sum_ms', 'bigint'], ['ttft_count', 'int'],
+  ['latency_sum_ms', 'bigint'], ['ttft_sum_ms', 'bigint'], ['ttft_count', 'int'], ['retried', 'int'], ['fell_back', 'int'],
   ...LATENCY_COLUMNS.map((c): [string, string] => [c, 'int']),
 ];
 const ROLLUP_COLUMNS = [...ROLLUP_KEY, ...ROLLUP_SUMS.map(([c]) => c)];
@@ -151,6 +174,39 @@ export const storableJson = (json: string) => json.replace(UNSTORABLE_ESCAPES, '
 
 const int32 = (n: number) => (Number.isFinite(n) ? Math.max(-2_147_483_648, Math.min(2_147_483_647, Math.round(n))) : 0);
 
+/** Attempts kept per call at most (routing makes a handful; the rest would be noise). */
+export const MAX_STORED_ATTEMPTS = 20;
+
+/**
+ * The attempts as the request log keeps them: only when there were several (a call with one attempt
+ * is its own row), text repaired and cut like the row's, numbers whole and in range.
+ */
+function storableAttempts(attempts: readonly UsageAttempt[] | undefined): UsageAttempt[] | undefined {
+  if (!attempts || attempts.length < 2) return undefined;
+  // Too many: the first ones and the last (the attempt that answered) are kept.
+  const kept = attempts.length <= MAX_STORED_ATTEMPTS ? attempts : [...attempts.slice(0, MAX_STORED_ATTEMPTS - 1), attempts[attempts.length - 1]!];
+  return kept.map((a) => ({
+    provider: storableText(String(a.provider).slice(0, 40)),
+    model: storableText(String(a.model).slice(0, 200)),
+    keyName: storableText(String(a.keyName).slice(0, 40)),
+    providerKeyId: a.providerKeyId === null ? null : storableText(String(a.providerKeyId).slice(0, 40)),
+    status: Number.isInteger(a.status) && a.status >= 0 && a.status <= 999 ? a.status : 0,
+    latencyMs: Math.max(0, int32(a.latencyMs)),
+    error: a.error === null || a.error === undefined ? null : storableText(String(a.error).slice(0, 500)),
+  }));
+}
+
+/** Needed more than one upstream attempt. */
+export const wasRetried = (r: UsageRecord) => (r.attempts?.length ?? 0) > 1;
+/** Answered (or failed last) at another provider or model than its first attempt's. */
+export function fellBack(r: UsageRecord): boolean {
+  const a = r.attempts;
+  if (!a || a.length < 2) return false;
+  const first = a[0]!;
+  const last = a[a.length - 1]!;
+  return first.provider !== last.provider || first.model !== last.model;
+}
+
 /**
  * A record the database can take, whatever the call produced: text repaired and cut to its column,
  * counts whole and in range. Done once when recorded, so logs and rollup keys agree.
@@ -170,6 +226,7 @@ export function storableRecord(r: UsageRecord): UsageRecord {
     ttftMs: r.ttftMs === null ? null : Math.max(0, int32(r.ttftMs)),
     status: Number.isInteger(r.status) && r.status >= 100 && r.status <= 999 ? r.status : 500,
     createdAt: Number.isFinite(r.createdAt.getTime()) ? r.createdAt : new Date(),
+    attempts: storableAttempts(r.attempts),
   };
 }
 
@@ -178,7 +235,7 @@ function hourOf(d: Date): string {
 }
 
 function logRow(r: UsageRecord) {
-  return {
+  const row = {
     org_id: r.orgId,
     project_id: r.projectId,
     api_key_id: r.apiKeyId,
@@ -202,6 +259,8 @@ function logRow(r: UsageRecord) {
     response_body: r.responseBody ?? null,
     created_at: r.createdAt.toISOString(),
   };
+  // Absent from the JSON (null in the column) unless the call had several attempts: the common path sends nothing extra.
+  return r.attempts && r.attempts.length > 1 ? { ...row, attempts: r.attempts } : row;
 }
 
 type RollupRow = Record<string, string | number>;
@@ -228,6 +287,10 @@ export function rollupRows(records: UsageRecord[]): RollupRow[] {
     if (r.cached) (x.cache_hits as number)++;
     if (r.canceled) (x.canceled as number)++;
     if (r.streamed) (x.streamed as number)++;
+    if (wasRetried(r)) {
+      (x.retried as number)++;
+      if (fellBack(r)) (x.fell_back as number)++;
+    }
     x._in += BigInt(r.inputTokens);
     x._out += BigInt(r.outputTokens);
     x._cached += BigInt(r.cachedTokens);
@@ -507,6 +570,8 @@ export class UsageMeter {
         const posted = await deductUsage(work, orgId, t.cost, { requestCount: t.requests, description: `Usage: ${t.requests} request${t.requests === 1 ? '' : 's'} (${nanosToDecimal(t.cost)})` });
         balances.push([orgId, posted.balanceAfterNanos]);
       }
+      // Spend limits: per batch and limit, leased becomes spent (and the limit alerts see it).
+      await commitBatchSpend(work, records);
       await this.fault?.('beforeCommit', batchId, batch);
       work.afterCommit(() => {
         for (const id of touched) this.lastUsedWritten.set(id, now);

@@ -1,6 +1,6 @@
 /**
- * Billing: the live balance, buying credits (Checkout), auto top-up, payment methods, the plan and
- * budget alerts. Owners act; admins see everything read-only; other roles are told they have no access.
+ * Billing: the live balance, buying credits (Checkout), auto top-up, payment methods, the plan
+ * (switch monthly/yearly, resume a cancellation), invoices and budget alerts. Owners act; admins see everything read-only; other roles are told they have no access.
  */
 import { useLocation } from '@solidjs/router';
 import { A } from '@solidjs/router';
@@ -17,6 +17,7 @@ import { CheckoutReturnNote, rememberCheckout } from './checkout-return.js';
 import { BillingHeader, goToCheckout, MoneyField, NoBillingAccess } from './common.js';
 import { PaymentMethodsCard } from './PaymentMethods.js';
 import { PlanCard } from './Plan.js';
+import { InvoicesCard } from './Invoices.js';
 
 const PRESETS = ['10', '25', '50', '100'];
 
@@ -74,6 +75,7 @@ function BillingContent() {
               <PaymentMethodsCard overview={o()} />
             </div>
             <PlanCard overview={o()} />
+            <InvoicesCard />
           </>
         )}
       </Show>

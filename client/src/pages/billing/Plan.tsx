@@ -1,7 +1,10 @@
-/** The plan: what each one includes (from shared/plans.ts), upgrading to Pro, and cancelling at period end. */
+/**
+ * The plan: what each one includes (from shared/plans.ts), upgrading to Pro, switching monthly and
+ * yearly (prorated, charged now), cancelling at period end and resuming before it ends.
+ */
 import { createSignal, For, Match, Show, Switch } from 'solid-js';
 import { PLAN_IDS, PLANS, type Plan, type PlanId } from '../../../../shared/plans.js';
-import { api } from '../../api.js';
+import { api, errorMessage } from '../../api.js';
 import type { BillingOverview } from '../../state/billing.js';
 import { useOrg } from '../../state/org-context.js';
 import { confirmAction } from '../../ui/confirm.js';
@@ -30,7 +33,8 @@ function planPrice(p: Plan): string {
 const ROWS: { label: string; short: string; value: (p: Plan) => string }[] = [
   { label: 'Price', short: 'Price', value: planPrice },
   { label: 'Projects per organization', short: 'Projects per org', value: (p) => limit(p.projectsPerOrganization) },
-  { label: 'Organizations per user', short: 'Orgs per user', value: (p) => limit(p.organizationsPerUser) },
+  // Counted per user; the best plan among the organizations they own sets the number.
+  { label: 'Organizations you may own (set by your best plan)', short: 'Orgs you may own', value: (p) => limit(p.organizationsPerUser) },
   { label: 'Log retention, metadata only', short: 'Logs, metadata', value: (p) => days(p.retentionDays.none) },
   { label: 'Log retention, with request bodies', short: 'Logs, bodies', value: (p) => days(p.retentionDays.retain) },
   { label: 'Support', short: 'Support', value: (p) => p.support },
@@ -97,7 +101,8 @@ export function PlanCard(props: { overview: BillingOverview }) {
           </Match>
           <Match when={true}>
             <p>
-              <strong>Free</strong>. Upgrade to Pro to keep request bodies for {days(PLANS.pro.retentionDays.retain)} and get {PLANS.pro.support.toLowerCase()}.
+              <strong>Free</strong>. Upgrade to Pro for up to {PLANS.pro.projectsPerOrganization} projects, request bodies kept {days(PLANS.pro.retentionDays.retain)} and{' '}
+              {PLANS.pro.support.toLowerCase()}.
             </p>
           </Match>
         </Switch>
@@ -147,7 +152,7 @@ export function PlanCard(props: { overview: BillingOverview }) {
         </table>
       </div>
 
-      <Show when={canManage()} fallback={<p class="role-note plan-note">Only owners can change the plan.</p>}>
+      <Show when={canManage()} fallback={<p class="role-note plan-note">Only owners can change the plan, switch billing cycle or resume a cancellation.</p>}>
         <Switch>
           <Match when={planId() === 'free' && !liveSubscription()}>
             <form
@@ -183,12 +188,16 @@ export function PlanCard(props: { overview: BillingOverview }) {
             </form>
           </Match>
           <Match when={planId() === 'pro' && liveSubscription() && !sub()?.cancelAtPeriodEnd}>
-            <div class="form-actions">
+            <CycleSwitch overview={props.overview} />
+            <div class="form-actions plan-cancel">
               <Button variant="ghost" class="text-danger" loading={canceling()} onClick={() => void cancel()}>
                 Cancel at period end
               </Button>
               <span class="field-hint">Pro stays until {endsAt()}.</span>
             </div>
+          </Match>
+          <Match when={planId() === 'pro' && liveSubscription() && sub()?.cancelAtPeriodEnd}>
+            <ResumeSubscription endsAt={endsAt()} />
           </Match>
           <Match when={planId() === 'pro' && sub()?.cancelAtPeriodEnd}>
             <p class="field-hint plan-note">You can subscribe again once the current period has ended.</p>
@@ -196,5 +205,117 @@ export function PlanCard(props: { overview: BillingOverview }) {
         </Switch>
       </Show>
     </Card>
+  );
+}
+
+const DAY_MS = 86_400_000;
+/** The length of a period of each cycle, as the estimate counts it (Stripe prorates by the second). */
+const CYCLE_DAYS: Record<Cycle, number> = { monthly: 30, yearly: 365 };
+
+/**
+ * What switching does now, before the owner confirms: the price difference and the prorated
+ * amount (the unused part of the current period credited, the new period charged today).
+ */
+export function switchEstimate(from: Cycle, periodEnd: Date | string | null, nowMs = Date.now()) {
+  const pro = PLANS.pro.priceCents!;
+  const to: Cycle = from === 'monthly' ? 'yearly' : 'monthly';
+  const price = (c: Cycle) => (c === 'monthly' ? pro.monthly : pro.yearly);
+  const endMs = periodEnd ? new Date(periodEnd).getTime() : nowMs;
+  const unused = Math.max(0, Math.min(1, (endMs - nowMs) / (CYCLE_DAYS[from] * DAY_MS)));
+  const creditCents = Math.round(price(from) * unused);
+  const dueCents = price(to) - creditCents;
+  return {
+    to,
+    creditCents,
+    chargeNowCents: Math.max(0, dueCents),
+    leftOverCents: Math.max(0, -dueCents),
+    yearlySavingCents: pro.monthly * 12 - pro.yearly,
+    newPeriodEnd: new Date(nowMs + CYCLE_DAYS[to] * DAY_MS),
+  };
+}
+
+function CycleSwitch(props: { overview: BillingOverview }) {
+  const ctx = useOrg();
+  const pro = PLANS.pro.priceCents!;
+  const from = (): Cycle => (props.overview.billingCycle === 'yearly' ? 'yearly' : 'monthly');
+  const estimate = () => switchEstimate(from(), props.overview.subscription?.periodEnd ?? null);
+  const [error, setError] = createSignal<string | null>(null);
+  const nowText = () => {
+    const e = estimate();
+    const credit = `the unused part of your ${from() === 'monthly' ? 'month' : 'year'} (about ${priceText(e.creditCents)}) is credited`;
+    if (e.to === 'yearly') return `Switching now: ${credit} and about ${priceText(e.chargeNowCents)} is charged to your card today. The yearly period starts today and renews on ${formatDate(e.newPeriodEnd)}.`;
+    return `Switching now: ${credit}; it pays the first month, and about ${priceText(e.leftOverCents)} stays as credit for the next invoices. The monthly period starts today and renews on ${formatDate(e.newPeriodEnd)}.`;
+  };
+  const [switching, doSwitch] = createAction(
+    async () => {
+      setError(null);
+      const e = estimate();
+      const ok = await confirmAction({
+        title: e.to === 'yearly' ? 'Switch to yearly billing?' : 'Switch to monthly billing?',
+        body: nowText(),
+        confirmLabel: e.to === 'yearly' ? `Switch and pay about ${priceText(e.chargeNowCents)}` : 'Switch to monthly',
+      });
+      if (!ok) return;
+      const result = await api.billing.changePlan.mutate({ orgId: ctx.orgId(), plan: 'pro', billingCycle: e.to });
+      const switched = 'switched' in result ? result.switched : null;
+      const paid = switched?.invoice ? ` Invoice ${switched.invoice.number ?? ''}: ${formatMoney(switched.invoice.amount)} paid.`.replace('  ', ' ') : '';
+      toast.success(`Pro is now billed ${e.to}.${paid}`);
+      await Promise.all([ctx.billing.refresh(), ctx.reloadOrg()]);
+    },
+    { onError: (err) => setError(errorMessage(err)) },
+  );
+  return (
+    <div class="cycle-switch" data-testid="cycle-switch">
+      <h3 class="cycle-title">Billing cycle</h3>
+      <p>
+        Billed <strong>{from()}</strong>: {from() === 'monthly' ? `${priceText(pro.monthly)}/month (${priceText(pro.monthly * 12)} a year)` : `${priceText(pro.yearly)}/year`}.{' '}
+        {from() === 'monthly'
+          ? `Yearly is ${priceText(pro.yearly)}/year, ${priceText(estimate().yearlySavingCents)} less.`
+          : `Monthly is ${priceText(pro.monthly)}/month, ${priceText(estimate().yearlySavingCents)} more a year.`}
+      </p>
+      <p class="field-hint" data-testid="cycle-switch-now">{nowText()}</p>
+      <Show when={error()}>
+        <p class="form-error" role="alert">
+          {error()}
+        </p>
+      </Show>
+      <div class="form-actions">
+        <Button variant="secondary" loading={switching()} onClick={() => void doSwitch()}>
+          {estimate().to === 'yearly' ? `Switch to yearly (${priceText(pro.yearly)}/year)` : `Switch to monthly (${priceText(pro.monthly)}/month)`}
+        </Button>
+      </div>
+    </div>
+  );
+}
+
+function ResumeSubscription(props: { endsAt: string }) {
+  const ctx = useOrg();
+  const [error, setError] = createSignal<string | null>(null);
+  const [resuming, resume] = createAction(
+    async () => {
+      setError(null);
+      const result = await api.billing.resumeSubscription.mutate({ orgId: ctx.orgId() });
+      toast.success(`Pro continues; it renews on ${result.periodEnd ? formatDate(result.periodEnd) : props.endsAt}.`);
+      await ctx.billing.refresh();
+    },
+    { onError: (err) => setError(errorMessage(err)) },
+  );
+  return (
+    <div class="callout callout-warning resume-callout" data-testid="resume-subscription">
+      <div class="callout-body">
+        <p class="callout-title">Pro ends on {props.endsAt}</p>
+        <p>Resume before then to keep Pro; it renews as before and nothing is charged now.</p>
+        <Show when={error()}>
+          <p class="form-error" role="alert">
+            {error()}
+          </p>
+        </Show>
+        <div class="form-actions">
+          <Button variant="primary" loading={resuming()} onClick={() => void resume()}>
+            Resume subscription
+          </Button>
+        </div>
+      </div>
+    </div>
   );
 }
