@@ -6,7 +6,11 @@ export async function sql<T = Record<string, unknown>>(app: TestApp, query: stri
 }
 
 /** Tables whose rows legitimately change on any request (attempt counters). */
-const VOLATILE_TABLES = ['rate_limit'];
+/**
+ * Tables that background work writes on its own clock: rate-limit windows, provider health (each
+ * instance flushes its attempts' counts every 2 s) and spend leases (heartbeats push their expiry).
+ */
+const VOLATILE_TABLES = ['rate_limit', 'provider_health', 'spend_lease'];
 
 /** Row count and an md5 of every row's text, per table of the public schema. */
 export async function tableChecksums(app: TestApp, exclude: string[] = []): Promise<Record<string, string>> {

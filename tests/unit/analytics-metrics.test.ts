@@ -24,6 +24,8 @@ describe('analytics metrics of summed rollups', () => {
       ttft_count: '3',
       lat_b9: '180', // (100, 150]
       lat_b16: '20', // (800, 1000]
+      retried: '8', // calls that needed more than one attempt
+      fell_back: '3', // of them, answered by another provider or model
     });
     expect(metrics(row)).toEqual({
       requests: 200,
@@ -41,6 +43,10 @@ describe('analytics metrics of summed rollups', () => {
       latencyP95Ms: 900, // rank 190: the 10th of 20 in (800, 1000]
       latencyP99Ms: 980, // rank 198: the 18th of 20
       ttftAvgMs: 333.3,
+      retried: 8,
+      retryRate: 0.04,
+      fellBack: 3,
+      fallbackRate: 0.015,
     });
   });
 
@@ -61,6 +67,10 @@ describe('analytics metrics of summed rollups', () => {
       latencyP95Ms: null,
       latencyP99Ms: null,
       ttftAvgMs: null,
+      retried: 0,
+      retryRate: 0,
+      fellBack: 0,
+      fallbackRate: 0,
     });
   });
 });
