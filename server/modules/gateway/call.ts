@@ -566,7 +566,7 @@ export async function runAttempts<P>(deps: CompletionDeps, caller: CallerContext
       else if (verdict.retry) plan.passOver(key, target.url);
       failure = err;
       if (!verdict.retry) throw err;
-      rec.releaseReservation?.();
+      rec.releaseReservation();
       continue;
     }
     const outcome = rec.outcome;

@@ -80,49 +80,6 @@ export interface ProviderHealth {
   peek?(provider: string, credential: CredentialRef): boolean;
 }
 
-/** In-memory health of this process only (kept for tests and tools that run without a database). */
-export class LocalProviderHealth implements ProviderHealth {
-  private readonly cooled = new Map<CredentialRef, number>();
-  private readonly recent = new Map<string, AttemptSample[]>();
-
-  record(sample: AttemptSample): void {
-    let list = this.recent.get(sample.provider);
-    if (!list) this.recent.set(sample.provider, (list = []));
-    list.push(sample);
-    if (list.length > 200) list.splice(0, list.length - 200);
-  }
-
-  coolDown(credential: CredentialRef, ms: number): void {
-    this.cooled.set(credential, Date.now() + ms);
-  }
-
-  peek(provider: string, credential: CredentialRef): boolean {
-    return this.available(provider, credential);
-  }
-
-  available(_provider: string, credential: CredentialRef): boolean {
-    const until = this.cooled.get(credential);
-    if (until === undefined) return true;
-    if (Date.now() >= until) {
-      this.cooled.delete(credential);
-      return true;
-    }
-    return false;
-  }
-
-  score(provider: string): ProviderScore {
-    const list = this.recent.get(provider) ?? [];
-    if (list.length === 0) return { successRate: null, p50LatencyMs: null, p50TtftMs: null, samples: 0 };
-    const median = (xs: number[]) => (xs.length === 0 ? null : xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!);
-    return {
-      successRate: list.filter((s) => s.ok).length / list.length,
-      p50LatencyMs: median(list.map((s) => s.latencyMs)),
-      p50TtftMs: median(list.flatMap((s) => (s.ttftMs === null ? [] : [s.ttftMs]))),
-      samples: list.length,
-    };
-  }
-}
-
 /** The breaker's and the flusher's settings (see the file comment); tests shorten them. */
 export interface HealthSettings {
   flushMs: number;
