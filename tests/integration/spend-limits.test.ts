@@ -63,7 +63,7 @@ async function charged(where: string, params: unknown[]): Promise<{ cost: bigint
 function expectExact(results: { status: number; code: string | null }[], spent: bigint, limit: bigint, code: string) {
   const ok = results.filter((r) => r.status === 200).length;
   const refused = results.filter((r) => r.status === 402);
-  expect(ok + refused.length, JSON.stringify(results.filter((r) => r.status !== 200 && r.status !== 402).slice(0, 3))).toBe(results.length);
+  expect(ok + refused.length).toBe(results.length);
   expect(refused.every((r) => r.code === code)).toBe(true);
   expect(refused.length).toBeGreaterThan(0);
   // Never past the limit, and most of it used: what is left is less than a few calls' worst cost.
@@ -83,25 +83,6 @@ describe('spend limits on two instances', () => {
     expect(list!.spent).toBe(nanos(cost));
     expect(list!.spendLimit).toEqual({ amount: '0.05', period: 'day' });
     expect(new Date(list!.resetsAt!).toISOString()).toBe(periodEnd('day', Date.now())!.toISOString());
-  }, 60_000);
-
-  it('a limit set on a key that already spent this period counts that spend (the counter starts from the rollups)', async () => {
-    const { projectId } = await gatewaySetup(a, owner, { credits: '100' });
-    const { apiKey, key } = await owner.client.apiKey.create.mutate({ projectId, name: 'spent before' });
-    for (let i = 0; i < 6; i++) expect((await rawChat(i % 2 ? b : a, key, BODY)).status).toBe(200);
-    await flushUsage(a);
-    await flushUsage(b);
-    const before = await charged('api_key_id = ?', [apiKey.id]);
-    expect(before.calls).toBe(6);
-    const limit = before.cost + decimalToNanos('0.02');
-    await owner.client.apiKey.update.mutate({ apiKeyId: apiKey.id, spendLimit: { amount: nanos(limit), period: 'day' } });
-    // Shown at once, before any limited call made a counter.
-    const [shown] = (await owner.client.apiKey.list.query({ projectId })).filter((k) => k.id === apiKey.id);
-    expect(shown!.spent).toBe(nanos(before.cost));
-    const results = await burst([key], 100);
-    const after = await charged('api_key_id = ?', [apiKey.id]);
-    // Only what was left ($0.02) was spent on top of the earlier calls.
-    expectExact(results, after.cost, limit, 'budget_exceeded');
   }, 60_000);
 
   it('the balance: $0.05 of credits never goes below zero under 300 parallel calls', async () => {

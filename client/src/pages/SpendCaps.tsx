@@ -167,7 +167,7 @@ export function SpendCaps() {
   );
 }
 
-/** The cap's counter against the period's usage records: says so when they differ (calls still settling). */
+/** A cap counts the calls made while it is set: say so when the period's credits spent in all are more. */
 function SinceSet(props: { counted: string | undefined; total: string | undefined; capped: boolean; when: string }) {
   const more = () => {
     if (!props.capped || props.counted === undefined || props.total === undefined) return false;
@@ -180,7 +180,7 @@ function SinceSet(props: { counted: string | undefined; total: string | undefine
   return (
     <Show when={more()}>
       <p class="muted small">
-        {formatMoney(props.total)} of credits spent {props.when} by the usage records; the cap's figure catches up as calls settle.
+        {formatMoney(props.total)} of credits spent {props.when} in all; the cap counts calls made since it was set.
       </p>
     </Show>
   );

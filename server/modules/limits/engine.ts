@@ -151,33 +151,7 @@ export class SlotHold {
 
 const leaseKey = (s: LimitSpec) => `${s.scope}|${s.periodStart.getTime()}`;
 
-/**
- * What a limit's current period spent before its counter existed, from the hourly rollups: a limit
- * set mid-period (or on a key that already spent) starts from what the period really spent, not
- * from zero. Key limits and member budgets count every priced call (`cost_nanos`), the org's caps
- * only credits (`charged_nanos`). Periods start on UTC hours, so hourly rollups cover them exactly.
- * `p` names the placeholders: scope, period start, organization id.
- */
-export function priorSpendSql(scope: string, p: { scope: string; start: string; org: string }): string {
-  if (scope.startsWith('key:')) {
-    return `select coalesce(sum(cost_nanos), 0) from usage_rollup where org_id = ${p.org} and hour >= ${p.start} and api_key_id::text = substr(${p.scope}, 5)`;
-  }
-  if (scope.startsWith('member:')) {
-    return `select coalesce(sum(r.cost_nanos), 0) from usage_rollup r join api_key k on k.id = r.api_key_id
-             where r.org_id = ${p.org} and r.hour >= ${p.start} and k.created_by::text = split_part(${p.scope}, ':', 3)`;
-  }
-  if (scope.startsWith('day:') || scope.startsWith('month:')) {
-    return `select coalesce(sum(charged_nanos), 0) from usage_rollup_project where org_id = ${p.org} and hour >= ${p.start}`;
-  }
-  return 'select 0';
-}
-
-/** The counter row of a limit's period, created with what the period spent before it (priorSpendSql). */
-const counterRow = (scope: string) =>
-  `insert into spend_counter (scope, period_start, org_id, spent_nanos)
-   select $1::text, $2::timestamptz, $3::uuid, (${priorSpendSql(scope, { scope: '$1::text', start: '$2::timestamptz', org: '$3::uuid' })})
-    where not exists (select 1 from spend_counter where scope = $1::text and period_start = $2::timestamptz)
-   on conflict (scope, period_start) do nothing`;
+const COUNTER_ROW = `insert into spend_counter (scope, period_start, org_id) values ($1, $2, $3) on conflict (scope, period_start) do nothing`;
 const RECLAIM = `with dead as (delete from spend_lease where id in (select id from spend_lease where scope = $1 and period_start = $2 and expires_at < now() order by id for update) returning amount_nanos)
   update spend_counter set leased_nanos = leased_nanos - coalesce((select sum(amount_nanos) from dead), 0)
    where scope = $1 and period_start = $2 returning spent_nanos::text as spent, leased_nanos::text as leased`;
@@ -336,7 +310,7 @@ export class SpendLimits {
         const org = await client.query<{ credits: string }>('select credits_nanos::text as credits from organization where id = $1 for no key update', [s.orgId]);
         credits = org.rows[0] ? BigInt(org.rows[0].credits) : 0n;
       }
-      await client.query(counterRow(s.scope), [s.scope, s.periodStart, s.orgId]);
+      await client.query(COUNTER_ROW, [s.scope, s.periodStart, s.orgId]);
       const row = (await client.query<{ spent: string; leased: string }>(RECLAIM, [s.scope, s.periodStart])).rows[0]!;
       const capacity = s.kind === 'balance' ? credits! - BigInt(row.leased) : (s.limit ?? 0n) - BigInt(row.spent) - BigInt(row.leased);
       let grant = 0n;

@@ -13,7 +13,6 @@ import { notifyInvalidation } from '../gateway/invalidation.js';
 import type { RowOf } from '../../db/rows.js';
 import type { Membership } from '../organizations/entities.js';
 import type { MemberBudget } from './entities.js';
-import { priorSpendSql } from './engine.js';
 
 /** A limit as the API shows it: amount (decimal dollars) and period, what its current period spent, when it resets. */
 export interface LimitStatus {
@@ -40,29 +39,8 @@ export async function spentNow(em: Sql, items: { scope: string; period: LimitPer
     [JSON.stringify(items.map((i) => i.scope))],
   );
   const at = new Map(rows.map((r) => [`${r.scope}|${new Date(r.period_start).getTime()}`, BigInt(r.spent)]));
-  const missing: { scope: string; start: Date }[] = [];
-  for (const i of items) {
-    const start = periodStart(i.period, now);
-    const spent = at.get(`${i.scope}|${start.getTime()}`);
-    if (spent === undefined) missing.push({ scope: i.scope, start });
-    else out.set(i.scope, spent);
-  }
-  // No counter yet this period (no limited call since the limit was set): what the rollups say the
-  // period spent, the figure the counter will start from (engine.ts priorSpendSql).
-  for (const m of missing) out.set(m.scope, await priorSpend(em, m.scope, m.start));
+  for (const i of items) out.set(i.scope, at.get(`${i.scope}|${periodStart(i.period, now).getTime()}`) ?? 0n);
   return out;
-}
-
-const SCOPE = /^(key|member|day|month):[0-9a-f-]{36}(:[0-9a-f-]{36})?$/;
-
-/** What `scope` spent from `start` on, by the rollups (scopes are server-made ids, checked before they are quoted). */
-async function priorSpend(em: Sql, scope: string, start: Date): Promise<bigint> {
-  if (!SCOPE.test(scope)) return 0n;
-  const id = scope.split(':')[1]!;
-  const org = scope.startsWith('key:') ? `(select org_id from api_key where id = '${id}')` : `'${id}'::uuid`;
-  const sql = priorSpendSql(scope, { scope: `'${scope}'`, start: `'${start.toISOString()}'::timestamptz`, org });
-  const rows = await em.execute<{ spent: string }[]>(`select (${sql})::text as spent`, []);
-  return BigInt(rows[0]?.spent ?? '0');
 }
 
 export function limitStatus(nanos: bigint | string | null, period: LimitPeriod | null, spent: bigint | undefined, now = Date.now()): LimitStatus | null {
