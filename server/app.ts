@@ -133,11 +133,14 @@ export async function buildApp(opts: BuildOptions): Promise<BuiltApp> {
   // Links and redirects follow APP_URL: say once when the dashboard is reached on another origin.
   const appUrlWatch = new AppUrlWatch(() => services.appUrl, config.allowedOrigins, log);
   // Browsers attach cookies to cross-site WebSocket upgrades; refuse those before tRPC sees them.
-  app.addHook('onRequest', async (req, reply) => {
+  // Callback-style (not async): no promise and no extra tick on every request, gateway calls included.
+  app.addHook('onRequest', (req, reply, done) => {
     if (isDashboardPath(req.url)) appUrlWatch.observe(`${req.protocol}://${req.host}`);
     if (req.headers.upgrade && !isSameOriginRequest(req)) {
-      return reply.code(403).send({ error: 'cross-origin WebSocket connections are not allowed' });
+      reply.code(403).send({ error: 'cross-origin WebSocket connections are not allowed' });
+      return;
     }
+    done();
   });
 
   const createContext = async ({ req, res, info }: CreateFastifyContextOptions): Promise<Context> => {

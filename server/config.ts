@@ -60,7 +60,9 @@ const envSchema = z.object({
   DASHSCOPE_BASE_URL: z.string().url().optional(),
   GATEWAY_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
   GATEWAY_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
-  GATEWAY_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(20).default(15),
+  GATEWAY_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(200).default(50),
+  /** Spend-limit leases expire this long after their instance's last heartbeat (heartbeats every sixth of it). */
+  GATEWAY_LEASE_TTL_MS: z.coerce.number().int().min(3000).max(3_600_000).default(60_000),
   /** Let organizations' custom providers point at loopback/private/link-local addresses (tests, demo, on-premise). */
   METRICS_TOKEN: z.string().optional(),
   // OpenTelemetry traces (OTLP over HTTP); off unless an endpoint is set.
@@ -160,6 +162,8 @@ export interface GatewayConfig {
   maxBodyBytes: number;
   /** How long the usage batcher waits for more records before committing (group commit). */
   batchWindowMs: number;
+  /** Spend-limit leases: an instance that stops heartbeating loses them this long after (server/modules/limits/engine.ts). */
+  leaseTtlMs: number;
   /**
    * Organizations' base URLs may resolve to loopback, private, link-local or unique-local addresses.
    * Off by default: a tenant's URL must not reach the operator's network (the operator's own *_BASE_URL are trusted regardless).
@@ -228,6 +232,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       upstreamTimeoutMs: e.GATEWAY_UPSTREAM_TIMEOUT_MS,
       maxBodyBytes: e.GATEWAY_MAX_BODY_BYTES,
       batchWindowMs: e.GATEWAY_BATCH_WINDOW_MS,
+      leaseTtlMs: e.GATEWAY_LEASE_TTL_MS,
       allowPrivateUpstreams: e.GATEWAY_ALLOW_PRIVATE_UPSTREAMS === 'true' || e.GATEWAY_ALLOW_PRIVATE_UPSTREAMS === '1',
     },
     webhooks: {

@@ -35,7 +35,8 @@ export interface OrgSubscriber {
   deliver(event: BusEvent): void;
   resync(): void;
 }
-type SessionListener = (sessionId: string) => void;
+/** A function, or an object with a `sessionEnded` method (no closure per listener). */
+type SessionListener = ((sessionId: string) => void) | { sessionEnded(sessionId: string): void };
 
 interface Wire {
   /** The sending instance (diagnostics; session ends are also delivered by the sender directly). */
@@ -159,12 +160,15 @@ export class EventBus {
     let set = this.orgListeners.get(orgId);
     if (!set) this.orgListeners.set(orgId, (set = new Set()));
     set.add(subscriber);
-    return () => {
-      const current = this.orgListeners.get(orgId);
-      if (!current) return;
-      current.delete(subscriber);
-      if (current.size === 0) this.orgListeners.delete(orgId);
-    };
+    return () => this.unsubscribeOrg(orgId, subscriber);
+  }
+
+  /** Undoes subscribeOrg (for subscribers that keep no closure of their own). */
+  unsubscribeOrg(orgId: string, subscriber: OrgSubscriber): void {
+    const current = this.orgListeners.get(orgId);
+    if (!current) return;
+    current.delete(subscriber);
+    if (current.size === 0) this.orgListeners.delete(orgId);
   }
 
   /** Called when `sessionId` ends (sign-out), on any instance. */
@@ -172,12 +176,15 @@ export class EventBus {
     let set = this.sessionListeners.get(sessionId);
     if (!set) this.sessionListeners.set(sessionId, (set = new Set()));
     set.add(listener);
-    return () => {
-      const current = this.sessionListeners.get(sessionId);
-      if (!current) return;
-      current.delete(listener);
-      if (current.size === 0) this.sessionListeners.delete(sessionId);
-    };
+    return () => this.offSessionEnded(sessionId, listener);
+  }
+
+  /** Undoes onSessionEnded. */
+  offSessionEnded(sessionId: string, listener: SessionListener): void {
+    const current = this.sessionListeners.get(sessionId);
+    if (!current) return;
+    current.delete(listener);
+    if (current.size === 0) this.sessionListeners.delete(sessionId);
   }
 
   /** Announce that a session has ended, here and on every other instance. */
@@ -187,7 +194,10 @@ export class EventBus {
   }
 
   private deliverSessionEnded(sessionId: string): void {
-    for (const listener of [...(this.sessionListeners.get(sessionId) ?? [])]) listener(sessionId);
+    for (const listener of [...(this.sessionListeners.get(sessionId) ?? [])]) {
+      if (typeof listener === 'function') listener(sessionId);
+      else listener.sessionEnded(sessionId);
+    }
   }
 
   private onNotification(channel: string, payload: string | undefined): void {

@@ -330,14 +330,13 @@ const liveSubscriptions = new Gauge({
   help: 'Live organization event streams open on this instance (live.organization subscriptions)',
   registers,
 });
-/** Called when a live stream starts; returns the function its end calls. */
-export function observeLiveSubscription(): () => void {
-  liveSubscriptions.inc();
-  let open = true;
-  return () => {
-    if (open) liveSubscriptions.dec();
-    open = false;
-  };
+/**
+ * Called when a live stream starts, and once when it ends (the stream keeps its own state: no
+ * closure per subscriber, bench/live-fanout).
+ */
+export function observeLiveSubscription(change: 'opened' | 'closed'): void {
+  if (change === 'opened') liveSubscriptions.inc();
+  else liveSubscriptions.dec();
 }
 new Gauge({
   name: 'gateway_db_pool_connections',

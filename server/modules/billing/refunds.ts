@@ -57,7 +57,7 @@ async function spentSince(em: EntityManager, orgId: string, entryId: string): Pr
 
 /**
  * How long a refund waits, after it has taken the credits out of the balance, for usage already in
- * flight to be recorded. The gateway's meter commits a call's usage within ~25 ms of its response
+ * flight to be recorded. The gateway's meter commits a call's usage within ~60 ms of its response
  * (longer while a batch is retried); a refund settles once no usage has been posted for the
  * organization during this quiet period (or after REFUND_SETTLE_MAX_MS).
  */

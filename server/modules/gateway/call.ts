@@ -12,7 +12,7 @@ import { badRequest, fromDomainError, fromUpstreamStatus, GatewayError, noCredit
 import { DomainError } from '../../errors.js';
 import type { CallerContext, GatewayRuntime } from './runtime.js';
 import type { Target } from './targets.js';
-import { CallPlan, isRefusal, modelChain, RoutedTargets, routesFor, targetOf, type KeyChoice } from './routing.js';
+import { cachedRoutes, CallPlan, isRefusal, modelChain, RoutedTargets, routesFor, targetOf, type KeyChoice } from './routing.js';
 import type { UpstreamPools } from './upstream/http.js';
 import type { VertexTokens } from './vertex.js';
 import type { ProviderHealth } from './health.js';
@@ -289,6 +289,9 @@ export async function admitCall(deps: CompletionDeps, caller: CallerContext, rec
   }
 }
 
+/** Whether admitCall has anything to check for this caller (a rate limit, a cap on calls in flight): most have neither. */
+export const needsCallAdmission = (caller: CallerContext): boolean => Boolean(caller.key.rpmLimit) || slotSpec(caller) !== null;
+
 /**
  * Admission of one attempt at one target, before it goes upstream: the key's allow lists, then who
  * pays (a credit-paid target needs credits). Called again for each fallback target.
@@ -353,7 +356,8 @@ export async function runCall(
 ): Promise<void> {
   const started = performance.now();
   const createdAt = new Date();
-  const caller = await deps.runtime.authenticate(authorization);
+  // From the caches without a promise on nearly every call; authenticate() reads what they lack.
+  const caller = deps.runtime.cachedCaller(authorization) ?? (await deps.runtime.authenticate(authorization));
   const rec = new CallRecord(deps, caller, started, createdAt, endpoint);
   try {
     await handle(caller, rec);
@@ -516,7 +520,7 @@ export function attemptVerdict(err: unknown): { retry: boolean; ok: boolean | nu
  * attempt failed, the last failure is thrown (runCall logs it, uncharged).
  */
 export async function runAttempts<P>(deps: CompletionDeps, caller: CallerContext, reply: FastifyReply, rec: CallRecord, request: RouteRequest, steps: AttemptSteps<P>): Promise<void> {
-  const first = await routesFor(deps, caller, request.model);
+  const first = cachedRoutes(deps, caller, request.model) ?? (await routesFor(deps, caller, request.model));
   const routing = caller.project.routing;
   const models = request.noFallback ? [request.model] : modelChain(request.model, request.models, routing, request.projectFallbacks);
   const maxAttempts = request.noFallback ? 1 : Math.max(1, routing.maxAttempts);
@@ -533,7 +537,8 @@ export async function runAttempts<P>(deps: CompletionDeps, caller: CallerContext
     try {
       target = key.target ?? (await targetOf(deps, caller.project.mode, await deps.runtime.providerCredentials(caller.org.id), key));
       use(rec, target);
-      prepared = await steps.prepare(target);
+      const preparing = steps.prepare(target);
+      prepared = preparing instanceof Promise ? await preparing : preparing;
       await admitTarget(deps, caller, target, rec);
     } catch (err) {
       if (!isRefusal(err)) throw err;
@@ -544,7 +549,7 @@ export async function runAttempts<P>(deps: CompletionDeps, caller: CallerContext
     if (refusal) rec.refusedBy = null;
     if (!admitted) {
       admitted = true;
-      await admitCall(deps, caller, rec);
+      if (needsCallAdmission(caller)) await admitCall(deps, caller, rec);
     }
     made++;
     const raw = reply.raw;

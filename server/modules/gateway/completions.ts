@@ -124,6 +124,13 @@ function deliveredChars(chunk: ChatChunk): number {
   return n;
 }
 
+/** What an upstream chunk does on the client's stream: nothing, its own bytes, or serialized anew (changed). */
+const SKIP = 0;
+const AS_IS = 1;
+const CHANGED = 2;
+const DONE_EVENT = Buffer.from('data: [DONE]\n\n');
+const eventOf = (chunk: ChatChunk) => `data: ${JSON.stringify(chunk)}\n\n`;
+
 async function streamCompletion(deps: CompletionDeps, reply: FastifyReply, body: ChatRequest, target: Target, rec: CallRecord) {
   const started = rec.started;
   const includeUsage = body.stream_options?.include_usage === true;
@@ -141,32 +148,63 @@ async function streamCompletion(deps: CompletionDeps, reply: FastifyReply, body:
     cachedTokens: usage?.cachedTokens ?? partial?.cachedTokens ?? 0,
     cacheWriteTokens: usage?.cacheWriteTokens ?? partial?.cacheWriteTokens ?? 0,
   });
+  /** Meters one upstream chunk and says what goes to the client: usage only when the client asked for it. */
+  const take = (chunk: ChatChunk): typeof SKIP | typeof AS_IS | typeof CHANGED => {
+    const early = (chunk as Record<symbol, unknown>)[PARTIAL_USAGE] as TokenUsage | undefined;
+    if (early) partial = early;
+    if (chunk.usage) usage = openAiUsage(chunk.usage) ?? usage;
+    const hasChoices = Array.isArray(chunk.choices) && chunk.choices.length > 0;
+    let how: typeof AS_IS | typeof CHANGED = AS_IS;
+    if (!includeUsage && 'usage' in chunk) {
+      if (!hasChoices && chunk.usage) return SKIP;
+      delete chunk.usage;
+      how = CHANGED;
+    }
+    if (hasChoices) {
+      const n = deliveredChars(chunk);
+      if (n > 0 && ttftMs === null) ttftMs = performance.now() - started;
+      chars += n;
+      if (rec.retain && content.length < RETAINED_BODY_MAX) content += chunk.choices!.map((c) => c.delta?.content ?? '').join('');
+      finishReason = chunk.choices!.find((c) => c.finish_reason)?.finish_reason ?? finishReason;
+    }
+    return how;
+  };
   const opened = await openUpstreamStream(deps, reply, target, { url: target.streamUrl ?? target.url, headers: target.streamHeaders ?? target.headers, payload: prepared.payload }, rec);
   if (!opened) return;
   const { res, client } = opened;
   const raw = reply.raw;
+  // The events of the current upstream read, written together (one socket write per read, as they came).
+  const out: Buffer[] = [];
+  const pending = () => {
+    const bytes = out.length === 1 ? out[0]! : Buffer.concat(out);
+    out.length = 0;
+    return bytes;
+  };
   try {
-    for await (const chunk of target.adapter.streamChunks(res.body())) {
-      if (client.gone()) break;
-      const early = (chunk as Record<symbol, unknown>)[PARTIAL_USAGE] as TokenUsage | undefined;
-      if (early) partial = early;
-      if (chunk.usage) usage = openAiUsage(chunk.usage) ?? usage;
-      const hasChoices = Array.isArray(chunk.choices) && chunk.choices.length > 0;
-      if (!includeUsage) {
-        if (!hasChoices && chunk.usage) continue;
-        delete chunk.usage;
+    const reader = target.adapter.streamReader?.();
+    if (reader) {
+      // The upstream speaks OpenAI's stream: its events go through as bytes, re-serialized only when changed.
+      const emit = (chunk: ChatChunk, bytes: Buffer | null) => {
+        const how = take(chunk);
+        if (how !== SKIP) out.push(how === AS_IS && bytes ? bytes : Buffer.from(eventOf(chunk)));
+      };
+      for await (const bytes of res.body()) {
+        if (client.gone()) break;
+        reader.push(bytes, emit);
+        // The last read goes out with the end of the stream.
+        if (reader.done) break;
+        if (out.length > 0) raw.write(pending());
       }
-      if (hasChoices) {
-        const n = deliveredChars(chunk);
-        if (n > 0 && ttftMs === null) ttftMs = performance.now() - started;
-        chars += n;
-        if (rec.retain && content.length < RETAINED_BODY_MAX) content += chunk.choices!.map((c) => c.delta?.content ?? '').join('');
-        finishReason = chunk.choices!.find((c) => c.finish_reason)?.finish_reason ?? finishReason;
+      if (!reader.done && !client.gone()) reader.end(emit);
+    } else {
+      for await (const chunk of target.adapter.streamChunks(res.body())) {
+        if (client.gone()) break;
+        if (take(chunk) !== SKIP) raw.write(eventOf(chunk));
       }
-      raw.write(`data: ${JSON.stringify(chunk)}\n\n`);
     }
     if (client.gone()) throw new GatewayError(499, 'canceled', 'server_error', 'canceled');
-    raw.end('data: [DONE]\n\n');
+    out.push(DONE_EVENT);
+    raw.end(pending());
     const final = usage ?? { inputTokens: estimateTokens(promptChars()), outputTokens: estimateTokens(chars), cachedTokens: 0 };
     rec.finish({ status: 200, usage: final, paidBy: target.paidBy, ttftMs, responseBody: { content, finish_reason: finishReason } });
   } catch (err) {
@@ -177,6 +215,8 @@ async function streamCompletion(deps: CompletionDeps, reply: FastifyReply, body:
     }
     const error = err instanceof GatewayError ? err : new GatewayError(502, 'the stream failed', 'upstream_error', 'upstream_error');
     if (!(err instanceof GatewayError)) deps.log.error({ err }, 'stream failed');
+    // What the upstream sent before the failure goes first.
+    if (out.length > 0) raw.write(pending());
     // Headers are out: the error travels as a stream event, the way OpenAI reports mid-stream errors.
     raw.end(`data: ${JSON.stringify(error.toJSON())}\n\n`);
     res.abort();

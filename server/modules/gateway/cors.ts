@@ -90,22 +90,28 @@ export function registerCors(scope: FastifyInstance, runtime: GatewayRuntime): v
       return reply.code(204).send();
     },
   });
-  scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+  // Callback-style: a call without an Origin (servers, SDKs: nearly all) passes with no promise or extra tick.
+  scope.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     const origin = req.headers.origin;
-    if (req.method === 'OPTIONS' || typeof origin !== 'string' || !origin) return;
-    const authorization = authorizationOf(req);
-    let allowed: readonly string[] = [];
-    try {
-      // Cached per key: the handler's own authentication right after costs nothing more.
-      allowed = (await runtime.authenticate(authorization)).project.allowedOrigins;
-    } catch {
-      // A bad key (or none): the handler answers 401, readable by the page.
-    }
-    if (!originAllowed(allowed, origin)) throw originRefused(origin);
-    setRaw(reply, {
-      'access-control-allow-origin': allowed.length === 0 ? '*' : origin,
-      'access-control-expose-headers': CORS_EXPOSED_HEADERS,
-      ...(allowed.length === 0 ? {} : { vary: 'origin' }),
-    });
+    if (req.method === 'OPTIONS' || typeof origin !== 'string' || !origin) return done();
+    checkOrigin(runtime, req, reply, origin).then(() => done(), done);
+  });
+}
+
+/** A browser call's Origin against its project's allowed origins; sets the CORS response headers. */
+async function checkOrigin(runtime: GatewayRuntime, req: FastifyRequest, reply: FastifyReply, origin: string): Promise<void> {
+  const authorization = authorizationOf(req);
+  let allowed: readonly string[] = [];
+  try {
+    // Cached per key: the handler's own authentication right after costs nothing more.
+    allowed = (await runtime.authenticate(authorization)).project.allowedOrigins;
+  } catch {
+    // A bad key (or none): the handler answers 401, readable by the page.
+  }
+  if (!originAllowed(allowed, origin)) throw originRefused(origin);
+  setRaw(reply, {
+    'access-control-allow-origin': allowed.length === 0 ? '*' : origin,
+    'access-control-expose-headers': CORS_EXPOSED_HEADERS,
+    ...(allowed.length === 0 ? {} : { vary: 'origin' }),
   });
 }

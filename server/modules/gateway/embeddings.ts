@@ -198,5 +198,5 @@ async function embed(deps: CompletionDeps, caller: CallerContext, reply: Fastify
 
 /** Registers POST /v1/embeddings in the /v1 scope. */
 export function registerEmbeddingsRoutes(scope: FastifyInstance, deps: CompletionDeps): void {
-  scope.post('/embeddings', { bodyLimit: deps.config.maxBodyBytes, logLevel: 'warn' }, (req, reply) => handleEmbeddings(deps, req, reply));
+  scope.post('/embeddings', { bodyLimit: deps.config.maxBodyBytes }, (req, reply) => handleEmbeddings(deps, req, reply));
 }

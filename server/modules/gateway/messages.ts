@@ -74,7 +74,7 @@ export async function registerMessagesRoutes(scope: FastifyInstance, deps: Gatew
       messages.setNotFoundHandler((req, reply) =>
         reply.code(404).send(anthropicErrorBody(404, `${req.method} ${req.url.split('?')[0]} is not an endpoint of this gateway (it serves POST /v1/messages and POST /v1/messages/count_tokens)`)),
       );
-      const options = { bodyLimit: deps.config.maxBodyBytes, logLevel: 'warn' as const };
+      const options = { bodyLimit: deps.config.maxBodyBytes };
       messages.post('/', options, (req, reply) => handleMessages(deps, req, reply));
       messages.post('/count_tokens', options, (req, reply) => handleCountTokens(deps, req, reply));
     },

@@ -56,6 +56,8 @@ export function createGateway(services: Services, databaseUrl: string): Gateway 
       limits.committed(records);
     },
     onBalance: (orgId, credits) => runtime.setBalance(orgId, credits),
+    // Never committed: what their costs took from this instance's leases is free again.
+    onGivenUp: (records) => limits.forfeit(records),
   });
   // Tenants' upstream URLs connect only to public addresses unless the operator allows private ones.
   const upstream = new UpstreamPools(createUpstreamGuard(config));
@@ -162,11 +164,12 @@ export async function registerGateway(app: FastifyInstance, services: Services):
       );
       // CORS: preflights answered without a key, each call checked against its project's allowed origins.
       registerCors(scope, runtime);
-      // Fastify's per-request debug lines stay off here (warn); app.ts writes the one access line per call.
-      scope.post('/chat/completions', { bodyLimit: config.maxBodyBytes, logLevel: 'warn' }, (req, reply) => handleChatCompletion(deps, req, reply));
-      scope.get('/models', { logLevel: 'warn' }, async (req) => listModels(runtime, config, authorizationOf(req)));
+      // No route logLevel: a level of its own makes pino rebuild every log method of each request's
+      // child logger (Fastify's request lines are off anyway; app.ts writes the one access line per call).
+      scope.post('/chat/completions', { bodyLimit: config.maxBodyBytes }, (req, reply) => handleChatCompletion(deps, req, reply));
+      scope.get('/models', async (req) => listModels(runtime, config, authorizationOf(req)));
       // Model ids contain slashes (provider/id): a wildcard.
-      scope.get('/models/*', { logLevel: 'warn' }, async (req) => getModel(runtime, config, authorizationOf(req), (req.params as { '*': string })['*']));
+      scope.get('/models/*', async (req) => getModel(runtime, config, authorizationOf(req), (req.params as { '*': string })['*']));
       registerEmbeddingsRoutes(scope, deps);
       await registerMessagesRoutes(scope, deps);
       registerResponsesRoutes(scope, deps);

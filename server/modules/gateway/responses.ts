@@ -23,8 +23,8 @@ import { noFallback, requestModels, sessionOf, withoutModels } from './routing.j
 type Obj = Record<string, unknown>;
 
 export function registerResponsesRoutes(scope: FastifyInstance, deps: GatewayDeps): void {
-  scope.post('/responses', { bodyLimit: deps.config.maxBodyBytes, logLevel: 'warn' }, (req, reply) => handleResponses(deps, req, reply));
-  scope.get('/responses/:id', { logLevel: 'warn' }, (req, reply) => getStoredResponse(deps, req, reply));
+  scope.post('/responses', { bodyLimit: deps.config.maxBodyBytes }, (req, reply) => handleResponses(deps, req, reply));
+  scope.get('/responses/:id', (req, reply) => getStoredResponse(deps, req, reply));
 }
 
 function validate(body: unknown): Obj & { model: string } {

@@ -89,6 +89,12 @@ const MAX_ROUTES_PER_ORG = 500;
 
 const modeKey = (mode: ProjectMode) => (mode === 'credits' ? 'c\u0000' : mode === 'hybrid' ? 'h\u0000' : 'p\u0000');
 
+/** routesFor() without a promise when this process has the answer cached (nearly every call); undefined otherwise. */
+export function cachedRoutes(deps: Pick<CompletionDeps, 'runtime' | 'targets'>, caller: CallerContext, model: string): ModelRoutes | undefined {
+  const creds = deps.runtime.cachedCredentials(caller.org.id);
+  return creds ? deps.targets.get(creds)?.get(modeKey(caller.project.mode) + model) : undefined;
+}
+
 /** The route options of `model` for the caller's mode and credentials; throws 404/400 when it cannot be served at all. */
 export async function routesFor(deps: Pick<CompletionDeps, 'runtime' | 'targets' | 'config' | 'vertex'>, caller: CallerContext, model: string): Promise<ModelRoutes> {
   const creds = await deps.runtime.providerCredentials(caller.org.id);

@@ -281,24 +281,43 @@ export class GatewayRuntime {
     if (org) org.value.creditsNanos = creditsNanos;
   }
 
-  /** Resolves `Authorization: Bearer <key>` to its key, project and organization, or throws 401. */
-  async authenticate(authorization: string | undefined): Promise<CallerContext> {
+  /** The key's SHA-256 (hex) from `Authorization: Bearer <key>`; throws 401 when there is no plausible key. */
+  private keyHashOf(authorization: string | undefined): string {
     const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
     if (!m) throw unauthorized('missing API key: send Authorization: Bearer <your project API key>');
     const key = m[1]!;
     if (!looksLikeApiKey(key)) throw unauthorized();
-    const hashHex = apiKeyHashHex(key);
-    const hash = Buffer.from(hashHex, 'hex');
+    return apiKeyHashHex(key);
+  }
+
+  /** From the caches alone: the caller, or null when something must be read (throws 401 for a key known to be refused). */
+  private cachedCallerOf(hashHex: string, now: number): CallerContext | null {
+    const cached = this.trusted ? this.keys.get(hashHex) : undefined;
+    if (!cached || now - cached.at >= (cached.value ? KEY_TTL_MS : NEGATIVE_TTL_MS)) return null;
+    if (!cached.value) throw unauthorized();
+    usable(cached.value, now);
+    const project = this.projects.get(cached.value.projectId);
+    const org = this.orgs.get(cached.value.orgId);
+    if (project && org && now - project.at < ENTITY_TTL_MS && now - org.at < ENTITY_TTL_MS) return { key: cached.value, project: project.value, org: org.value };
+    return null;
+  }
+
+  /**
+   * authenticate() without a promise when the caches answer (nearly every call): the caller, or
+   * null when authenticate() must read the database. Throws 401 as authenticate() does.
+   */
+  cachedCaller(authorization: string | undefined): CallerContext | null {
+    return this.cachedCallerOf(this.keyHashOf(authorization), Date.now());
+  }
+
+  /** Resolves `Authorization: Bearer <key>` to its key, project and organization, or throws 401. */
+  async authenticate(authorization: string | undefined): Promise<CallerContext> {
+    const hashHex = this.keyHashOf(authorization);
     const now = Date.now();
+    const hit = this.cachedCallerOf(hashHex, now);
+    if (hit) return hit;
     const trusted = this.trusted;
-    const cached = trusted ? this.keys.get(hashHex) : undefined;
-    if (cached && now - cached.at < (cached.value ? KEY_TTL_MS : NEGATIVE_TTL_MS)) {
-      if (!cached.value) throw unauthorized();
-      usable(cached.value, now);
-      const project = this.projects.get(cached.value.projectId);
-      const org = this.orgs.get(cached.value.orgId);
-      if (project && org && now - project.at < ENTITY_TTL_MS && now - org.at < ENTITY_TTL_MS) return { key: cached.value, project: project.value, org: org.value };
-    }
+    const hash = Buffer.from(hashHex, 'hex');
     const rows = await this.query<ResolvedRow[]>(
       `select k.id, k.org_id, k.project_id, k.rpm_limit, k.revoked_at, k.expires_at, k.enabled, k.allowed_models, k.allowed_providers,
               k.previous_key_expires_at, k.key_hash = ? as current, p.mode, p.caching_enabled, p.cache_ttl_seconds, p.allowed_origins, p.routing,
@@ -356,10 +375,16 @@ export class GatewayRuntime {
     return ctx;
   }
 
+  /** providerCredentials() from the cache alone, without a promise; undefined when it must read them. */
+  cachedCredentials(orgId: string): ProviderCredential[] | undefined {
+    const cached = this.trusted ? this.credentials.get(orgId) : undefined;
+    return cached && Date.now() - cached.at < ENTITY_TTL_MS ? cached.value : undefined;
+  }
+
   /** The organization's active provider keys, decrypted. */
   async providerCredentials(orgId: string): Promise<ProviderCredential[]> {
-    const cached = this.trusted ? this.credentials.get(orgId) : undefined;
-    if (cached && Date.now() - cached.at < ENTITY_TTL_MS) return cached.value;
+    const cached = this.cachedCredentials(orgId);
+    if (cached) return cached;
     const rows = await this.query<RowOf<typeof ProviderKey, 'id' | 'provider' | 'name' | 'base_url' | 'options' | 'sealed_key' | 'weight'>[]>(
       `select id, provider, name, base_url, options, sealed_key, weight from provider_key where org_id = ? and status = 'active' order by created_at, id`,
       [orgId],

@@ -12,9 +12,14 @@
  * counter has no capacity left for the call, the limit is reached and the call is refused before it
  * costs anything.
  *
- * Dead instances: each lease row has an expiry that its instance pushes forward every
- * HEARTBEAT_MS; any instance leasing the same limit first reclaims expired leases. An instance that
- * could not heartbeat for LEASE_TTL_MS - HEARTBEAT_MS stops reserving from its leases.
+ * Dead instances: each lease row has an expiry (GATEWAY_LEASE_TTL_MS, 60 s by default) that its
+ * instance pushes forward every sixth of it; any instance leasing the same limit first reclaims
+ * expired leases (a crashed instance's leases come back after the TTL). An instance whose last
+ * heartbeat is older than TTL - 2 heartbeats heartbeats before it reserves again (and refuses with
+ * the database error when that fails): it never reserves from a lease that may have been reclaimed.
+ *
+ * Records the meter gives up on (forfeit): their costs were never committed, so what they took from
+ * a lease is unused again (the logs and counters both lack them) and goes back like any other.
  *
  * Lock order (no deadlocks with the meter): organization row (balance leases only, FOR NO KEY
  * UPDATE, as the meter's deduction), then lease rows, then the counter row.
@@ -28,8 +33,8 @@ import { reportFailure } from '../../observability/failures.js';
 import type { Services } from '../../services.js';
 import type { LimitScope } from '../../../shared/events.js';
 
+/** The default lease expiry (config gateway.leaseTtlMs); heartbeats every sixth of the TTL. */
 export const LEASE_TTL_MS = 60_000;
-const HEARTBEAT_MS = 10_000;
 /** A lease unused this long gives back what it holds. */
 const LEASE_IDLE_MS = 2_000;
 const SWEEP_MS = 1_000;
@@ -80,6 +85,8 @@ class Lease {
   /** Free to reserve: granted minus reservations held minus costs settled and not yet committed. */
   available = 0n;
   acquiring: Promise<void> | null = null;
+  /** A give-back to the counter in flight (what it gives back is no longer ours, not yet the counter's). */
+  returning: Promise<unknown> | null = null;
   lastUsedAt = 0;
   /** Takes no new reservations (the limit changed, or the lease row is gone). */
   retired = false;
@@ -145,14 +152,14 @@ export class SlotHold {
   release(): void {
     if (!this.open) return;
     this.open = false;
-    this.engine.giveBack(this.lease, 1n);
+    this.engine.releaseSlot(this.lease);
   }
 }
 
 const leaseKey = (s: LimitSpec) => `${s.scope}|${s.periodStart.getTime()}`;
 
 const COUNTER_ROW = `insert into spend_counter (scope, period_start, org_id) values ($1, $2, $3) on conflict (scope, period_start) do nothing`;
-const RECLAIM = `with dead as (delete from spend_lease where id in (select id from spend_lease where scope = $1 and period_start = $2 and expires_at < now() order by id for update) returning amount_nanos)
+const RECLAIM = `with dead as (delete from spend_lease where id in (select id from spend_lease where scope = $1 and period_start = $2 and expires_at < now() and id <> $3 order by id for update) returning amount_nanos)
   update spend_counter set leased_nanos = leased_nanos - coalesce((select sum(amount_nanos) from dead), 0)
    where scope = $1 and period_start = $2 returning spent_nanos::text as spent, leased_nanos::text as leased`;
 const GRANT_COUNTER = `update spend_counter set leased_nanos = leased_nanos + $3 where scope = $1 and period_start = $2`;
@@ -215,32 +222,45 @@ export class SpendLimits {
   private readonly pool: pg.Pool;
   private readonly timer: NodeJS.Timeout;
   private lastHeartbeatOk = Date.now();
+  private beating: Promise<void> | null = null;
   private sweeping = false;
   private closed = false;
+  private readonly ttlMs: number;
+  private readonly heartbeatMs: number;
 
   constructor(
     private readonly services: Services,
     databaseUrl: string,
   ) {
+    this.ttlMs = services.config.gateway.leaseTtlMs ?? LEASE_TTL_MS;
+    this.heartbeatMs = Math.floor(this.ttlMs / 6);
     this.pool = new pg.Pool({ connectionString: databaseUrl, max: 4, idleTimeoutMillis: 60_000, application_name: 'spend-limits' });
     handlePoolErrors(this.pool, services.log, 'spend limits');
     let lastBeat = Date.now();
-    this.timer = setInterval(() => {
-      if (this.sweeping || this.closed) return;
-      this.sweeping = true;
-      const beat = Date.now() - lastBeat >= HEARTBEAT_MS;
-      if (beat) lastBeat = Date.now();
-      (beat ? this.heartbeat() : Promise.resolve())
-        .then(() => this.sweep(false))
-        .catch((err: unknown) => reportFailure(services.log, 'spend limits: lease upkeep', err))
-        .finally(() => (this.sweeping = false));
-    }, SWEEP_MS);
+    this.timer = setInterval(
+      () => {
+        if (this.sweeping || this.closed) return;
+        this.sweeping = true;
+        const beat = Date.now() - lastBeat >= this.heartbeatMs;
+        if (beat) lastBeat = Date.now();
+        (beat ? this.beat() : Promise.resolve())
+          .then(() => this.sweep(false))
+          .catch((err: unknown) => reportFailure(services.log, 'spend limits: lease upkeep', err))
+          .finally(() => (this.sweeping = false));
+      },
+      Math.min(SWEEP_MS, this.heartbeatMs),
+    );
     this.timer.unref();
   }
 
   /** Leases are trusted while heartbeats succeed (a margin before their rows could be reclaimed). */
   private get leasesValid(): boolean {
-    return Date.now() - this.lastHeartbeatOk < LEASE_TTL_MS - 2 * HEARTBEAT_MS;
+    return Date.now() - this.lastHeartbeatOk < this.ttlMs - 2 * this.heartbeatMs;
+  }
+
+  /** One heartbeat at a time (the timer's, or a reservation's that found the last one too old). */
+  private beat(): Promise<void> {
+    return (this.beating ??= this.heartbeat().finally(() => (this.beating = null)));
   }
 
   private leaseFor(spec: LimitSpec): Lease {
@@ -271,14 +291,47 @@ export class SpendLimits {
   }
 
   /**
+   * A slot back from a finished call. Once none of this instance's slots is in use, they go back to
+   * the counter at once: a cap of a few calls must not stay leased by an instance gone idle while
+   * another instance's calls are refused (money leases wait for LEASE_IDLE_MS: no write per call).
+   */
+  releaseSlot(lease: Lease): void {
+    this.giveBack(lease, 1n);
+    if (this.closed || lease.dead || lease.acquiring || lease.available < lease.granted) return;
+    this.returnUnused(lease).catch((err: unknown) => reportFailure(this.services.log, 'spend limits: giving slots back', err));
+  }
+
+  /** Gives back to the counter what `lease` holds unused (one statement; restored if it fails). */
+  private async returnUnused(lease: Lease): Promise<void> {
+    const x = lease.available;
+    if (x <= 0n) return;
+    lease.available -= x;
+    lease.granted -= x;
+    const returning = this.pool.query(RETURN, [lease.id, x.toString()]);
+    lease.returning = returning;
+    try {
+      await returning;
+    } catch (err) {
+      lease.available += x;
+      lease.granted += x;
+      throw err;
+    } finally {
+      if (lease.returning === returning) lease.returning = null;
+    }
+  }
+
+  /**
    * Reserves `amount` against `spec`, leasing more when this instance's lease has too little. Null
    * when reserved; the refusal (what is left) when the limit cannot take it.
    */
   private async reserveOne(spec: LimitSpec, amount: bigint, slice: (capacity: bigint, need: bigint) => bigint): Promise<Lease | Refusal> {
     for (;;) {
+      // Heartbeats fell behind (a stalled timer, a database blip): heartbeat first (a lease found
+      // reclaimed meanwhile is dropped, a fresh one is leased); a failure refuses the call.
+      if (!this.leasesValid) await this.beat();
       const lease = this.leaseFor(spec);
       lease.lastUsedAt = Date.now();
-      if (lease.available >= amount && this.leasesValid) {
+      if (lease.available >= amount) {
         lease.available -= amount;
         return lease;
       }
@@ -293,14 +346,32 @@ export class SpendLimits {
         if (lease.exhausted && lease.lastCapacity + free() < amount) return refusal();
         continue;
       }
+      // What this instance is giving back reaches the counter first (else a call right after the
+      // last slot's release would find it neither here nor there).
+      if (lease.returning) {
+        await lease.returning.catch(() => {});
+        continue;
+      }
       lease.acquiring = this.acquire(lease, amount - free(), slice).finally(() => (lease.acquiring = null));
       await lease.acquiring;
       if (lease.exhausted && lease.available < amount) return refusal();
     }
   }
 
-  /** One lease transaction: reclaim dead instances' leases, then take min(capacity, max(need, slice)) if need fits. */
+  /** acquireOnce, again after a deadlock or serialization failure (every call waiting on this lease would fail with it). */
   private async acquire(lease: Lease, need: bigint, slice: (capacity: bigint, need: bigint) => bigint): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.acquireOnce(lease, need, slice);
+      } catch (err) {
+        const code = String((err as { code?: unknown } | null)?.code ?? '');
+        if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw err;
+      }
+    }
+  }
+
+  /** One lease transaction: reclaim dead instances' leases, then take min(capacity, max(need, slice)) if need fits. */
+  private async acquireOnce(lease: Lease, need: bigint, slice: (capacity: bigint, need: bigint) => bigint): Promise<void> {
     const s = lease.spec;
     const client = await this.pool.connect();
     try {
@@ -310,15 +381,19 @@ export class SpendLimits {
         const org = await client.query<{ credits: string }>('select credits_nanos::text as credits from organization where id = $1 for no key update', [s.orgId]);
         credits = org.rows[0] ? BigInt(org.rows[0].credits) : 0n;
       }
+      // Our own lease row before the counter (the lock order: the meter commits a batch's spend from
+      // this row, then into the counter; granting into the row after the counter deadlocked with it).
+      if (lease.granted > 0n) await client.query('select 1 from spend_lease where id = $1 for update', [lease.id]);
       await client.query(COUNTER_ROW, [s.scope, s.periodStart, s.orgId]);
-      const row = (await client.query<{ spent: string; leased: string }>(RECLAIM, [s.scope, s.periodStart])).rows[0]!;
+      // Expired leases of other instances come back (ours stays ours: its heartbeat extends it).
+      const row = (await client.query<{ spent: string; leased: string }>(RECLAIM, [s.scope, s.periodStart, lease.id])).rows[0]!;
       const capacity = s.kind === 'balance' ? credits! - BigInt(row.leased) : (s.limit ?? 0n) - BigInt(row.spent) - BigInt(row.leased);
       let grant = 0n;
       if (capacity >= need && need > 0n) {
         const wanted = slice(capacity, need);
         grant = wanted > capacity ? capacity : wanted < need ? need : wanted;
         await client.query(GRANT_COUNTER, [s.scope, s.periodStart, grant.toString()]);
-        await client.query(GRANT_LEASE, [lease.id, s.scope, s.periodStart, s.orgId, grant.toString(), LEASE_TTL_MS / 1000]);
+        await client.query(GRANT_LEASE, [lease.id, s.scope, s.periodStart, s.orgId, grant.toString(), this.ttlMs / 1000]);
       }
       await client.query('commit');
       lease.lastCapacity = capacity - grant;
@@ -366,18 +441,34 @@ export class SpendLimits {
 
   /** After the meter committed a batch (once per batch): the committed costs have left our leases' rows. */
   committed(records: readonly { spend?: readonly SpendCharge[] }[]): void {
+    for (const [lease, amount] of this.fromLeases(records)) lease.granted -= amount;
+  }
+
+  /**
+   * Records the meter gave up on (their transaction rolled back): their costs were never committed,
+   * so what they took from our leases is still in the rows and unused; it is available again (and
+   * goes back to the counter once idle) instead of shrinking the limit until a restart.
+   */
+  forfeit(records: readonly { spend?: readonly SpendCharge[] }[]): void {
+    for (const [lease, amount] of this.fromLeases(records)) if (!lease.dead) this.giveBack(lease, amount);
+  }
+
+  /** What `records` took from each of this instance's leases (leases no longer known are skipped). */
+  private fromLeases(records: readonly { spend?: readonly SpendCharge[] }[]): [Lease, bigint][] {
     let charges: SpendCharge[] | null = null;
     for (const r of records) if (r.spend && r.spend.length > 0) (charges ??= []).push(...r.spend);
-    if (!charges) return;
+    if (!charges) return [];
     const totals = spendTotals(charges);
-    if (totals.leases.size === 0) return;
+    if (totals.leases.size === 0) return [];
     const byId = new Map<string, Lease>();
     for (const l of this.leases.values()) byId.set(l.id, l);
     for (const l of this.retired) byId.set(l.id, l);
+    const out: [Lease, bigint][] = [];
     for (const [id, amount] of totals.leases) {
       const lease = byId.get(id);
-      if (lease) lease.granted -= amount;
+      if (lease) out.push([lease, amount]);
     }
+    return out;
   }
 
   private async heartbeat(): Promise<void> {
@@ -386,7 +477,7 @@ export class SpendLimits {
       this.lastHeartbeatOk = Date.now();
       return;
     }
-    const res = await this.pool.query<{ id: string }>(HEARTBEAT, [all.map((l) => l.id), LEASE_TTL_MS / 1000]);
+    const res = await this.pool.query<{ id: string }>(HEARTBEAT, [all.map((l) => l.id), this.ttlMs / 1000]);
     this.lastHeartbeatOk = Date.now();
     const alive = new Set(res.rows.map((r) => r.id));
     for (const l of all) {
@@ -413,16 +504,7 @@ export class SpendLimits {
         }
         continue;
       }
-      const x = lease.available;
-      lease.available -= x;
-      lease.granted -= x;
-      try {
-        await this.pool.query(RETURN, [lease.id, x.toString()]);
-      } catch (err) {
-        lease.available += x;
-        lease.granted += x;
-        throw err;
-      }
+      await this.returnUnused(lease);
       if (lease.retired && lease.granted <= 0n) this.retired.delete(lease);
       else if (!lease.retired && lease.granted <= 0n && now - lease.lastUsedAt >= LEASE_IDLE_MS) {
         // Idle and empty: forget it (a next call leases afresh).
@@ -445,6 +527,17 @@ export class SpendLimits {
     }
     await this.pool.end();
   }
+
+  /**
+   * Tests only: the instance crashes. Heartbeats stop and the connections close without giving
+   * anything back; the lease rows stay until they expire and another instance reclaims them.
+   */
+  async abandon(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.pool.end();
+  }
 }
 
 const clampLeft = (n: bigint) => (n > 0n ? n : 0n);
@@ -460,7 +553,7 @@ function moneySlice(capacity: bigint, need: bigint): bigint {
   return eighth > few ? eighth : few;
 }
 
-/** Slots are leased one at a time beyond what this instance already holds (kept a moment for reuse). */
+/** Slots are leased one at a time beyond what this instance already holds (given back once it uses none, see releaseSlot). */
 function slotSlice(_capacity: bigint, need: bigint): bigint {
   return need;
 }

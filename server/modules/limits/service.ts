@@ -2,7 +2,7 @@
  * Spend-limit settings and what they show (issue #12): member budgets (team.setBudget), and the
  * spent / limit / resetsAt figures of API keys, members and the organization's caps, read from the
  * counters the usage meter commits (spend_counter). Spent figures are committed spend: a call in
- * flight shows once its usage batch commits (within ~25 ms of its answer).
+ * flight shows once its usage batch commits (within ~60 ms of its answer).
  */
 import { canChangeMember, ROLE_LABELS, type Role } from '../../../shared/permissions.js';
 import { decimalToNanos, nanosToDecimal } from '../../../shared/money.js';

@@ -269,6 +269,8 @@ export async function removeMember(work: Work, actorRole: Role, orgId: string, u
   em.remove(member);
   await em.flush();
   await em.execute('delete from presence where org_id = ? and user_id = ?', [orgId, userId]);
+  // Their budget goes with them: someone invited back later starts without one.
+  await em.execute('delete from member_budget where org_id = ? and user_id = ?', [orgId, userId]);
   const revoked = heirId === undefined ? await revokeKeysCreatedBy(work, orgId, userId, work.actorId) : [];
   const transferred = heirId !== undefined ? await transferKeysCreatedBy(work, orgId, userId, heirId) : [];
   work.audit(

@@ -2,9 +2,11 @@
  * Metering by group commit. Gateway calls hand their records to the meter after the response; the
  * meter commits them in batches, each batch ONE transaction holding the request logs, the hourly
  * rollups (with latency histograms), API keys' last use, and one ledger deduction per organization
- * through billing's deductUsage. A batch commits `windowMs` (15 ms by default) after its oldest
- * record's response, so records are committed within ~25 ms of their response under normal load,
- * and under load batches grow rather than commits running back to back.
+ * through billing's deductUsage. A batch commits `windowMs` (50 ms by default) after its oldest
+ * record's response, so records are committed within ~60 ms of their response under normal load,
+ * and under load batches grow rather than commits running back to back. (A batch costs PostgreSQL
+ * about ten round trips whatever its size: at 300 calls/s a 15 ms window made batches of 8 calls and
+ * the database's CPU per call was mostly that fixed cost; see bench/README.md.)
  *
  * Exactly once: every batch has an id, claimed (usage_batch) in the transaction that writes it. A
  * commit whose reply is lost (the connection drops after PostgreSQL committed) is retried; the retry
@@ -27,7 +29,7 @@
  * What a crash can lose: records live in process memory between the response and their commit.
  * SIGTERM (BuiltApp.close) stops accepting requests, waits for calls in flight, and drains every
  * pending record before exiting (giving up after 10 s of an unreachable database). kill -9 (or a
- * power cut) loses the records not yet committed: at most the last ~25 ms of answered calls per
+ * power cut) loses the records not yet committed: at most the last ~60 ms of answered calls per
  * instance (plus any batch being retried while the database is unreachable); those calls were
  * served but are neither logged nor charged. A committed batch is never partially applied: logs,
  * rollups and the deduction commit together, and never twice.
@@ -322,6 +324,8 @@ export interface MeterOptions {
   onCommitted?: (records: UsageRecord[]) => void;
   /** The balance a committed batch left an organization with (this instance's gateway refuses on it at once). */
   onBalance?: (orgId: string, creditsNanos: bigint) => void;
+  /** Records given up after the database refused them: never committed (their spend-limit charges are forfeited). */
+  onGivenUp?: (records: UsageRecord[]) => void;
 }
 
 /**
@@ -510,18 +514,27 @@ export class UsageMeter {
             this.stats.stripped++;
             continue;
           }
-          if (refusals >= MAX_REFUSALS) return this.giveUp(records, err);
+          // Refused every time: no attempt committed (a retry after a lost reply would have found its claim).
+          if (refusals >= MAX_REFUSALS) return this.giveUp(records, err, true);
         } else if (this.closing && Date.now() - started > 10_000) {
-          return this.giveUp(records, err);
+          // Closing with the database unreachable: an attempt may have committed, so nothing is forfeited
+          // (the instance stops; its leases expire and are reclaimed with whatever they still hold).
+          return this.giveUp(records, err, false);
         }
         await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 5_000)));
       }
     }
   }
 
-  private giveUp(records: UsageRecord[], err: unknown): void {
+  private giveUp(records: UsageRecord[], err: unknown, rolledBack: boolean): void {
     this.stats.dropped += records.length;
     this.services.log.error({ err, records: records.map((r) => ({ ...r, costNanos: r.costNanos.toString(), requestBody: undefined, responseBody: undefined })) }, 'usage records dropped');
+    if (!rolledBack) return;
+    try {
+      this.opts.onGivenUp?.(records);
+    } catch (err) {
+      this.services.log.error({ err }, 'usage give-up listener failed');
+    }
   }
 
   /**

@@ -38,6 +38,21 @@ export interface ProtocolAdapter {
   parseResponse(text: string): { completion: Record<string, unknown>; usage: TokenUsage | null; passThrough?: boolean };
   /** Upstream's stream as OpenAI chunks; the last one carries `usage` with empty `choices`. */
   streamChunks(body: AsyncIterable<Buffer>): AsyncGenerator<ChatChunk>;
+  /**
+   * Only when the upstream already streams OpenAI chunks: a reader that keeps each event's bytes
+   * with its chunk, so chat completions can pass unchanged events through without serializing them.
+   */
+  streamReader?(): ChunkStreamReader;
+}
+
+/** Reads an upstream's OpenAI event stream read by read (upstream/openai.ts OpenAiStreamReader). */
+export interface ChunkStreamReader {
+  /** `[DONE]` came: nothing more is read. */
+  readonly done: boolean;
+  /** One read: `emit` gets each completed event's chunk, with the event's bytes when they may go out unchanged (else null). Throws at a malformed or error event, after the events before it. */
+  push(bytes: Buffer, emit: (chunk: ChatChunk, raw: Buffer | null) => void): void;
+  /** The stream ended: emits an unterminated last event; throws when the stream stopped before its end. */
+  end(emit: (chunk: ChatChunk, raw: Buffer | null) => void): void;
 }
 
 export function openAiUsage(u: unknown): TokenUsage | null {
