@@ -9,7 +9,7 @@ import { inviteInput } from '../../../shared/schemas.js';
 import { api, errorCode, errorMessage, fieldErrorsOf, type RouterOutputs } from '../api.js';
 import { useOrg } from '../state/org-context.js';
 import { me } from '../state/session.js';
-import { confirmAction, openDialog, restoreFocus } from '../ui/confirm.js';
+import { confirmAction, FormDialog, openDialog, restoreFocus } from '../ui/confirm.js';
 import { Avatar, Badge, Button, Card, CopyField, createAction, LoadState, PageHeader, SelectField, TextField } from '../ui/components.js';
 import { formatDate, formatMoney } from '../ui/format.js';
 import { validate, type FieldErrors } from '../ui/forms.js';
@@ -368,26 +368,16 @@ function RemoveMemberDialog(props: { member: Member; others: Member[]; onClose: 
     }
   };
   return (
-    <dialog
+    <FormDialog
       ref={(el) => {
         dialog = el;
       }}
-      class="dialog"
-      aria-labelledby={`${id}-title`}
-      data-testid="remove-member-dialog"
-      onCancel={(e) => {
-        e.preventDefault();
-        if (!pending()) close(false);
-      }}
+      titleId={`${id}-title`}
+      testId="remove-member-dialog"
+      pending={pending()}
+      onClose={() => close(false)}
+      onSubmit={() => void submit()}
     >
-      <form
-        method="dialog"
-        novalidate
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
         <h2 id={`${id}-title`}>Remove {props.member.name}?</h2>
         <p>
           {props.member.name} ({props.member.email}) loses access to {ctx.org()?.name} at once. Their personal API tokens stop working here.
@@ -426,8 +416,7 @@ function RemoveMemberDialog(props: { member: Member; others: Member[]; onClose: 
             {keys() === 0 ? 'Remove member' : choice() === 'transfer' ? `Remove and transfer ${keysText(keys())}` : `Remove and revoke ${keysText(keys())}`}
           </button>
         </div>
-      </form>
-    </dialog>
+    </FormDialog>
   );
 }
 
@@ -549,26 +538,16 @@ function BudgetDialog(props: { member: Member; onClose: (changed: boolean) => vo
     }
   };
   return (
-    <dialog
+    <FormDialog
       ref={(el) => {
         dialog = el;
       }}
-      class="dialog"
-      aria-labelledby={`${id}-title`}
-      data-testid="budget-dialog"
-      onCancel={(e) => {
-        e.preventDefault();
-        if (!pending()) close(false);
-      }}
+      titleId={`${id}-title`}
+      testId="budget-dialog"
+      pending={pending()}
+      onClose={() => close(false)}
+      onSubmit={() => void save(false)}
     >
-      <form
-        method="dialog"
-        novalidate
-        onSubmit={(e) => {
-          e.preventDefault();
-          void save(false);
-        }}
-      >
         <h2 id={`${id}-title`}>Budget of {props.member.name}</h2>
         <p>
           What the API keys {props.member.name} created may spend together, per period (UTC). A call that would go over it is refused before it
@@ -598,8 +577,7 @@ function BudgetDialog(props: { member: Member; onClose: (changed: boolean) => vo
             Save budget
           </button>
         </div>
-      </form>
-    </dialog>
+    </FormDialog>
   );
 }
 

@@ -5,7 +5,7 @@
  * With `input` it also asks for a short text (a reason) and runs `action` while it stays open, so a
  * refusal from the server is shown where the person acted, and they can correct or cancel.
  */
-import { createEffect, createSignal, createUniqueId, Show } from 'solid-js';
+import { createEffect, createSignal, createUniqueId, Show, type JSX } from 'solid-js';
 import { errorMessage } from '../api.js';
 
 interface ConfirmRequest {
@@ -58,6 +58,36 @@ export function openDialog(dialog: HTMLDialogElement): Element | null {
   dialog.showModal();
   dialog.querySelector<HTMLElement>('[data-autofocus]')?.focus();
   return opener;
+}
+
+/**
+ * A modal <dialog> holding one form (open it with openDialog): Escape closes it unless an action is
+ * pending; submitting runs `onSubmit` (the form never navigates).
+ */
+export function FormDialog(props: { ref: (el: HTMLDialogElement) => void; titleId: string; testId?: string; pending: boolean; onClose: () => void; onSubmit: () => void; children: JSX.Element }) {
+  return (
+    <dialog
+      ref={props.ref}
+      class="dialog"
+      aria-labelledby={props.titleId}
+      data-testid={props.testId}
+      onCancel={(e) => {
+        e.preventDefault();
+        if (!props.pending) props.onClose();
+      }}
+    >
+      <form
+        method="dialog"
+        novalidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          props.onSubmit();
+        }}
+      >
+        {props.children}
+      </form>
+    </dialog>
+  );
 }
 
 export function confirmAction(opts: Omit<ConfirmRequest, 'resolve' | 'input' | 'action'>): Promise<boolean> {
