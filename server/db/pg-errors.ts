@@ -49,3 +49,11 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Whether `err` rolled its transaction back over a conflict with another one (SQLSTATE class 40:
+ * deadlock, serialization failure): the same transaction, run again, may well succeed.
+ */
+export function isTransactionConflict(err: unknown): boolean {
+  return /^40/.test(String((err as { code?: unknown } | null)?.code ?? ''));
+}

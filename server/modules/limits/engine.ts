@@ -28,7 +28,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { periodEnd, type LimitPeriod } from '../../../shared/limits.js';
 import type { Sql } from '../../events/unit-of-work.js';
-import { handlePoolErrors } from '../../db/pg-errors.js';
+import { handlePoolErrors, isTransactionConflict } from '../../db/pg-errors.js';
 import { reportFailure } from '../../observability/failures.js';
 import type { Services } from '../../services.js';
 import type { LimitScope } from '../../../shared/events.js';
@@ -364,8 +364,7 @@ export class SpendLimits {
       try {
         return await this.acquireOnce(lease, need, slice);
       } catch (err) {
-        const code = String((err as { code?: unknown } | null)?.code ?? '');
-        if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw err;
+        if (attempt >= 3 || !isTransactionConflict(err)) throw err;
       }
     }
   }

@@ -38,7 +38,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { nanosToDecimal } from '../../../shared/money.js';
 import { runSqlCommand, type Sql } from '../../events/unit-of-work.js';
-import { handlePoolErrors, isDatabaseUnavailable } from '../../db/pg-errors.js';
+import { handlePoolErrors, isDatabaseUnavailable, isTransactionConflict } from '../../db/pg-errors.js';
 import { deductUsage } from '../billing/ledger.js';
 import type { Services } from '../../services.js';
 import { LATENCY_COLUMNS, latencyBucket } from './histogram.js';
@@ -386,8 +386,7 @@ type Failure = 'unreachable' | 'transient' | 'refused';
  */
 function failureOf(err: unknown): Failure {
   if (isDatabaseUnavailable(err) || isConnectionError(err)) return 'unreachable';
-  const code = String((err as { code?: unknown })?.code ?? '');
-  if (/^(40|53|55P03|57014)/.test(code)) return 'transient';
+  if (isTransactionConflict(err) || /^(53|55P03|57014)/.test(String((err as { code?: unknown })?.code ?? ''))) return 'transient';
   return 'refused';
 }
 
