@@ -71,10 +71,22 @@ async function buildScript(script: string): Promise<string> {
 
 /** Builds `script` (a file of this folder) to JavaScript and runs it with node, as `npm start` runs the server. */
 export async function startTsChild(script: string, env: Record<string, string>, what: string): Promise<Child> {
-  // GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to our gateway's process only.
-  const extra = script === 'gateway-server.ts' ? (process.env.GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean) : [];
+  // GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to our gateway's process only,
+  // BARE_NODE_ARGS to the bare proxy's (to profile the floor the same way).
+  const args = script === 'gateway-server.ts' ? process.env.GATEWAY_NODE_ARGS : script === 'bare-proxy-server.ts' ? process.env.BARE_NODE_ARGS : '';
+  const extra = (args ?? '').split(/\s+/).filter(Boolean);
   const built = await buildScript(script);
   const child = spawn(process.execPath, [...extra, built], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { url, fields } = await waitReady(child, what);
+  return { url, fields, pid: child.pid!, stop: stopper(child) };
+}
+
+/**
+ * Runs an already built gateway-server.js (COMPARE_GATEWAY: another version of our gateway, built
+ * from a git worktree, measured side by side with this one in the same run).
+ */
+export async function startBuiltChild(file: string, env: Record<string, string>, what: string): Promise<Child> {
+  const child = spawn(process.execPath, [file], { cwd: dirname(file), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const { url, fields } = await waitReady(child, what);
   return { url, fields, pid: child.pid!, stop: stopper(child) };
 }

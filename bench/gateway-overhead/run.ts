@@ -31,8 +31,10 @@
  * translated to Anthropic), PORTKEY=0, STREAM=0, LOAD=light|burst|stream|throughput (that load only,
  * e.g. for profiling), GATEWAY_NODE_ARGS (node flags for our gateway's process, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`), GATEWAY_PROFILE_DIR (a CPU profile of our gateway over
- * the measured rounds only, written there; `npm run bench:gateway-profile`), DATABASE_URL (else an
- * embedded PostgreSQL).
+ * the measured rounds only, written there; `npm run bench:gateway-profile`), BARE_NODE_ARGS (the
+ * same for the bare proxy), COMPARE_GATEWAY (a built gateway-server.js of another version, e.g.
+ * from a git worktree: measured as one more target, for an A/B of a change in one run),
+ * DATABASE_URL (else an embedded PostgreSQL).
  */
 import autocannon from 'autocannon';
 import pg from 'pg';
@@ -40,7 +42,7 @@ import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Client, request } from 'undici';
 import { startDatabase } from '../live-fanout/setup.js';
-import { startPortkey, startTsChild, type Child } from './processes.js';
+import { startBuiltChild, startPortkey, startTsChild, type Child } from './processes.js';
 import { postmasterPid, treeCpuMs } from './cpu.js';
 
 const RATE = Number(process.env.BENCH_RATE ?? 300);
@@ -248,6 +250,14 @@ try {
     { name: 'bare Node proxy (floor)', url: bare.url, path: chat, headers: { authorization: 'Bearer sk-direct' }, body: openai('gpt-4o-mini'), pid: bare.pid, streams: true },
     { name: 'our gateway (metered)', url: gateway.url, path: chat, headers: { authorization: `Bearer ${apiKey}` }, body: openai('openai/gpt-4o-mini'), pid: gateway.pid, streams: true },
   ];
+  const compare = process.env.COMPARE_GATEWAY;
+  if (compare) {
+    // Another build of our gateway (same database schema), as a target of its own in the same run: an A/B of a change.
+    const other = await startBuiltChild(compare, { DATABASE_URL: db.url, UPSTREAM_URL: upstream.url }, 'the compared gateway');
+    children.push(other);
+    // COMPARE_FIRST=1: driven before ours in each round (to see whether the order matters).
+    targets.splice(process.env.COMPARE_FIRST === '1' ? 2 : targets.length, 0, { name: 'compared gateway (COMPARE_GATEWAY)', url: other.url, path: chat, headers: { authorization: `Bearer ${other.fields[0]}` }, body: openai('openai/gpt-4o-mini'), pid: other.pid, streams: true });
+  }
   if (WITH_ENDPOINTS) {
     const anthropic = (tag: string) => JSON.stringify({ model: 'anthropic/claude-haiku-4-5', max_tokens: 256, messages: prompt(tag) });
     targets.push(
@@ -315,7 +325,10 @@ try {
       }
     }
   }
-  if (!ONLY_LOAD) {
+  {
+    // Printed for every run (LOAD=<one load> too: its figures and the targets it can check);
+    // last-run.json is written only by a run of every load.
+    const ran = (l: LoadName) => loadNames.includes(l);
     const of = (t: Target, l: LoadName) => runs.get(`${t.name}|${l}`) ?? [];
     const pooled = (t: Target, l: LoadName, pick: (s: Sample) => number) => of(t, l).flatMap((r) => r.samples.map(pick)).sort((a, b) => a - b);
     const pct = (xs: number[]) => ({ p50: round(percentile(xs, 0.5)), p99: round(percentile(xs, 0.99)) });
@@ -355,7 +368,7 @@ try {
     for (const r of rows) {
       console.log(`| ${r.target} | ${r.light.latency.p50} | ${r.light.added.p50} | ${r.light.added.p99} | ${r.burst.added.p50} | ${r.burst.added.p99} | ${r.rps} | ${r.cpuPerCall.own} / ${r.cpuPerCall.postgres} | ${r.passesUpstreamHeader ? 'yes' : 'no'} | ${r.errors} / ${r.unmatched} |`);
     }
-    if (loadNames.includes('stream')) {
+    if (ran('stream')) {
       console.log(`\n| streamed (${CHUNKS} chunks, ${STREAM_GAP_MS} ms apart) | TTFT p50 | added TTFT p50 | added TTFT p99 | added to last chunk p50 / p99 | chunk trip (fake write to client read) p50 / p99 | CPU ms per call / per chunk | calls |`);
       console.log('|---|---|---|---|---|---|---|---|');
       for (const r of rows) if (r.stream) console.log(`| ${r.target} | ${r.stream.ttft.p50} | ${r.stream.addedTtft.p50} | ${r.stream.addedTtft.p99} | ${r.stream.addedLast.p50} / ${r.stream.addedLast.p99} | ${r.stream.chunkTrip.p50} / ${r.stream.chunkTrip.p99} | ${r.stream.cpuOwn} / ${r.stream.cpuPerChunk} | ${r.stream.calls} |`);
@@ -367,17 +380,19 @@ try {
     const portkey = row('Portkey gateway');
     const targetsMet: Record<string, { value: number; limit: number; met: boolean }> = {};
     const check = (name: string, value: number, limit: number, atLeast = false) => (targetsMet[name] = { value: round(value, 3), limit: round(limit, 3), met: atLeast ? value >= limit : value <= limit });
-    if (portkey) {
+    if (portkey && ran('light')) {
       check('added p50 / Portkey added p50 (<= 1/3)', ours.light.added.p50 / portkey.light.added.p50, 1 / 3);
       check('added p99 / Portkey added p99 (<= 1/3)', ours.light.added.p99 / portkey.light.added.p99, 1 / 3);
     }
-    check('added p50 / bare proxy added p50 (<= 2)', ours.light.added.p50 / floor.light.added.p50, 2);
-    check('own CPU per call / bare proxy CPU per call (<= 2)', ours.cpuPerCall.own / floor.cpuPerCall.own, 2);
-    check(`req/s at ${CONNECTIONS} connections / bare proxy's (>= 0.5)`, ours.rps / floor.rps, 0.5, true);
-    if (ours.stream && floor.stream) check('added TTFT p50 - bare proxy added TTFT p50, ms (<= 0.5)', ours.stream.addedTtft.p50 - floor.stream.addedTtft.p50, 0.5);
+    if (ran('light')) {
+      check('added p50 / bare proxy added p50 (<= 2)', ours.light.added.p50 / floor.light.added.p50, 2);
+      check('own CPU per call / bare proxy CPU per call (<= 2)', ours.cpuPerCall.own / floor.cpuPerCall.own, 2);
+    }
+    if (ran('throughput')) check(`req/s at ${CONNECTIONS} connections / bare proxy's (>= 0.5)`, ours.rps / floor.rps, 0.5, true);
+    if (ran('stream') && ours.stream && floor.stream) check('added TTFT p50 - bare proxy added TTFT p50, ms (<= 0.5)', ours.stream.addedTtft.p50 - floor.stream.addedTtft.p50, 0.5);
     console.log('\n| target (#15) | value | limit | met |\n|---|---|---|---|');
     for (const [name, c] of Object.entries(targetsMet)) console.log(`| ${name} | ${c.value} | ${c.limit} | ${c.met ? 'met' : 'MISSED'} |`);
-    writeFileSync(
+    if (!ONLY_LOAD) writeFileSync(
       new URL('./last-run.json', import.meta.url),
       JSON.stringify({ at: new Date().toISOString(), rate: RATE, seconds: SECONDS, connections: CONNECTIONS, rounds: ROUNDS, chunks: CHUNKS, streamGapMs: STREAM_GAP_MS, loadAverage: { start: loadAtStart, end: loadAtEnd }, rows, targets: targetsMet }, null, 2) + '\n',
     );

@@ -53,7 +53,7 @@ async function plainCompletion(deps: CompletionDeps, caller: CallerContext, repl
     }
   }
   const prepared = target.adapter.prepare(body, target.upstreamModel, false, target.entry?.maxOutputTokens ?? null);
-  const call = deps.upstream.postJson(target.url, signed(target, target.url, target.headers, prepared.payload), prepared.payload, deps.config.upstreamTimeoutMs, target.label);
+  const call = deps.upstream.postJsonWhole(target.url, signed(target, target.url, target.headers, prepared.payload), prepared.payload, deps.config.upstreamTimeoutMs, target.label);
   const client = onClientGone(reply, () => call.abort());
   try {
     const res = await call.response;

@@ -171,7 +171,7 @@ async function embed(deps: CompletionDeps, caller: CallerContext, reply: Fastify
   }
   const url = target.embeddingsUrl!;
   const payload = JSON.stringify({ ...upstreamBody, model: target.upstreamModel });
-  const call = deps.upstream.postJson(url, signed(target, url, target.headers, payload), payload, deps.config.upstreamTimeoutMs, target.label);
+  const call = deps.upstream.postJsonWhole(url, signed(target, url, target.headers, payload), payload, deps.config.upstreamTimeoutMs, target.label);
   const client = onClientGone(reply, () => call.abort());
   try {
     const res = await call.response;

@@ -191,7 +191,7 @@ async function plainMessage(deps: GatewayDeps, caller: CallerContext, req: Fasti
       return;
     }
   }
-  const call = deps.upstream.postJson(ex.url, signed(target, ex.url, ex.headers, ex.payload), ex.payload, deps.config.upstreamTimeoutMs, target.label);
+  const call = deps.upstream.postJsonWhole(ex.url, signed(target, ex.url, ex.headers, ex.payload), ex.payload, deps.config.upstreamTimeoutMs, target.label);
   const client = onClientGone(reply, () => call.abort());
   try {
     const res = await call.response;
@@ -414,11 +414,11 @@ async function handleCountTokens(deps: GatewayDeps, req: FastifyRequest, reply: 
   const beta = headerOf(req, 'anthropic-beta');
   if (beta) headers['anthropic-beta'] = beta;
   const payload = JSON.stringify({ ...withoutModels(body), model: target.upstreamModel });
-  const call = deps.upstream.postJson(url, signed(target, url, headers, payload), payload, deps.config.upstreamTimeoutMs, target.label);
+  const call = deps.upstream.postJsonWhole(url, signed(target, url, headers, payload), payload, deps.config.upstreamTimeoutMs, target.label, 1024 * 1024);
   const client = onClientGone(reply, () => call.abort());
   try {
     const res = await call.response;
-    const text = await res.text(1024 * 1024);
+    const text = await res.text();
     if (res.status !== 200) throw upstreamError(target, res.status, res.headers, text);
     parseJson(text, target.label);
     reply.type('application/json').send(text);

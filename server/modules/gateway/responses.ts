@@ -197,7 +197,7 @@ async function postPlain(
   rec: CallRecord,
   answer: (text: string, gone: () => boolean) => Promise<void>,
 ): Promise<void> {
-  const call = deps.upstream.postJson(url, signed(target, url, headers, payload), payload, deps.config.upstreamTimeoutMs, target.label);
+  const call = deps.upstream.postJsonWhole(url, signed(target, url, headers, payload), payload, deps.config.upstreamTimeoutMs, target.label);
   const client = onClientGone(reply, () => call.abort());
   try {
     const res = await call.response;

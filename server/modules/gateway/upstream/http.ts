@@ -5,7 +5,7 @@
  * covers the response headers and, while the body streams, each gap between chunks.
  */
 import { EventEmitter } from 'node:events';
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { upstreamFailed, upstreamTimeout, GatewayError } from '../errors.js';
 import { UpstreamAddressRefused, type UpstreamConnector, type UpstreamGuard } from './guard.js';
 
@@ -54,6 +54,19 @@ export class UpstreamPools {
     return postJson(this.routeOf(url), headers, payload, timeoutMs, providerLabel);
   }
 
+  /**
+   * As postJson for an answer read whole (not streamed): `response` resolves once the body has
+   * arrived, up to `maxBytes` (larger: an upstream failure). Through undici's dispatch API with a
+   * handler that collects the body's buffers: no body stream, no async iteration, no request
+   * wrapper per call (what pool.request adds; it showed in the gateway's profile, bench/README.md).
+   */
+  postJsonWhole(url: string, headers: Record<string, string>, payload: string, timeoutMs: number, providerLabel: string, maxBytes = WHOLE_BODY_MAX): { response: Promise<UpstreamCall>; abort(): void } {
+    const { pool, path, auth } = this.routeOf(url);
+    const handler = new WholeBody(providerLabel, timeoutMs, maxBytes);
+    pool.dispatch({ path, method: 'POST', headers: requestHeaders(auth, headers), body: payload, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, handler);
+    return { response: handler.response, abort: () => handler.abort() };
+  }
+
   /** Closes every upstream connection (shutdown). */
   async close(): Promise<void> {
     const all = [...this.pools.values()];
@@ -74,6 +87,98 @@ function failure(err: unknown, providerLabel: string, timeoutMs: number, aborted
   return upstreamFailed(`could not reach ${providerLabel}: ${code}`, 'upstream_unreachable');
 }
 
+/** The most a whole (not streamed) upstream answer may be. */
+const WHOLE_BODY_MAX = 20 * 1024 * 1024;
+
+function requestHeaders(auth: string | undefined, headers: Record<string, string>): Record<string, string> {
+  return { accept: 'application/json, text/event-stream', ...(auth ? { authorization: auth } : {}), ...headers, 'content-type': 'application/json' };
+}
+
+/** An upstream answer already read whole: what UpstreamCall's readers return from memory. */
+class WholeCall implements UpstreamCall {
+  constructor(
+    readonly status: number,
+    readonly headers: Record<string, string | string[] | undefined>,
+    private readonly bodyText: string,
+  ) {}
+
+  async *body(): AsyncGenerator<Buffer> {
+    yield Buffer.from(this.bodyText);
+  }
+
+  text(): Promise<string> {
+    return Promise.resolve(this.bodyText);
+  }
+
+  abort(): void {}
+}
+
+/** undici dispatch handler of postJsonWhole: collects the answer and settles `response` once. */
+class WholeBody implements Dispatcher.DispatchHandler {
+  readonly response: Promise<UpstreamCall>;
+  private resolve!: (call: UpstreamCall) => void;
+  private reject!: (err: unknown) => void;
+  private controller: Dispatcher.DispatchController | null = null;
+  private aborted = false;
+  private settled = false;
+  private status = 0;
+  private headers: Record<string, string | string[] | undefined> = {};
+  private parts: Buffer[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly label: string,
+    private readonly timeoutMs: number,
+    private readonly maxBytes: number,
+  ) {
+    this.response = new Promise<UpstreamCall>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  /** Cancels the call (the client left): `response` rejects with a 499. */
+  abort(): void {
+    if (this.settled) return;
+    this.aborted = true;
+    this.controller?.abort(new undiciErrors.RequestAbortedError());
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.aborted) controller.abort(new undiciErrors.RequestAbortedError());
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = statusCode;
+    this.headers = headers;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      controller.abort(upstreamFailed(`${this.label} sent a response larger than ${this.maxBytes} bytes`));
+      return;
+    }
+    this.parts.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.settled) return;
+    this.settled = true;
+    const parts = this.parts;
+    this.parts = [];
+    this.resolve(new WholeCall(this.status, this.headers, parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts).toString('utf8')));
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.parts = [];
+    this.reject(failure(err, this.label, this.timeoutMs, this.aborted, this.status === 0 ? 'connect' : 'body'));
+  }
+}
+
 function postJson(
   { pool, path, auth }: { pool: Pool; path: string; auth?: string },
   headers: Record<string, string>,
@@ -89,7 +194,7 @@ function postJson(
     .request({
       path,
       method: 'POST',
-      headers: { accept: 'application/json, text/event-stream', ...(auth ? { authorization: auth } : {}), ...headers, 'content-type': 'application/json' },
+      headers: requestHeaders(auth, headers),
       body: payload,
       signal,
       headersTimeout: timeoutMs,
