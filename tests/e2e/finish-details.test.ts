@@ -21,7 +21,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('finishing details in the browser', () => {
   // code of 63f747c as well, which passed CI before: focus is not back on the Revoke button after the
   // dialog closes (restoreFocus in client/src/ui/confirm.tsx only moves focus when nothing has it;
   // the new Chromium's own close-focus step likely puts it elsewhere). To be fixed in restoreFocus, then unskipped.
-  it.skip('focuses Cancel in a destructive dialog and restores focus on close', async () => {
+  it.skip('focuses Cancel in a destructive dialog and restores focus on close', async () => { // skipped: fails on Chromium 150 (on 63f747c too); fix restoreFocus, then unskip
     try {
       const owner = await newOwner(app, 'Dana Dialog');
       const { orgId, projectId, apiKeyId } = await gatewaySetup(app, owner, { credits: '0', name: 'Acme Inc.' });
