@@ -87,7 +87,7 @@ function failure(err: unknown, providerLabel: string, timeoutMs: number, aborted
   return upstreamFailed(`could not reach ${providerLabel}: ${code}`, 'upstream_unreachable');
 }
 
-/** The most a whole (not streamed) upstream answer may be. */
+/** The most an upstream answer read whole may be (either path). */
 const WHOLE_BODY_MAX = 20 * 1024 * 1024;
 
 function requestHeaders(auth: string | undefined, headers: Record<string, string>): Record<string, string> {
@@ -214,7 +214,7 @@ function postJson(
           status: res.statusCode,
           headers: res.headers,
           body,
-          async text(maxBytes = 20 * 1024 * 1024) {
+          async text(maxBytes = WHOLE_BODY_MAX) {
             const parts: Buffer[] = [];
             let size = 0;
             try {
