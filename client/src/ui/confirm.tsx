@@ -52,9 +52,30 @@ export function restoreFocus(el: Element | null) {
   observer.observe(document.body, { childList: true, subtree: true });
 }
 
+/**
+ * The element that last received focus. A button that opens a dialog is often disabled by its own
+ * click (its action is pending) before the dialog opens, and browsers that apply the focus fixup
+ * rule (Chromium 150 does) then move focus to the body; the dialog still returns focus to it.
+ */
+let lastFocused: Element | null = null;
+if (typeof document !== 'undefined') {
+  document.addEventListener('focusin', (e) => {
+    if (e.target instanceof Element && e.target !== document.body) lastFocused = e.target;
+  }, true);
+}
+
+/** What had focus before a dialog opens: the focused element, or the one focus was just taken from. */
+function currentOpener(): Element | null {
+  const active = document.activeElement;
+  if (active && active !== document.body) return active;
+  // Only the case above: focus left a control because it was disabled, not because the person
+  // clicked on an empty part of the page.
+  return lastFocused?.isConnected && (lastFocused as HTMLButtonElement).disabled ? lastFocused : active;
+}
+
 /** Opens a <dialog> modally and focuses its `data-autofocus` control (Cancel for destructive ones). */
 export function openDialog(dialog: HTMLDialogElement): Element | null {
-  const opener = document.activeElement;
+  const opener = currentOpener();
   dialog.showModal();
   dialog.querySelector<HTMLElement>('[data-autofocus]')?.focus();
   return opener;
