@@ -4,11 +4,12 @@
  * `READY <url> ...` on stdout once it listens.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { startNodeFlags } from '../../tests/helpers/start-command.js';
 
 export interface Child {
   url: string;
@@ -74,19 +75,33 @@ export async function startTsChild(script: string, env: Record<string, string>, 
   // GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to our gateway's process only,
   // BARE_NODE_ARGS to the bare proxy's (to profile the floor the same way).
   const args = script === 'gateway-server.ts' ? process.env.GATEWAY_NODE_ARGS : script === 'bare-proxy-server.ts' ? process.env.BARE_NODE_ARGS : '';
-  const extra = (args ?? '').split(/\s+/).filter(Boolean);
+  // Our gateway runs with npm start's node flags, as users run it.
+  const extra = [...(script === 'gateway-server.ts' ? startNodeFlags() : []), ...(args ?? '').split(/\s+/).filter(Boolean)];
   const built = await buildScript(script);
   const child = spawn(process.execPath, [...extra, built], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_CHILD_OUTPUT=<dir>: each child's stdout and stderr also go to <dir>/<script>.log (e.g. for --trace-gc).
+  const outDir = process.env.BENCH_CHILD_OUTPUT;
+  if (outDir) {
+    mkdirSync(outDir, { recursive: true });
+    const file = createWriteStream(join(outDir, script.replace(/\.ts$/, '.log')));
+    child.stdout?.pipe(file);
+    child.stderr?.pipe(file);
+  }
   const { url, fields } = await waitReady(child, what);
   return { url, fields, pid: child.pid!, stop: stopper(child) };
 }
 
 /**
  * Runs an already built gateway-server.js (COMPARE_GATEWAY: another version of our gateway, built
- * from a git worktree, measured side by side with this one in the same run).
+ * from a git worktree, measured side by side with this one in the same run), with COMPARE_NODE_ARGS
+ * as its node flags (npm start's when unset) and COMPARE_ENV as extra environment (the same build with other flags or settings:
+ * COMPARE_GATEWAY=dist/bench-ab/gateway-server.js, a copy, since the run rebuilds dist/bench/).
  */
 export async function startBuiltChild(file: string, env: Record<string, string>, what: string): Promise<Child> {
-  const child = spawn(process.execPath, [file], { cwd: dirname(file), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const extra = process.env.COMPARE_NODE_ARGS !== undefined ? process.env.COMPARE_NODE_ARGS.split(/\s+/).filter(Boolean) : startNodeFlags();
+  // COMPARE_ENV="K=V ...": environment of its own (e.g. GATEWAY_BATCH_WINDOW_MS=200).
+  const own = Object.fromEntries((process.env.COMPARE_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const child = spawn(process.execPath, [...extra, file], { cwd: dirname(file), env: { ...process.env, ...env, ...own }, stdio: ['ignore', 'pipe', 'pipe'] });
   const { url, fields } = await waitReady(child, what);
   return { url, fields, pid: child.pid!, stop: stopper(child) };
 }

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { fakeUpstreamEnv, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { gatewaySetup, newOwner } from '../helpers/gateway.js';
+import { startNodeFlags } from '../helpers/start-command.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const outDir = mkdtempSync(join(root, 'dist', 'server-test-'));
@@ -73,7 +74,7 @@ async function startBuilt(workers: string): Promise<void> {
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
   out = '';
-  child = spawn(process.execPath, [join(outDir, 'main.js')], {
+  child = spawn(process.execPath, [...startNodeFlags(), join(outDir, 'main.js')], {
     cwd: root,
     env: {
       ...process.env,
@@ -139,11 +140,19 @@ describe('the built server (npm start)', () => {
     expect(out).not.toContain('secret-in-query');
   });
 
-  it('runs as a node:cluster primary with WORKERS=2 (the workers re-run the bundle)', async () => {
+  it('runs as a node:cluster primary with WORKERS=2 (the workers re-run the bundle, with the same node flags)', async () => {
     await startBuilt('2');
     await until('both workers', () => out.includes('worker 0 (pid') && out.includes('worker 1 (pid'), 90_000);
     const health = await fetch(`${url}/healthz`);
     expect(await health.json()).toEqual({ ok: true });
+    // The workers run with npm start's node flags too (cluster passes the primary's on).
+    const pids = [...out.matchAll(/worker \d \(pid (\d+)\)/g)].map((m) => m[1]!);
+    expect(pids).toHaveLength(2);
+    expect(startNodeFlags()).toContain('--max-semi-space-size=64');
+    for (const pid of [String(child.pid), ...pids]) {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      for (const flag of startNodeFlags()) expect(argv).toContain(flag);
+    }
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
