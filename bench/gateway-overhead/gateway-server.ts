@@ -67,7 +67,7 @@ if (profileDir) {
       const session = new Session();
       session.connect();
       await session.post('Profiler.enable');
-      await session.post('Profiler.setSamplingInterval', { interval: 1000 }); // µs, as --cpu-prof's default
+      await session.post('Profiler.setSamplingInterval', { interval: Number(process.env.GATEWAY_PROFILE_INTERVAL_US ?? 1000) }); // µs; 1000 is --cpu-prof's default
       await session.post('Profiler.start');
       return session;
     })();
