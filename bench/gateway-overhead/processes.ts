@@ -29,7 +29,7 @@ function waitReady(child: ChildProcess, what: string, pattern = /READY (\S+)([^\
       const m = pattern.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ url: m[1]!, fields: (m[2] ?? '').trim().split(/\s+/).filter(Boolean) });
+        resolve({ url: m[1]!, fields: words(m[2]) });
       }
     });
     child.once('exit', (code) => {
@@ -54,6 +54,9 @@ function stopper(child: ChildProcess) {
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** A space-separated setting (node flags, K=V pairs) as its words; unset is none. */
+const words = (value: string | undefined) => (value ?? '').split(/\s+/).filter(Boolean);
+
 const projectRoot = join(here, '../..');
 
 /**
@@ -76,7 +79,7 @@ export async function startTsChild(script: string, env: Record<string, string>, 
   // BARE_NODE_ARGS to the bare proxy's (to profile the floor the same way).
   const args = script === 'gateway-server.ts' ? process.env.GATEWAY_NODE_ARGS : script === 'bare-proxy-server.ts' ? process.env.BARE_NODE_ARGS : '';
   // Our gateway runs with npm start's node flags, as users run it.
-  const extra = [...(script === 'gateway-server.ts' ? startNodeFlags() : []), ...(args ?? '').split(/\s+/).filter(Boolean)];
+  const extra = [...(script === 'gateway-server.ts' ? startNodeFlags() : []), ...words(args)];
   const built = await buildScript(script);
   const child = spawn(process.execPath, [...extra, built], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   // BENCH_CHILD_OUTPUT=<dir>: each child's stdout and stderr also go to <dir>/<script>.log (e.g. for --trace-gc).
@@ -98,9 +101,9 @@ export async function startTsChild(script: string, env: Record<string, string>, 
  * COMPARE_GATEWAY=dist/bench-ab/gateway-server.js, a copy, since the run rebuilds dist/bench/).
  */
 export async function startBuiltChild(file: string, env: Record<string, string>, what: string): Promise<Child> {
-  const extra = process.env.COMPARE_NODE_ARGS !== undefined ? process.env.COMPARE_NODE_ARGS.split(/\s+/).filter(Boolean) : startNodeFlags();
+  const extra = process.env.COMPARE_NODE_ARGS !== undefined ? words(process.env.COMPARE_NODE_ARGS) : startNodeFlags();
   // COMPARE_ENV="K=V ...": environment of its own (e.g. GATEWAY_BATCH_WINDOW_MS=200).
-  const own = Object.fromEntries((process.env.COMPARE_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const own = Object.fromEntries(words(process.env.COMPARE_ENV).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   const child = spawn(process.execPath, [...extra, file], { cwd: dirname(file), env: { ...process.env, ...env, ...own }, stdio: ['ignore', 'pipe', 'pipe'] });
   const { url, fields } = await waitReady(child, what);
   return { url, fields, pid: child.pid!, stop: stopper(child) };
