@@ -8,6 +8,7 @@
  * - deleting a project right after traffic does not deadlock against the meter;
  * - flushing (what tests do) leaves the meter batching as in production.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { sql } from '../helpers/db-state.js';
@@ -81,6 +82,21 @@ describe('exactly once', () => {
     expect(lost).toBeGreaterThanOrEqual(2);
     expect(meter.stats.duplicates - duplicates).toBeGreaterThanOrEqual(1);
     await expectExact(orgId, 6, before);
+  });
+
+  it("records of an organization deleted since its calls are skipped; the batch's other organization commits", async () => {
+    const meter = meterOf(app);
+    const { orgId, projectId, apiKeyId } = await gatewaySetup(app, owner);
+    const before = await balanceOf(app, orgId);
+    const gone = randomUUID();
+    const records = meter.stats.records;
+    meter.record(record(gone, projectId, apiKeyId));
+    for (let i = 0; i < 3; i++) meter.record(record(orgId, projectId, apiKeyId));
+    await flushUsage(app);
+    expect(meter.stats.dropped).toBe(0);
+    expect(meter.stats.records - records).toBe(4);
+    expect(await logsOf(app, gone)).toHaveLength(0);
+    await expectExact(orgId, 3, before);
   });
 
   it('a batch split after its commit was applied does not apply its halves again', async () => {
@@ -290,21 +306,21 @@ describe('a split half and a whole batch still committing', () => {
       const id = `test-${Date.now()}`;
       // The whole batch has claimed its id and is about to commit (its client may already have lost the reply).
       await whole.query('begin');
-      expect(await claimBatch(onWhole, id)).toBe(true);
+      expect(await claimBatch(onWhole, id, [])).toEqual(new Set());
       // Its first half starts meanwhile: without the family lock it would not see the uncommitted claim.
       await half.query('begin');
       let settled = false;
-      const halfClaim = claimBatch(onHalf, `${id}.0`).finally(() => {
+      const halfClaim = claimBatch(onHalf, `${id}.0`, []).finally(() => {
         settled = true;
       });
       await new Promise((r) => setTimeout(r, 300));
       expect(settled).toBe(false);
       await whole.query('commit');
-      expect(await halfClaim).toBe(false);
+      expect(await halfClaim).toBeNull();
       await half.query('rollback');
       // A half of a batch that never committed claims normally.
       await half.query('begin');
-      expect(await claimBatch(onHalf, `other-${id}.1`)).toBe(true);
+      expect(await claimBatch(onHalf, `other-${id}.1`, [])).toEqual(new Set());
       await half.query('rollback');
     } finally {
       await whole.end();

@@ -42,9 +42,6 @@ import { handlePoolErrors, isDatabaseUnavailable, isTransactionConflict } from '
 import { deductUsage } from '../billing/ledger.js';
 import type { Services } from '../../services.js';
 import { LATENCY_COLUMNS, latencyBucket } from './histogram.js';
-import type { RowOf } from '../../db/rows.js';
-import type { Organization } from '../organizations/entities.js';
-import type { UsageBatch } from './entities.js';
 import { observeGatewayCall, observeMeterBatch } from '../../observability/metrics.js';
 import { commitBatchSpend, type RefusedLimit } from '../limits/commit.js';
 import type { SpendCharge } from '../limits/engine.js';
@@ -376,33 +373,45 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 /** A record refused this many times, even without its bodies, is given up. */
 const MAX_REFUSALS = 3;
 
-// A whole batch's claim, taking its family's lock in the same statement (one round trip).
-const CLAIM_WHOLE_BATCH = `with family as (select pg_advisory_xact_lock(hashtextextended(?, 0)))
-  insert into usage_batch (id, created_at) select ?, now() from family
-  on conflict (id) do nothing returning id`;
+// A whole batch's claim, taking its family's lock in the same statement, then (only once the claim
+// is in) its organizations, key-share-locked in id order before anything else (see the header): one
+// round trip. The claim's data dependency on the lock, and the organizations' on the claim, order
+// the three. An organization deleted since its calls is missing from `orgs` and its records skipped.
+const CLAIM_WHOLE_BATCH = `with family as (select pg_advisory_xact_lock(hashtextextended(?, 0))),
+  claim as (insert into usage_batch (id, created_at) select ?, now() from family
+    on conflict (id) do nothing returning id),
+  orgs as (select o.id::text as id from organization o
+    where o.id = any(?::uuid[]) and exists (select 1 from claim) order by o.id for key share of o)
+  select exists (select 1 from claim) as claimed, coalesce((select array_agg(id) from orgs), '{}') as orgs`;
 const LOCK_BATCH_FAMILY = `select pg_advisory_xact_lock(hashtextextended(?, 0))`;
-// A split half's claim: none of its ancestors committed, and its own id is new.
-const CLAIM_SPLIT_BATCH = `insert into usage_batch (id, created_at)
-  select ?, now() where not exists (select 1 from usage_batch where id = any(?::varchar[]))
-  on conflict (id) do nothing returning id`;
+// A split half's claim: none of its ancestors committed, and its own id is new; then its organizations, as above.
+const CLAIM_SPLIT_BATCH = `with claim as (insert into usage_batch (id, created_at)
+    select ?, now() where not exists (select 1 from usage_batch where id = any(?::varchar[]))
+    on conflict (id) do nothing returning id),
+  orgs as (select o.id::text as id from organization o
+    where o.id = any(?::uuid[]) and exists (select 1 from claim) order by o.id for key share of o)
+  select exists (select 1 from claim) as claimed, coalesce((select array_agg(id) from orgs), '{}') as orgs`;
 
 /**
- * Claims a batch id inside the batch's transaction; false when it (or the whole it was split from)
- * was already applied. Every transaction of one batch family (the whole batch, its halves, theirs)
- * holds the family's lock until it ends. A half takes the lock before looking for its ancestors'
- * claims, in a statement of its own, so an ancestor whose commit is still in flight (its client saw
- * the connection drop, the server had not finished) is waited for and then seen, never missed.
+ * Claims a batch id inside the batch's transaction and key-share-locks `orgIds` (sorted) if the
+ * claim is in: null when the batch (or the whole it was split from) was already applied, else the
+ * organizations still present. Every transaction of one batch family (the whole batch, its halves,
+ * theirs) holds the family's lock until it ends. A half takes the lock before looking for its
+ * ancestors' claims, in a statement of its own, so an ancestor whose commit is still in flight (its
+ * client saw the connection drop, the server had not finished) is waited for and then seen, never missed.
  */
-export async function claimBatch(sql: Sql, batchId: string): Promise<boolean> {
+export async function claimBatch(sql: Sql, batchId: string, orgIds: readonly string[]): Promise<Set<string> | null> {
   const ancestors = ancestorsOf(batchId);
   const family = `usage-batch:${ancestors[0] ?? batchId}`;
-  if (ancestors.length === 0) return (await sql.execute<RowOf<typeof UsageBatch, 'id'>[]>(CLAIM_WHOLE_BATCH, [family, batchId])).length > 0;
-  await sql.execute(LOCK_BATCH_FAMILY, [family]);
-  return (await sql.execute<RowOf<typeof UsageBatch, 'id'>[]>(CLAIM_SPLIT_BATCH, [batchId, ancestors])).length > 0;
+  let rows: { claimed: boolean; orgs: string[] }[];
+  if (ancestors.length === 0) rows = await sql.execute(CLAIM_WHOLE_BATCH, [family, batchId, orgIds]);
+  else {
+    await sql.execute(LOCK_BATCH_FAMILY, [family]);
+    rows = await sql.execute(CLAIM_SPLIT_BATCH, [batchId, ancestors, orgIds]);
+  }
+  const row = rows[0]!;
+  return row.claimed ? new Set(row.orgs) : null;
 }
-// The batch's organizations, key-share-locked in id order before anything else (see the header);
-// an organization deleted since its calls is missing here and its records are skipped.
-const LOCK_ORGANIZATIONS = `select id::text as id from organization where id = any(?::uuid[]) order by id for key share`;
 
 /** `a.0.1` -> [`a`, `a.0`]: the batches a split half was part of. */
 function ancestorsOf(batchId: string): string[] {
@@ -578,9 +587,9 @@ export class UsageMeter {
     const applied = await runSqlCommand(this.services, this.pool, null, async (work) => {
       const { em } = work;
       await this.fault?.('begin', batchId, batch);
-      if (!(await claimBatch(em, batchId))) return false;
       const orgIds = [...new Set(batch.map((r) => r.orgId))].sort();
-      const present = new Set((await em.execute<RowOf<typeof Organization, 'id'>[]>(LOCK_ORGANIZATIONS, [orgIds])).map((r) => r.id));
+      const present = await claimBatch(em, batchId, orgIds);
+      if (!present) return false;
       const records = present.size === orgIds.length ? batch : batch.filter((r) => present.has(r.orgId));
       if (records.length === 0) return true;
 
