@@ -16,7 +16,7 @@ import type { BalanceObserver } from '../modules/billing/ledger.js';
 import type { InvalidationAcks } from '../modules/gateway/invalidation.js';
 import type { RowOf } from '../db/rows.js';
 import type { StoredEvent } from '../modules/live/entities.js';
-import { queueWebhookDeliveries } from '../modules/webhooks/outbox.js';
+import { outboxCtes, outboxRows, queueWebhookDeliveries, WEBHOOK_CHANNEL, WEBHOOK_WAKE } from '../modules/webhooks/outbox.js';
 
 export interface Work {
   em: EntityManager;
@@ -84,11 +84,15 @@ async function storeAndNotify(tx: Sql, bus: EventBus, event: OrgEvent, busEvent:
  * Event ids must become visible in id order per organization, or a subscriber that has seen id 11
  * would skip a late-committing id 10 (and replay from lastEventId would miss it). Holding a
  * per-organization lock from id allocation to commit makes commit order equal id order. Nearly
- * every command touches one organization: then the statement storing its first event takes the
- * lock itself, saving a round trip.
+ * every command stores at most one event: then one statement takes the lock, stores the event,
+ * NOTIFYs it and the command's ephemeral events, and queues the webhook outbox (publishInOne).
  */
 async function publishEvents(tx: Sql, bus: EventBus, actorId: string | null, events: PendingEvent[]): Promise<void> {
+  if (events.length === 0) return;
   const now = new Date();
+  let storedCount = 0;
+  for (const e of events) if (e.store) storedCount++;
+  if (storedCount <= 1) return publishInOne(tx, bus, actorId, events, now.toISOString());
   const storedOrgs = [...new Set(events.filter((e) => e.store).map((e) => e.orgId))].sort();
   let lockWith: string | null = storedOrgs.length === 1 ? storedOrgs[0]! : null;
   if (storedOrgs.length > 1) for (const orgId of storedOrgs) await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [eventLockKey(orgId)]);
@@ -104,6 +108,62 @@ async function publishEvents(tx: Sql, bus: EventBus, actorId: string | null, eve
   }
   // The webhook outbox, under the same organization lock: an endpoint's deliveries in commit order.
   await queueWebhookDeliveries(tx, events.map((e) => ({ orgId: e.orgId, event: e.event, at: now.toISOString() })));
+}
+
+/**
+ * publishEvents for at most one stored event, in ONE statement (a round trip, and a wake-up of the
+ * database and of this process, per command instead of one per event plus one for the outbox):
+ * - `lock`, then `stored`: with a stored event, the organization's event lock, then the event's row
+ *   (its data dependency on the lock draws the id under it);
+ * - `notes`: every NOTIFY on the organization channel, in the order the events were emitted (the
+ *   stored one's payload carries its new id);
+ * - the webhook outbox's CTEs, joined to `lock` when there is one, so deliveries get their `seq`
+ *   under the same lock, as queueWebhookDeliveries' do after storeAndNotify.
+ */
+async function publishInOne(tx: Sql, bus: EventBus, actorId: string | null, events: PendingEvent[], at: string): Promise<void> {
+  const ctes: string[] = [];
+  const params: unknown[] = [];
+  const stored = events.find((e) => e.store);
+  if (stored) {
+    ctes.push(
+      'lock as (select pg_advisory_xact_lock(hashtextextended(?, 0)))',
+      'stored as (insert into org_event (org_id, type, payload, actor_id, created_at) select ?::uuid, ?, ?::jsonb, ?::uuid, ?::timestamptz from lock returning id)',
+    );
+    params.push(eventLockKey(stored.orgId), stored.orgId, stored.event.type, JSON.stringify(stored.event), actorId, at);
+  }
+  const ephemeral: { ord: number; payload: string }[] = [];
+  let storedNote: { ord: number; sql: string; params: unknown[] } | null = null;
+  events.forEach(({ orgId, event, store }, ord) => {
+    const busEvent: BusEvent = { ...event, orgId, actorId, at };
+    if (store) storedNote = { ord, ...bus.notifyPayloadSql(busEvent, 'stored.id::text') };
+    else {
+      const payload = bus.encodeForNotify(busEvent);
+      if (payload !== null) ephemeral.push({ ord, payload });
+    }
+  });
+  const note = storedNote as { ord: number; sql: string; params: unknown[] } | null;
+  const selects: string[] = [];
+  if (note || ephemeral.length > 0) {
+    ctes.push(`notes as (select pg_notify(?, n.payload) from (
+        select ord, payload from jsonb_to_recordset(?::jsonb) as x(ord int, payload text)
+        ${note ? `union all select ?::int, ${note.sql} from stored` : ''}
+        order by 1) n)`);
+    params.push(ORG_CHANNEL, JSON.stringify(ephemeral));
+    if (note) params.push(note.ord, ...note.params);
+    selects.push('(select count(*) from notes) as notified');
+  }
+  const outbox = outboxRows(events.map((e) => ({ orgId: e.orgId, event: e.event, at })));
+  if (outbox.length > 0) {
+    ctes.push(outboxCtes(stored ? 'lock' : null));
+    params.push(JSON.stringify(outbox));
+  }
+  if (stored) selects.push('(select count(*) from stored) as stored');
+  if (outbox.length > 0) {
+    selects.push(`${WEBHOOK_WAKE} as woken`);
+    params.push(WEBHOOK_CHANNEL);
+  }
+  if (selects.length === 0) return;
+  await tx.execute(`with ${ctes.join(',\n  ')}\n  select ${selects.join(', ')}`, params);
 }
 
 type PendingEmail = { id: string; to: string; subject: string; text: string };

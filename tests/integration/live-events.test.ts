@@ -3,7 +3,9 @@
  * replay from lastEventId (explicit and through the client's automatic reconnect), presence.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCommand } from '../../server/events/unit-of-work.js';
+import pg from 'pg';
+import { runCommand, runSqlCommand, type SqlWork } from '../../server/events/unit-of-work.js';
+import type { BusEvent } from '../../server/events/bus.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { signUp } from '../helpers/client.js';
 import { addMember, liveConnection, sleep, type LiveConnection } from '../helpers/live.js';
@@ -12,6 +14,7 @@ let app: TestApp;
 let owner: Awaited<ReturnType<typeof signUp>>;
 let member: Awaited<ReturnType<typeof signUp>>;
 let orgId: string;
+let sqlPool: pg.Pool;
 const connections: LiveConnection[] = [];
 
 function connect(who: { cookieHeader(): string }) {
@@ -27,6 +30,7 @@ async function storedEventIds(): Promise<string[]> {
 
 beforeAll(async () => {
   app = await startTestApp();
+  sqlPool = new pg.Pool({ connectionString: app.databaseUrl, max: 1 });
   owner = await signUp(app.url, 'Olivia Owner');
   ({ organization: { id: orgId } } = await owner.client.organization.create.mutate({ name: 'Live Co' }));
   member = await addMember(app.url, owner, orgId, 'Dev Member');
@@ -34,6 +38,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(connections.map((c) => c.close()));
+  await sqlPool?.end();
   await app?.close();
 });
 
@@ -111,6 +116,32 @@ describe('live.organization', () => {
     const expected = (await storedEventIds()).filter((id) => BigInt(id) >= BigInt(startEvent.id!));
     expect(ids).toEqual(expected);
     sub.unsubscribe();
+  });
+
+  it("publishes a command's stored and ephemeral events in the order emitted, the stored one with its id (ORM and plain-SQL units of work)", async () => {
+    const projectId = '33333333-3333-4333-8333-333333333333';
+    const seen: BusEvent[] = [];
+    const stop = app.services.bus.subscribeOrg(orgId, { deliver: (e) => seen.push(e), resync: () => {} });
+    try {
+      const emitThree = (work: SqlWork, tag: string) => {
+        work.emit(orgId, { type: 'usage', requests: 1, cost: '0.01' }, { store: false });
+        work.emit(orgId, { type: 'project.updated', projectId, name: `Ordered ${tag}` });
+        work.emit(orgId, { type: 'usage', requests: 2, cost: '0.02' }, { store: false });
+      };
+      await runCommand(app.services, owner.user.id, async (work) => emitThree(work, 'orm'));
+      await runSqlCommand(app.services, sqlPool, owner.user.id, async (work) => emitThree(work, 'sql'));
+      for (let i = 0; i < 100 && seen.length < 6; i++) await sleep(20);
+      expect(seen.map((e) => (e.type === 'usage' ? `usage ${e.requests}` : e.type === 'project.updated' ? e.name : e.type))).toEqual([
+        'usage 1', 'Ordered orm', 'usage 2', 'usage 1', 'Ordered sql', 'usage 2',
+      ]);
+      const stored = await storedEventIds();
+      expect(seen[1]!.id).toBe(stored.at(-2));
+      expect(seen[4]!.id).toBe(stored.at(-1));
+      expect(seen[0]!.id).toBeUndefined();
+      expect(seen.every((e) => e.actorId === owner.user.id)).toBe(true);
+    } finally {
+      stop();
+    }
   });
 
   it('delivers every event exactly once, in id order, while many commands commit at once', async () => {
