@@ -328,3 +328,63 @@ describe('a split half and a whole batch still committing', () => {
     }
   });
 });
+
+describe('usage summaries committed with their batch', () => {
+  /** The org's `usage` live events from now on, and a batch of 5 records (when a summary is due). */
+  async function scenario(fault: (point: string, batchId: string, state: { lost: number }) => void) {
+    const meter = meterOf(app);
+    const events = app.services.gateway!.events;
+    const { orgId, projectId, apiKeyId } = await gatewaySetup(app, owner);
+    const usage: number[] = [];
+    const stop = app.services.bus.subscribeOrg(orgId, { deliver: (e) => e.type === 'usage' && usage.push(e.requests), resync: () => {} });
+    const took: boolean[] = [];
+    const inBatch = events.inBatch.bind(events);
+    events.inBatch = (work, records, batch) => {
+      inBatch(work, records, batch);
+      if (records.some((r) => r.orgId === orgId)) took.push(batch.taken !== null);
+    };
+    const state = { lost: 0 };
+    try {
+      // The last summary was published long enough ago: the next batch carries one.
+      await new Promise((r) => setTimeout(r, 450));
+      meter.fault = (point, batchId) => fault(point, batchId, state);
+      for (let i = 0; i < 5; i++) meter.record(record(orgId, projectId, apiKeyId));
+      await flushUsage(app);
+      meter.fault = null;
+      await waitFor(async () => usage.reduce((a, b) => a + b, 0) >= 5, 5_000, "the usage summaries");
+      // Nothing more arrives (a doubled summary would, within the next interval).
+      await new Promise((r) => setTimeout(r, 600));
+    } finally {
+      meter.fault = null;
+      events.inBatch = inBatch;
+      stop();
+    }
+    return { usage, took, orgId };
+  }
+
+  it('a due summary rides in the batch; its commit reply lost, the retry finds the claim and the summary counts once', async () => {
+    const { usage, took } = await scenario((point, batchId, state) => {
+      if (point === 'afterCommit' && !batchId.includes('.') && state.lost++ === 0) throw lostReply();
+    });
+    expect(took[0]).toBe(true);
+    expect(usage.reduce((a, b) => a + b, 0)).toBe(5);
+  });
+
+  it('a summary emitted by an attempt that rolled back goes back to the totals: the halves that commit are counted once', async () => {
+    const { usage, took, orgId } = await scenario((point, batchId) => {
+      if (point === 'beforeCommit' && !batchId.includes('.')) throw refused();
+    });
+    expect(took.every(Boolean)).toBe(true);
+    expect(usage.reduce((a, b) => a + b, 0)).toBe(5);
+    expect(await logsOf(app, orgId)).toHaveLength(5);
+  });
+
+  it('a whole batch committed with its summary, its retry refused and split: the halves find the claim and nothing is counted twice', async () => {
+    const { usage, orgId } = await scenario((point, batchId, state) => {
+      if (!batchId.includes('.') && point === 'afterCommit' && state.lost++ === 0) throw lostReply();
+      if (!batchId.includes('.') && point === 'begin' && state.lost > 0) throw refused();
+    });
+    expect(usage.reduce((a, b) => a + b, 0)).toBe(5);
+    expect(await logsOf(app, orgId)).toHaveLength(5);
+  });
+});

@@ -51,10 +51,8 @@ export function createGateway(services: Services, databaseUrl: string): Gateway 
   const meter = new UsageMeter(services, {
     windowMs: config.batchWindowMs,
     databaseUrl,
-    onCommitted: (records) => {
-      events.add(records);
-      limits.committed(records);
-    },
+    usageEvents: events,
+    onCommitted: (records) => limits.committed(records),
     onBalance: (orgId, credits) => runtime.setBalance(orgId, credits),
     // Never committed: what their costs took from this instance's leases is free again.
     onGivenUp: (records) => limits.forfeit(records),

@@ -5,8 +5,8 @@
  * through billing's deductUsage. A batch commits `windowMs` (50 ms by default) after its oldest
  * record's response, so records are committed within ~60 ms of their response under normal load,
  * and under load batches grow rather than commits running back to back. (A batch costs PostgreSQL
- * about ten round trips whatever its size: at 300 calls/s a 15 ms window made batches of 8 calls and
- * the database's CPU per call was mostly that fixed cost; see bench/README.md.)
+ * a fixed number of round trips whatever its size, six today: at 300 calls/s a 15 ms window made
+ * batches of 8 calls and the database's CPU per call was mostly that fixed cost; see bench/README.md.)
  *
  * Exactly once: every batch has an id, claimed (usage_batch) in the transaction that writes it. A
  * commit whose reply is lost (the connection drops after PostgreSQL committed) is retried; the retry
@@ -21,6 +21,15 @@
  * the database still refuses is split at once (connection errors and deadlocks are retried whole,
  * with backoff); a single refused record is written again without its bodies. Only a record refused
  * even without bodies is given up (logged in full, counted in stats.dropped).
+ *
+ * Live usage summaries: when a `usage` event is due (live.ts), a whole batch emits it in its own
+ * transaction (what was committed and not yet published, plus its own records), so it commits with
+ * the batch or not at all; the family's outcome (commitFamily) says which, even after a lost reply
+ * or a split, so a summary never counts a call twice.
+ *
+ * Round trips per batch: BEGIN, the claim with the organizations' locks, the rows, one ledger
+ * posting per charged organization, the events (one statement: the unit of work's publishInOne when
+ * at most one event is stored), COMMIT.
  *
  * Lock order: a batch first key-share-locks its organizations' rows (in id order), then writes
  * logs, rollups and keys' last use, then deducts. Deleting a project or an organization locks the
@@ -45,6 +54,7 @@ import { LATENCY_COLUMNS, latencyBucket } from './histogram.js';
 import { observeGatewayCall, observeMeterBatch } from '../../observability/metrics.js';
 import { commitBatchSpend, type RefusedLimit } from '../limits/commit.js';
 import type { SpendCharge } from '../limits/engine.js';
+import type { BatchUsage, UsageEvents } from './live.js';
 
 export type PaidBy = 'credits' | 'provider_key' | 'cache' | 'none';
 
@@ -352,6 +362,8 @@ export interface MeterOptions {
   databaseUrl: string;
   maxBatch?: number;
   onCommitted?: (records: UsageRecord[]) => void;
+  /** The coalesced `usage` live events: published in a batch's transaction when one is due (live.ts). */
+  usageEvents?: Pick<UsageEvents, 'inBatch' | 'settle'>;
   /** The balance a committed batch left an organization with (this instance's gateway refuses on it at once). */
   onBalance?: (orgId: string, creditsNanos: bigint) => void;
   /** Records given up after the database refused them: never committed (their spend-limit charges are forfeited). */
@@ -420,6 +432,17 @@ function ancestorsOf(batchId: string): string[] {
 }
 
 type Failure = 'unreachable' | 'transient' | 'refused';
+
+/** One batch and everything it became (retries, split halves): what the usage events need to know at the end. */
+interface Family {
+  usage: BatchUsage;
+  /** Records committed (or found committed) by the family's attempts. */
+  committed: UsageRecord[];
+  /** An attempt of the whole batch returned: it committed, or found the whole committed earlier. */
+  wholeReturned: boolean;
+  /** Given up while closing with the database unreachable. */
+  abandoned: boolean;
+}
 
 /**
  * Why a batch failed: the database is unreachable (retry the whole batch until it is back), a
@@ -508,7 +531,7 @@ export class UsageMeter {
     // Leftovers of an oversized backlog keep the old timestamp: they are due at once.
     const batch = this.pending.splice(0, this.maxBatch);
     const oldest = this.oldestPendingAt;
-    this.running = this.commitWithRetry(batch, randomUUID()).then(() => observeMeterBatch(batch.length, (performance.now() - oldest) / 1000)).finally(() => {
+    this.running = this.commitFamily(batch, randomUUID()).then(() => observeMeterBatch(batch.length, (performance.now() - oldest) / 1000)).finally(() => {
       this.running = null;
       this.prune();
       this.schedule();
@@ -516,18 +539,53 @@ export class UsageMeter {
   }
 
   /**
+   * Commits a new batch (commitWithRetry), then tells the usage events what became of it. A whole
+   * attempt that returned means the one attempt that committed the whole batch was one that emitted
+   * what the family decided (inBatch); otherwise (it was split) the whole batch's claim says whether
+   * an earlier attempt of it committed.
+   */
+  private async commitFamily(batch: UsageRecord[], batchId: string): Promise<void> {
+    const family: Family = { usage: { decided: false, taken: null }, committed: [], wholeReturned: false, abandoned: false };
+    await this.commitWithRetry(batch, batchId, family);
+    const events = this.opts.usageEvents;
+    if (!events) return;
+    let published = family.wholeReturned;
+    if (family.usage.taken && !published) {
+      // Closing with the database unreachable: at most once (the totals may have been published).
+      published = family.abandoned || (await this.claimed(batchId));
+    }
+    try {
+      events.settle(family.usage, published, family.committed);
+    } catch (err) {
+      this.services.log.error({ err }, 'usage events failed');
+    }
+  }
+
+  /** Whether `batchId`'s claim committed (true as well when the database cannot say: never publish twice). */
+  private async claimed(batchId: string): Promise<boolean> {
+    try {
+      return (await this.pool.query('select 1 from usage_batch where id = $1', [batchId])).rowCount! > 0;
+    } catch (err) {
+      this.services.log.warn({ err, batchId }, 'usage meter: could not read a batch claim; its usage summary is not published again');
+      return true;
+    }
+  }
+
+  /**
    * Commits `batch` under `batchId`, however long the database takes to come back. A refused batch
    * is split at once (halves `id.0` and `id.1`, no wait: the others' records must not queue behind
    * a poisoned one); a refused single record is written again without its bodies.
    */
-  private async commitWithRetry(batch: UsageRecord[], batchId: string): Promise<void> {
+  private async commitWithRetry(batch: UsageRecord[], batchId: string, family: Family): Promise<void> {
     const started = Date.now();
     let records = batch;
     let refusals = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        const applied = await this.commit(records, batchId);
+        const applied = await this.commit(records, batchId, family);
         if (!applied) this.stats.duplicates++;
+        family.committed.push(...records);
+        if (!batchId.includes('.')) family.wholeReturned = true;
         this.stats.batches++;
         this.stats.records += records.length;
         try {
@@ -543,8 +601,8 @@ export class UsageMeter {
         if (failure === 'refused') {
           if (records.length > 1) {
             const half = Math.ceil(records.length / 2);
-            await this.commitWithRetry(records.slice(0, half), `${batchId}.0`);
-            await this.commitWithRetry(records.slice(half), `${batchId}.1`);
+            await this.commitWithRetry(records.slice(0, half), `${batchId}.0`, family);
+            await this.commitWithRetry(records.slice(half), `${batchId}.1`, family);
             return;
           }
           refusals++;
@@ -560,6 +618,7 @@ export class UsageMeter {
         } else if (this.closing && Date.now() - started > 10_000) {
           // Closing with the database unreachable: an attempt may have committed, so nothing is forfeited
           // (the instance stops; its leases expire and are reclaimed with whatever they still hold).
+          family.abandoned = true;
           return this.giveUp(records, err, false);
         }
         await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 5_000)));
@@ -583,7 +642,7 @@ export class UsageMeter {
    * their calls skipped), its rows in one statement, then one deduction per organization through
    * billing. Resolves false when the batch (or the whole it was split from) was already applied.
    */
-  private async commit(batch: UsageRecord[], batchId: string): Promise<boolean> {
+  private async commit(batch: UsageRecord[], batchId: string, family: Family): Promise<boolean> {
     const applied = await runSqlCommand(this.services, this.pool, null, async (work) => {
       const { em } = work;
       await this.fault?.('begin', batchId, batch);
@@ -626,6 +685,8 @@ export class UsageMeter {
       }
       // Spend limits: per batch and limit, leased becomes spent (and the limit alerts see it).
       await commitBatchSpend(work, records);
+      // The coalesced usage event, when one is due, commits with the batch (whole batches only).
+      if (!batchId.includes('.')) this.opts.usageEvents?.inBatch(work, records, family.usage);
       await this.fault?.('beforeCommit', batchId, batch);
       work.afterCommit(() => {
         for (const id of touched) this.lastUsedWritten.set(id, now);
