@@ -60,7 +60,7 @@ const envSchema = z.object({
   DASHSCOPE_BASE_URL: z.string().url().optional(),
   GATEWAY_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(120_000),
   GATEWAY_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
-  GATEWAY_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(200).default(50),
+  GATEWAY_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(1000).default(200),
   /** Spend-limit leases expire this long after their instance's last heartbeat (heartbeats every sixth of it). */
   GATEWAY_LEASE_TTL_MS: z.coerce.number().int().min(3000).max(3_600_000).default(60_000),
   /** Let organizations' custom providers point at loopback/private/link-local addresses (tests, demo, on-premise). */

@@ -57,7 +57,7 @@ async function spentSince(em: EntityManager, orgId: string, entryId: string): Pr
 
 /**
  * How long a refund waits, after it has taken the credits out of the balance, for usage already in
- * flight to be recorded. The gateway's meter commits a call's usage within ~60 ms of its response
+ * flight to be recorded. The gateway's meter commits a call's usage within ~200 ms of its response (GATEWAY_BATCH_WINDOW_MS)
  * (longer while a batch is retried); a refund settles once no usage has been posted for the
  * organization during this quiet period (or after REFUND_SETTLE_MAX_MS).
  */
@@ -117,8 +117,13 @@ async function lastUsageId(services: Services, orgId: string): Promise<string> {
   return String(rows[0]?.id ?? '0');
 }
 
-/** Waits until no usage has been posted for the organization for REFUND_SETTLE_QUIET_MS. */
+/**
+ * Waits until no usage has been posted for the organization for REFUND_SETTLE_QUIET_MS, or twice
+ * the meter's batch window when that is longer (a call answered just before the hold commits within
+ * one window plus its commit).
+ */
 async function usageSettled(services: Services, orgId: string): Promise<void> {
+  const quietMs = Math.max(REFUND_SETTLE_QUIET_MS, 2 * services.config.gateway.batchWindowMs);
   const deadline = Date.now() + REFUND_SETTLE_MAX_MS;
   let last = await lastUsageId(services, orgId);
   let quietSince = Date.now();
@@ -128,7 +133,7 @@ async function usageSettled(services: Services, orgId: string): Promise<void> {
     if (now !== last) {
       last = now;
       quietSince = Date.now();
-    } else if (Date.now() - quietSince >= REFUND_SETTLE_QUIET_MS) return;
+    } else if (Date.now() - quietSince >= quietMs) return;
   }
 }
 

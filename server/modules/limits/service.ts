@@ -2,7 +2,7 @@
  * Spend-limit settings and what they show (issue #12): member budgets (team.setBudget), and the
  * spent / limit / resetsAt figures of API keys, members and the organization's caps, read from the
  * counters the usage meter commits (spend_counter). Spent figures are committed spend: a call in
- * flight shows once its usage batch commits (within ~60 ms of its answer).
+ * flight shows once its usage batch commits (within ~200 ms of its answer, GATEWAY_BATCH_WINDOW_MS).
  */
 import { canChangeMember, ROLE_LABELS, type Role } from '../../../shared/permissions.js';
 import { decimalToNanos, nanosToDecimal } from '../../../shared/money.js';

@@ -2,8 +2,8 @@
  * Metering by group commit. Gateway calls hand their records to the meter after the response; the
  * meter commits them in batches, each batch ONE transaction holding the request logs, the hourly
  * rollups (with latency histograms), API keys' last use, and one ledger deduction per organization
- * through billing's deductUsage. A batch commits `windowMs` (50 ms by default) after its oldest
- * record's response, so records are committed within ~60 ms of their response under normal load,
+ * through billing's deductUsage. A batch commits `windowMs` (200 ms by default) after its oldest
+ * record's response, so records are committed within ~210 ms of their response under normal load,
  * and under load batches grow rather than commits running back to back. (A batch costs PostgreSQL
  * a fixed number of round trips whatever its size, six today: at 300 calls/s a 15 ms window made
  * batches of 8 calls and the database's CPU per call was mostly that fixed cost; see bench/README.md.)
@@ -38,7 +38,7 @@
  * What a crash can lose: records live in process memory between the response and their commit.
  * SIGTERM (BuiltApp.close) stops accepting requests, waits for calls in flight, and drains every
  * pending record before exiting (giving up after 10 s of an unreachable database). kill -9 (or a
- * power cut) loses the records not yet committed: at most the last ~60 ms of answered calls per
+ * power cut) loses the records not yet committed: at most the last ~210 ms of answered calls per
  * instance (plus any batch being retried while the database is unreachable); those calls were
  * served but are neither logged nor charged. A committed batch is never partially applied: logs,
  * rollups and the deduction commit together, and never twice.
