@@ -28,9 +28,12 @@ export async function tableChecksums(app: TestApp, exclude: string[] = []): Prom
   return Object.fromEntries(rows.map((r) => [r.t, `${r.n}:${r.sum}`]));
 }
 
-/** Waits until emails queued by committed commands have been handed over (they update the outbox after commit). */
+/** Waits until usage already answered is committed and emails queued by committed commands have been handed over (they update the outbox after commit). */
 export async function settle(app: TestApp, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  // Usage of calls already answered commits within the meter's window (200 ms): now, not mid-check.
+  await app.services.gateway?.meter.flush();
+  await app.services.gateway?.events.flush();
   for (;;) {
     const [row] = await sql<{ n: number }>(app, `select count(*)::int as n from email_outbox where status = 'pending'`);
     if (row!.n === 0) return;
