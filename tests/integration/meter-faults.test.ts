@@ -362,6 +362,48 @@ describe('usage summaries committed with their batch', () => {
     return { usage, took, orgId };
   }
 
+  it('a summary falling due while a batch is coming is left to that batch (no transaction of its own)', async () => {
+    const meter = meterOf(app);
+    const events = app.services.gateway!.events;
+    const { orgId, projectId, apiKeyId } = await gatewaySetup(app, owner);
+    const usage: number[] = [];
+    const stop = app.services.bus.subscribeOrg(orgId, { deliver: (e) => e.type === 'usage' && usage.push(e.requests), resync: () => {} });
+    const flush = events.flush.bind(events);
+    let flushed = 0;
+    events.flush = () => {
+      flushed++;
+      return flush();
+    };
+    let release = () => {};
+    try {
+      await new Promise((r) => setTimeout(r, 450));
+      // Batch 1 publishes a summary (5); batch 2 comes too soon after (its 3 wait for the next one).
+      for (let i = 0; i < 5; i++) meter.record(record(orgId, projectId, apiKeyId));
+      await flushUsage(app);
+      for (let i = 0; i < 3; i++) meter.record(record(orgId, projectId, apiKeyId));
+      await flushUsage(app);
+      // Batch 3 is held at its start past the moment the summary falls due.
+      const held = new Promise<void>((r) => (release = r));
+      meter.fault = async (point, batchId, records) => {
+        if (point === 'begin' && records.some((r) => r.orgId === orgId)) await held;
+      };
+      for (let i = 0; i < 2; i++) meter.record(record(orgId, projectId, apiKeyId));
+      const third = flushUsage(app);
+      await new Promise((r) => setTimeout(r, 600));
+      release();
+      await third;
+      await waitFor(async () => usage.reduce((a, b) => a + b, 0) >= 10, 5_000, 'the usage summaries');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(usage).toEqual([5, 5]);
+      expect(flushed).toBe(0);
+    } finally {
+      release();
+      meter.fault = null;
+      events.flush = flush;
+      stop();
+    }
+  });
+
   it('a due summary rides in the batch; its commit reply lost, the retry finds the claim and the summary counts once', async () => {
     const { usage, took } = await scenario((point, batchId, state) => {
       if (point === 'afterCommit' && !batchId.includes('.') && state.lost++ === 0) throw lostReply();

@@ -57,6 +57,7 @@ export function createGateway(services: Services, databaseUrl: string): Gateway 
     // Never committed: what their costs took from this instance's leases is free again.
     onGivenUp: (records) => limits.forfeit(records),
   });
+  events.batchComing = () => meter.batchComing;
   // Tenants' upstream URLs connect only to public addresses unless the operator allows private ones.
   const upstream = new UpstreamPools(createUpstreamGuard(config));
   const health = new SharedProviderHealth(databaseUrl, services.log);

@@ -53,6 +53,12 @@ export class UsageEvents {
   private lastFlush = 0;
   private flushing: Promise<void> | null = null;
 
+  /**
+   * Set by the gateway: whether a meter batch is coming (records pending, or a batch committing).
+   * Then the timer leaves a due summary to that batch, which publishes it in its own transaction.
+   */
+  batchComing: () => boolean = () => false;
+
   constructor(
     private readonly services: Services,
     private readonly intervalMs = 400,
@@ -69,6 +75,8 @@ export class UsageEvents {
     const wait = Math.max(0, this.lastFlush + this.intervalMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = null;
+      // The coming batch takes the totals (inBatch), or re-arms this timer when it settles.
+      if (this.batchComing()) return;
       void this.flush();
     }, wait);
   }

@@ -501,6 +501,11 @@ export class UsageMeter {
     return this.pending.length;
   }
 
+  /** Records wait for a batch, or a batch is committing: a usage summary due now can ride in the next one. */
+  get batchComing(): boolean {
+    return !this.closing && (this.pending.length > 0 || this.running !== null);
+  }
+
   /** Its connections in use, idle, and callers waiting for one (for /metrics). */
   poolState(): { used: number; idle: number; waiting: number } {
     return { used: this.pool.totalCount - this.pool.idleCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
