@@ -389,20 +389,19 @@ const MAX_REFUSALS = 3;
 // is in) its organizations, key-share-locked in id order before anything else (see the header): one
 // round trip. The claim's data dependency on the lock, and the organizations' on the claim, order
 // the three. An organization deleted since its calls is missing from `orgs` and its records skipped.
+const LOCK_ORGS_AFTER_CLAIM = `orgs as (select o.id::text as id from organization o
+    where o.id = any(?::uuid[]) and exists (select 1 from claim) order by o.id for key share of o)
+  select exists (select 1 from claim) as claimed, coalesce((select array_agg(id) from orgs), '{}') as orgs`;
 const CLAIM_WHOLE_BATCH = `with family as (select pg_advisory_xact_lock(hashtextextended(?, 0))),
   claim as (insert into usage_batch (id, created_at) select ?, now() from family
     on conflict (id) do nothing returning id),
-  orgs as (select o.id::text as id from organization o
-    where o.id = any(?::uuid[]) and exists (select 1 from claim) order by o.id for key share of o)
-  select exists (select 1 from claim) as claimed, coalesce((select array_agg(id) from orgs), '{}') as orgs`;
+  ${LOCK_ORGS_AFTER_CLAIM}`;
 const LOCK_BATCH_FAMILY = `select pg_advisory_xact_lock(hashtextextended(?, 0))`;
 // A split half's claim: none of its ancestors committed, and its own id is new; then its organizations, as above.
 const CLAIM_SPLIT_BATCH = `with claim as (insert into usage_batch (id, created_at)
     select ?, now() where not exists (select 1 from usage_batch where id = any(?::varchar[]))
     on conflict (id) do nothing returning id),
-  orgs as (select o.id::text as id from organization o
-    where o.id = any(?::uuid[]) and exists (select 1 from claim) order by o.id for key share of o)
-  select exists (select 1 from claim) as claimed, coalesce((select array_agg(id) from orgs), '{}') as orgs`;
+  ${LOCK_ORGS_AFTER_CLAIM}`;
 
 /**
  * Claims a batch id inside the batch's transaction and key-share-locks `orgIds` (sorted) if the
