@@ -132,16 +132,16 @@ async function publishInOne(tx: Sql, bus: EventBus, actorId: string | null, even
     params.push(eventLockKey(stored.orgId), stored.orgId, stored.event.type, JSON.stringify(stored.event), actorId, at);
   }
   const ephemeral: { ord: number; payload: string }[] = [];
-  let storedNote: { ord: number; sql: string; params: unknown[] } | null = null;
-  events.forEach(({ orgId, event, store }, ord) => {
+  let note: { ord: number; sql: string; params: unknown[] } | null = null;
+  for (let ord = 0; ord < events.length; ord++) {
+    const { orgId, event, store } = events[ord]!;
     const busEvent: BusEvent = { ...event, orgId, actorId, at };
-    if (store) storedNote = { ord, ...bus.notifyPayloadSql(busEvent, 'stored.id::text') };
+    if (store) note = { ord, ...bus.notifyPayloadSql(busEvent, 'stored.id::text') };
     else {
       const payload = bus.encodeForNotify(busEvent);
       if (payload !== null) ephemeral.push({ ord, payload });
     }
-  });
-  const note = storedNote as { ord: number; sql: string; params: unknown[] } | null;
+  }
   const selects: string[] = [];
   if (note || ephemeral.length > 0) {
     ctes.push(`notes as (select pg_notify(?, n.payload) from (
@@ -157,7 +157,6 @@ async function publishInOne(tx: Sql, bus: EventBus, actorId: string | null, even
     ctes.push(outboxCtes(stored ? 'lock' : null));
     params.push(JSON.stringify(outbox));
   }
-  if (stored) selects.push('(select count(*) from stored) as stored');
   if (outbox.length > 0) {
     selects.push(`${WEBHOOK_WAKE} as woken`);
     params.push(WEBHOOK_CHANNEL);

@@ -35,6 +35,11 @@ function merge(into: Totals, from: Totals): void {
   }
 }
 
+/** The totals as `usage` live events (not stored) of the unit of work. */
+function emitTotals(work: Pick<SqlWork, 'emit'>, totals: Iterable<[string, { requests: number; costNanos: bigint }]>): void {
+  for (const [orgId, t] of totals) work.emit(orgId, { type: 'usage', requests: t.requests, cost: nanosToDecimal(t.costNanos) }, { store: false });
+}
+
 /**
  * What a meter batch (one family: the whole batch, its retries and split halves) decided about the
  * usage event. The first of its whole-batch attempts to reach inBatch decides; every later whole
@@ -63,12 +68,6 @@ export class UsageEvents {
     private readonly services: Services,
     private readonly intervalMs = 400,
   ) {}
-
-  /** Committed records to publish with the next event. */
-  add(records: readonly UsageRecord[]): void {
-    addTo(this.totals, records);
-    this.schedule();
-  }
 
   private schedule(): void {
     if (this.timer || this.totals.size === 0) return;
@@ -100,7 +99,7 @@ export class UsageEvents {
     const out: Totals = new Map();
     merge(out, batch.taken);
     addTo(out, records);
-    for (const [orgId, t] of out) work.emit(orgId, { type: 'usage', requests: t.requests, cost: nanosToDecimal(t.costNanos) }, { store: false });
+    emitTotals(work, out);
   }
 
   /**
@@ -121,9 +120,7 @@ export class UsageEvents {
     this.lastFlush = Date.now();
     const batch = [...this.totals];
     this.totals = new Map();
-    this.flushing = runCommand(this.services, null, async (work) => {
-      for (const [orgId, t] of batch) work.emit(orgId, { type: 'usage', requests: t.requests, cost: nanosToDecimal(t.costNanos) }, { store: false });
-    })
+    this.flushing = runCommand(this.services, null, async (work) => emitTotals(work, batch))
       .catch((err) => this.services.log.warn({ err }, 'usage event not published'))
       .finally(() => {
         this.flushing = null;
